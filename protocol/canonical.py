@@ -1,0 +1,98 @@
+"""Canonical JSON: the exact bytes that message tags are computed over.
+
+Both interpreters must produce identical bytes for the same value, so this does
+not lean on either ``json.dumps`` (they differ in spacing, key order and escaping).
+Rules: object keys sorted by code point, no whitespace, strings escaped with the
+minimal JSON escapes and every non-ASCII character as ``\\uXXXX`` (UTF-16 pairs
+above the BMP), integers only (floats have no single spelling), true/false/null.
+"""
+
+from protocol.errors import ProtocolError
+
+_HEX = "0123456789abcdef"
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+# Strings made only of these characters are copied as they are (the common case).
+_PLAIN = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()*+,-./:;<=>?@[]^_`{|}~"
+)
+MAX_DEPTH = 16
+
+
+def _u(code):
+    return "\\u" + _HEX[(code >> 12) & 15] + _HEX[(code >> 8) & 15] + _HEX[(code >> 4) & 15] + _HEX[code & 15]
+
+
+def _string(s, out):
+    plain = True
+    for ch in s:
+        if ch not in _PLAIN:
+            plain = False
+            break
+    if plain:
+        out.append('"' + s + '"')
+        return
+    parts = ['"']
+    for ch in s:
+        if ch in _PLAIN:
+            parts.append(ch)
+        elif ch in _SHORT:
+            parts.append(_SHORT[ch])
+        else:
+            code = ord(ch)
+            if code >= 0x10000:
+                code -= 0x10000
+                parts.append(_u(0xD800 | (code >> 10)))
+                parts.append(_u(0xDC00 | (code & 0x3FF)))
+            else:
+                parts.append(_u(code))
+    parts.append('"')
+    out.append("".join(parts))
+
+
+def _value(v, out, depth):
+    if depth > MAX_DEPTH:
+        raise ProtocolError("malformed", "nested deeper than %d levels" % MAX_DEPTH)
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, int):
+        out.append(str(v))
+    elif isinstance(v, str):
+        _string(v, out)
+    elif isinstance(v, (list, tuple)):
+        out.append("[")
+        first = True
+        for item in v:
+            if not first:
+                out.append(",")
+            first = False
+            _value(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(v, dict):
+        keys = list(v.keys())
+        for k in keys:
+            if not isinstance(k, str):
+                raise ProtocolError("malformed", "object key is not a string: %r" % (k,))
+        keys.sort()
+        out.append("{")
+        first = True
+        for k in keys:
+            if not first:
+                out.append(",")
+            first = False
+            _string(k, out)
+            out.append(":")
+            _value(v[k], out, depth + 1)
+        out.append("}")
+    else:
+        raise ProtocolError("malformed", "value of type %s has no canonical form" % type(v).__name__)
+
+
+def dumps(value):
+    """Return the canonical JSON bytes of ``value`` (dict, list, str, int, bool, None)."""
+    out = []
+    _value(value, out, 0)
+    return "".join(out).encode()
