@@ -85,7 +85,10 @@ class BlobAssembler:
         if offset + size > self.max_size:
             raise ProtocolError("too_large", "blob exceeds %d bytes" % self.max_size)
         if index in self.chunks:
-            if self.chunks[index] != (offset, size) or bytes(self.data[offset : offset + size]) != attachment:
+            if (
+                self.chunks[index] != (offset, size)
+                or bytes(self.data[offset : offset + size]) != attachment
+            ):
                 raise ProtocolError("bad_chunk", "chunk %d repeated with other content" % index)
             return False
         if len(self.data) < offset + size:
@@ -111,7 +114,9 @@ class BlobAssembler:
                 raise ProtocolError("bad_chunk", "chunk %d missing or misplaced" % index)
             expected += span[1]
         if expected != size or len(self.data) != size:
-            raise ProtocolError("bad_chunk", "blob has %d bytes, sender says %d" % (len(self.data), size))
+            raise ProtocolError(
+                "bad_chunk", "blob has %d bytes, sender says %d" % (len(self.data), size)
+            )
         actual = binascii.hexlify(hashlib.sha256(self.data).digest()).decode()
         if actual != digest:
             raise ProtocolError("bad_hash", "sha256 of the blob does not match")

@@ -19,7 +19,13 @@ MAX_DEPTH = 16
 
 
 def _u(code):
-    return "\\u" + _HEX[(code >> 12) & 15] + _HEX[(code >> 8) & 15] + _HEX[(code >> 4) & 15] + _HEX[code & 15]
+    return (
+        "\\u"
+        + _HEX[(code >> 12) & 15]
+        + _HEX[(code >> 8) & 15]
+        + _HEX[(code >> 4) & 15]
+        + _HEX[code & 15]
+    )
 
 
 def _string(s, out):
@@ -88,7 +94,9 @@ def _value(v, out, depth):
             _value(v[k], out, depth + 1)
         out.append("}")
     else:
-        raise ProtocolError("malformed", "value of type %s has no canonical form" % type(v).__name__)
+        raise ProtocolError(
+            "malformed", "value of type %s has no canonical form" % type(v).__name__
+        )
 
 
 def dumps(value):

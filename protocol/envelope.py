@@ -3,7 +3,8 @@
 A payload is a header line of canonical JSON, optionally followed by ``\\n`` and raw
 attachment bytes (image rows travel this way, without base64)::
 
-    {"att":N,"body":{...},"dev":"scan-01","dir":"up","re":7,"seq":42,"tag":"<hex>","type":"...","v":1}\\n<N bytes>
+    {"att":N,"body":{...},"dev":"scan-01","dir":"up","re":7,"seq":42,
+     "tag":"<hex>","type":"...","v":1}\\n<N bytes>      (one line on the wire)
 
 The tag is HMAC-SHA256 under the device's key over the canonical header without
 ``tag``, a ``\\n`` and the attachment. ``dir`` is inside the tag, so a reply of the
@@ -59,7 +60,14 @@ def _header(dev, direction, seq, mtype, body, re, attachment):
         raise ProtocolError("malformed", "bad message type")
     if not isinstance(body, dict):
         raise ProtocolError("malformed", "body must be an object")
-    header = {"v": PROTOCOL_VERSION, "dev": dev, "dir": direction, "seq": seq, "type": mtype, "body": body}
+    header = {
+        "v": PROTOCOL_VERSION,
+        "dev": dev,
+        "dir": direction,
+        "seq": seq,
+        "type": mtype,
+        "body": body,
+    }
     if re is not None:
         if not isinstance(re, int) or isinstance(re, bool) or not 0 <= re <= MAX_SEQ:
             raise ProtocolError("malformed", "bad reply reference %r" % (re,))
@@ -77,7 +85,9 @@ def seal_parts(key, dev, direction, seq, mtype, body, re=None, attachment=b""):
     header["tag"] = binascii.hexlify(tag).decode()
     head = dumps(header) + b"\n"
     if len(head) > MAX_HEADER or len(head) + len(attachment) > MAX_MESSAGE:
-        raise ProtocolError("too_large", "message of %d bytes exceeds the limit" % (len(head) + len(attachment)))
+        raise ProtocolError(
+            "too_large", "message of %d bytes exceeds the limit" % (len(head) + len(attachment))
+        )
     return head, attachment
 
 
@@ -95,7 +105,9 @@ def parse(payload, max_size=MAX_MESSAGE):
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ProtocolError("malformed", "payload is not bytes")
     if len(payload) > max_size:
-        raise ProtocolError("too_large", "payload of %d bytes exceeds %d" % (len(payload), max_size))
+        raise ProtocolError(
+            "too_large", "payload of %d bytes exceeds %d" % (len(payload), max_size)
+        )
     payload = bytes(payload)
     nl = payload.find(b"\n")
     if nl < 0:
@@ -117,8 +129,13 @@ def parse(payload, max_size=MAX_MESSAGE):
             raise ProtocolError("malformed", "unknown header field %r" % (key,))
     try:
         expected = _header(
-            header.get("dev"), header.get("dir"), header.get("seq"), header.get("type"),
-            header.get("body"), header.get("re"), attachment,
+            header.get("dev"),
+            header.get("dir"),
+            header.get("seq"),
+            header.get("type"),
+            header.get("body"),
+            header.get("re"),
+            attachment,
         )
     except KeyError:
         raise ProtocolError("malformed", "header field missing")

@@ -34,7 +34,9 @@ class ReplayWindow:
             return verdict
         if seq > self.highest:
             shift = seq - self.highest
-            self.bits = ((self.bits << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            self.bits = (
+                ((self.bits << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            )
             self.highest = seq
         else:
             self.bits |= 1 << (self.highest - seq)

@@ -1,0 +1,1 @@
+"""Peripheral protocols over byte streams: the byte-level parts run on both interpreters."""

@@ -1,0 +1,1 @@
+"""The hardware-in-the-loop rig: virtual boards, simulated peripherals, scenarios."""

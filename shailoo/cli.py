@@ -1,0 +1,51 @@
+"""``shailoo``: the one command line of the project.
+
+Subcommand groups live beside the code they drive (``controller/cli.py``,
+``hil/cli.py``, ...) and are imported only when called, so ``shailoo --help`` stays
+fast and a technician's laptop without, say, a browser still runs the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from shailoo import __version__
+
+# name -> (module, attribute, one-line help)
+SUBCOMMANDS = {
+    "controller": ("controller.cli", "controller", "Run the station controller."),
+    "demo": ("hil.cli", "demo", "Run a whole training station on this machine."),
+    "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attr, _ = SUBCOMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and module_name.startswith(err.name):
+                return None
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="shailoo")
+def main() -> None:
+    """Shailoo: firmware and station software for polling stations."""

