@@ -56,7 +56,7 @@ class ScanFault(Exception):
     """The engine reported a fault (``code`` from ``FAULT_NAMES``) or did not answer."""
 
     def __init__(self, code, message=None):
-        Exception.__init__(self, message or FAULT_NAMES.get(code, "fault %d" % code))
+        super().__init__(message or FAULT_NAMES.get(code, "fault %d" % code))
         self.code = code
 
 
@@ -64,7 +64,7 @@ class LinkTimeout(ScanFault):
     """The engine stayed silent past the timeout."""
 
     def __init__(self, what):
-        ScanFault.__init__(self, 0, "scan engine did not answer " + what)
+        super().__init__(0, "scan engine did not answer " + what)
 
 
 def crc32(data):

@@ -47,10 +47,12 @@ def run_micropython(
     cwd: str | Path | None = None,
     timeout: float = 60,
     args: list[str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a script (a path) or code (a string) under MicroPython with the repository importable.
 
-    Returns the completed process; the caller asserts on returncode and output.
+    Long data goes through ``stdin``: the unix port aborts on a command-line
+    argument of 256 characters or more. Returns the completed process.
     """
     env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
     cmd = [micropython_path(), "-X", f"heapsize={heap}"]
@@ -59,4 +61,6 @@ def run_micropython(
     else:
         cmd += ["-c", code_or_path]
     cmd += args or []
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, input=stdin
+    )
