@@ -1,0 +1,1 @@
+"""Device apps: ``idterminal`` (voter check-in) and ``scanner`` (ballot intake)."""

@@ -1,0 +1,63 @@
+"""The virtual board: the MicroPython unix port on a PC, as used by the HIL rig.
+
+UARTs are pseudo-terminal paths from ``config["uart"]``, opened as files and put
+in raw mode with VMIN=0/VTIME=0 so that a read returns what has arrived instead of
+blocking the whole event loop until its buffer is full. Storage is the current
+directory (the board's flash directory). A reset exits the process; the rig
+restarts it with the same command, as a power cycle would.
+"""
+
+import asyncio
+import sys
+
+try:
+    import termios
+except ImportError:  # a build without termios: the rig must set raw mode itself
+    termios = None
+
+_VTIME = 5
+_VMIN = 6
+
+
+def _raw(fd):
+    if termios is None:
+        return
+    termios.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[6][_VMIN] = 0
+    attrs[6][_VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Board:
+    """Virtual board profile."""
+
+    name = "unix"
+
+    def __init__(self, config):
+        self.config = config
+        self.storage = "."
+        self._files = []
+
+    async def start(self):
+        """Nothing to bring up: the host's network is already there."""
+
+    def uart(self, name):
+        """Open the pseudo-terminal configured for UART ``name``; return ``(reader, writer)``."""
+        path = self.config["uart"].get(name)
+        if not isinstance(path, str):
+            raise ValueError("UART %r has no device path in the config" % (name,))
+        f = open(path, "r+b")
+        try:
+            _raw(f.fileno())
+        except (OSError, AttributeError):
+            pass  # not a terminal (a FIFO or file in a test): reads do not block anyway
+        self._files.append(f)
+        return asyncio.StreamReader(f), asyncio.StreamWriter(f, {})
+
+    def feed(self):
+        """No watchdog on the virtual board."""
+
+    def reset(self, code=0):
+        """Exit; the rig restarts the process like a power cycle."""
+        sys.exit(code)

@@ -1,0 +1,111 @@
+"""Load and check the device's ``config.json``.
+
+Keys (see docs/wire.md and the provisioning tools)::
+
+    {"device": id, "role": "idterminal" | "scanner", "station": id,
+     "key": 64 hex digits (the 32-byte HMAC key), "broker": {"host", "port",
+     optional "username", "password"}, "board": "unix" | "esp32s3",
+     "uart": {name: path or pin description}, "keepalive": 30}
+
+Optional tuning keys: ``reply_timeout`` (seconds a terminal waits for a check-in
+answer, default 20), ``decision_timeout`` (seconds a scanner waits for the
+accept/return decision before it returns the sheet, default 15), ``wifi``
+(``{"ssid", "password"}``, reference board only).
+
+Every problem is reported as a ``ConfigError`` naming the key and what is wrong;
+nothing is guessed or defaulted for the required keys.
+"""
+
+import json
+
+from protocol.topics import valid_id
+
+ROLES = ("idterminal", "scanner")
+BOARDS = ("unix", "esp32s3")
+UARTS = {"idterminal": ("mrz", "display"), "scanner": ("scan", "display")}
+REQUIRED = ("device", "role", "station", "key", "broker", "board", "uart")
+OPTIONAL = {"keepalive": 30, "reply_timeout": 20, "decision_timeout": 15, "wifi": None}
+_HEXDIGITS = "0123456789abcdefABCDEF"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+def _int(cfg, name, low, high):
+    value = cfg.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(
+            "%r must be a whole number from %d to %d, not %r" % (name, low, high, value)
+        )
+    return value
+
+
+def check(cfg):
+    """Validate a parsed config dict; return it with optional keys filled in."""
+    if not isinstance(cfg, dict):
+        raise ConfigError("the configuration must be a JSON object")
+    for name in REQUIRED:
+        if name not in cfg:
+            raise ConfigError("required key %r is missing" % name)
+    for name in cfg:
+        if name not in REQUIRED and name not in OPTIONAL:
+            # Not fatal: a newer provisioning tool may know more keys than this firmware.
+            print("[config] ignoring unknown key %r" % name)
+    for name in ("device", "station"):
+        if not valid_id(cfg[name]):
+            raise ConfigError("%r must match [a-z0-9][a-z0-9-]{0,31}, not %r" % (name, cfg[name]))
+    if cfg["role"] not in ROLES:
+        raise ConfigError("'role' must be one of %s, not %r" % (", ".join(ROLES), cfg["role"]))
+    if cfg["board"] not in BOARDS:
+        raise ConfigError("'board' must be one of %s, not %r" % (", ".join(BOARDS), cfg["board"]))
+    key = cfg["key"]
+    if not isinstance(key, str) or len(key) != 64 or any(c not in _HEXDIGITS for c in key):
+        raise ConfigError("'key' must be 64 hex digits (a 32-byte key)")
+    broker = cfg["broker"]
+    if not isinstance(broker, dict):
+        raise ConfigError("'broker' must be an object with 'host' and 'port'")
+    if not isinstance(broker.get("host"), str) or not broker.get("host"):
+        raise ConfigError("'broker.host' must be a host name or address")
+    port = broker.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ConfigError("'broker.port' must be a TCP port (1-65535), not %r" % (port,))
+    for name in ("username", "password"):
+        if name in broker and not isinstance(broker[name], str):
+            raise ConfigError("'broker.%s' must be a string" % name)
+    uart = cfg["uart"]
+    if not isinstance(uart, dict):
+        raise ConfigError("'uart' must be an object mapping UART names to ports")
+    for name in UARTS[cfg["role"]]:
+        if name not in uart:
+            raise ConfigError("a %s needs the UART %r in 'uart'" % (cfg["role"], name))
+        if not isinstance(uart[name], (str, dict)) or not uart[name]:
+            raise ConfigError("'uart.%s' must be a device path or a pin description" % name)
+    out = dict(cfg)
+    for name in OPTIONAL:
+        if name not in out:
+            out[name] = OPTIONAL[name]
+    _int(out, "keepalive", 5, 3600)
+    _int(out, "reply_timeout", 1, 600)
+    _int(out, "decision_timeout", 1, 600)
+    wifi = out["wifi"]
+    if wifi is not None and (not isinstance(wifi, dict) or not isinstance(wifi.get("ssid"), str)):
+        raise ConfigError("'wifi' must be an object with 'ssid' and 'password'")
+    return out
+
+
+def load(path="config.json"):
+    """Read, parse and validate ``path``."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        raise ConfigError("%s not found: the device is not provisioned" % path)
+    try:
+        cfg = json.loads(raw)
+    except ValueError:
+        raise ConfigError("%s is not valid JSON" % path)
+    try:
+        return check(cfg)
+    except ConfigError as err:
+        raise ConfigError("%s: %s" % (path, err))

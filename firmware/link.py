@@ -1,0 +1,201 @@
+"""The device's uplink to the station controller over MQTT.
+
+* Every message is sealed with the device key (``protocol.envelope``) under a
+  fresh sequence number and published with QoS 1 to ``.../dev/<device>/up``.
+* ``send`` is for messages that may be lost with a power cut (image chunks,
+  events); ``send_durable`` first writes the sealed message to the outbox and the
+  delivery task sends it, in order, until the broker acknowledged it.
+* Replies arrive on ``.../ctl/<device>``. Each is parsed, its tag checked under the
+  device key, its ``dev``/``dir`` checked, and its controller sequence number run
+  through a replay window; anything else is logged and dropped. A reply is matched
+  to its request by ``re``. The window is not kept across restarts: a replayed old
+  reply can only name a request ``seq`` that is never issued again, so nobody waits
+  for it.
+* Presence: a retained ``online`` status on every connect, the will publishes
+  ``offline``. ``hello`` (role, firmware version, firmware hash, boot counter)
+  follows every connect.
+"""
+
+import asyncio
+import binascii
+
+from firmware.mqtt import MQTTClient
+from protocol import envelope, topics
+from protocol.canonical import dumps
+from protocol.errors import ProtocolError
+from protocol.replay import DUPLICATE, NEW, ReplayWindow
+
+KEPT_REPLIES = 8
+MAX_INCOMING = 8192
+
+
+def _log(*args):
+    print("[link]", *args)
+
+
+class Link:
+    """Signs, sends, receives and verifies the device's messages."""
+
+    def __init__(self, config, seqstore, outbox, fw):
+        self.device = config["device"]
+        self.station = config["station"]
+        self.role = config["role"]
+        self.key = binascii.unhexlify(config["key"])
+        self.seqstore = seqstore
+        self.outbox = outbox
+        self.fw = fw
+        self.up_topic = topics.up(self.station, self.device)
+        self.down_topic = topics.down(self.station, self.device)
+        self.status_topic = topics.status(self.station, self.device)
+        broker = config["broker"]
+        self.mqtt = MQTTClient(
+            self.device,
+            broker["host"],
+            broker["port"],
+            keepalive=config["keepalive"],
+            clean=False,
+            will=(self.status_topic, self._status("offline"), 1, True),
+            username=broker.get("username"),
+            password=broker.get("password"),
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            max_incoming=MAX_INCOMING,
+        )
+        self.mqtt.subscribe(self.down_topic, 1)
+        self.window = ReplayWindow(64)
+        self.hello_ack = None
+        self.refused = 0
+        self._replies = {}
+        self._order = []
+        self._arrived = asyncio.Event()
+        self.handlers = {}
+
+    def _status(self, state):
+        return dumps({"fw": self.fw["version"], "role": self.role, "state": state})
+
+    # ---- sending ----------------------------------------------------------
+
+    def seal(self, mtype, body, attachment=b""):
+        """Seal a message under the next sequence number; return ``(seq, head, attachment)``."""
+        seq = self.seqstore.next()
+        head, att = envelope.seal_parts(
+            self.key, self.device, envelope.UP, seq, mtype, body, None, attachment
+        )
+        return seq, head, att
+
+    async def send(self, mtype, body, attachment=b""):
+        """Seal and publish (QoS 1, not durable); return the seq after the broker's PUBACK."""
+        seq, head, att = self.seal(mtype, body, attachment)
+        await self.mqtt.publish(self.up_topic, head, 1, False, att)
+        return seq
+
+    def send_durable(self, mtype, body, seq=None):
+        """Seal the message and store it in the outbox; return its seq once it is durable.
+
+        ``seq`` may be taken beforehand from ``seqstore.next()`` when the app has to
+        record it (e.g. in its own journal) before the message exists.
+        """
+        if seq is None:
+            seq = self.seqstore.next()
+        head, _ = envelope.seal_parts(self.key, self.device, envelope.UP, seq, mtype, body)
+        self.outbox.add(seq, head)
+        return seq
+
+    async def _deliver(self):
+        """Publish outbox entries oldest first; remove each after its PUBACK."""
+        while True:
+            pending = self.outbox.pending()
+            if not pending:
+                self.outbox.changed.clear()
+                await self.outbox.changed.wait()
+                continue
+            seq = pending[0]
+            try:
+                payload = self.outbox.read(seq)
+            except OSError as err:
+                _log("outbox entry %d unreadable (%s); set aside" % (seq, err))
+                self.outbox.quarantine(seq)
+                continue
+            await self.mqtt.publish(self.up_topic, payload, 1)
+            self.outbox.remove(seq)
+            _log("delivered outbox seq %d" % seq)
+
+    async def _on_connect(self, session):
+        try:
+            await self.mqtt.publish(self.status_topic, self._status("online"), 1, True)
+            body = {
+                "role": self.role,
+                "fw": self.fw["version"],
+                "fw_hash": self.fw["fw_hash"],
+                "boot": self.seqstore.boot,
+            }
+            await self.send("hello", body)
+        except Exception as err:  # noqa: BLE001 - logged; the next connect says hello again
+            _log("hello failed:", err)
+
+    async def run(self):
+        """Keep the connection up and deliver the outbox (forever)."""
+        asyncio.create_task(self._deliver())
+        await self.mqtt.run()
+
+    # ---- receiving --------------------------------------------------------
+
+    def _on_message(self, topic, payload, retained):
+        if topic != self.down_topic:
+            return
+        try:
+            msg = envelope.parse(payload, MAX_INCOMING)
+            if msg.dev != self.device:
+                raise ProtocolError("malformed", "message for device %s" % msg.dev)
+            if msg.dir != envelope.DOWN:
+                raise ProtocolError("malformed", "message direction %s" % msg.dir)
+            msg.verify(self.key)
+        except ProtocolError as err:
+            self.refused += 1
+            _log("refused a message:", err)
+            return
+        verdict = self.window.accept(msg.seq)
+        if verdict != NEW:
+            self.refused += 1
+            _log("ignored %s controller seq %d" % (
+                "duplicate" if verdict == DUPLICATE else "stale", msg.seq))
+            return
+        handler = self.handlers.get(msg.type)
+        if msg.type == "hello.ack":
+            self.hello_ack = msg.body
+            _log("controller says:", dumps(msg.body).decode())
+        elif handler is not None:
+            handler(msg)
+        if msg.re is not None:
+            self._keep(msg)
+
+    def _keep(self, msg):
+        if msg.re not in self._replies:
+            self._order.append(msg.re)
+        self._replies[msg.re] = msg
+        while len(self._order) > KEPT_REPLIES:
+            self._replies.pop(self._order.pop(0), None)
+        self._arrived.set()
+        self._arrived = asyncio.Event()
+
+    def take_reply(self, seq):
+        """The reply to ``seq`` if it has arrived (removed from the buffer), else None."""
+        msg = self._replies.pop(seq, None)
+        if msg is not None:
+            self._order.remove(seq)
+        return msg
+
+    async def reply(self, seq, timeout=None):
+        """Wait for the reply to request ``seq``; None after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self._wait_reply(seq), timeout) if timeout else (
+                await self._wait_reply(seq))
+        except TimeoutError:
+            return None
+
+    async def _wait_reply(self, seq):
+        while True:
+            msg = self.take_reply(seq)
+            if msg is not None:
+                return msg
+            await self._arrived.wait()
