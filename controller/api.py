@@ -1,0 +1,129 @@
+"""The controller's HTTP side: REST API, server-sent events and the dashboard page.
+
+``GET  /api/status``       station, mode, polls, devices and counts
+``POST /api/polls/open``   open the polls
+``POST /api/polls/close``  close the polls and return the results (``?force=true`` to
+                           close while a scanner still holds an accepted sheet)
+``GET  /api/results``      the results (409 while polls are not closed)
+``GET  /api/audit/verify`` whether the audit chain is intact
+``GET  /api/events``       ``text/event-stream``: an ``status`` event with the full
+                           status at connect and after every change
+``GET  /``                 the dashboard (``?lang=ky|ru|en``)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from controller.dashboard import i18n
+from controller.results import PollsError
+
+if TYPE_CHECKING:
+    from controller.app import Station
+
+HEARTBEAT_S = 15.0
+TEMPLATES = Path(__file__).resolve().parent / "dashboard" / "templates"
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def create_app(station: Station) -> FastAPI:
+    """The FastAPI application serving ``station``."""
+    app = FastAPI(title="Shailoo station controller", docs_url=None, redoc_url=None)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    page = env.get_template("index.html")
+
+    @app.get("/api/status")
+    def status() -> dict[str, Any]:
+        """Station, polls, devices and counts."""
+        return station.status()
+
+    @app.post("/api/polls/open")
+    def open_polls() -> dict[str, Any]:
+        """Open the polls."""
+        try:
+            return {"polls": station.open_polls()}
+        except PollsError as err:
+            raise HTTPException(err.status, str(err)) from None
+
+    @app.post("/api/polls/close")
+    def close_polls(force: bool = False) -> dict[str, Any]:
+        """Close the polls; the body is the results document."""
+        try:
+            return station.close_polls(force=force)
+        except PollsError as err:
+            raise HTTPException(err.status, str(err)) from None
+
+    @app.get("/api/results")
+    def results() -> dict[str, Any]:
+        """The results, once polls are closed."""
+        try:
+            return station.results()
+        except PollsError as err:
+            raise HTTPException(err.status, str(err)) from None
+
+    @app.get("/api/audit/verify")
+    def audit_verify() -> dict[str, Any]:
+        """Walk the audit chain."""
+        ok, bad = station.verify_audit()
+        return {"intact": ok, "first_bad_entry": bad}
+
+    @app.get("/api/events")
+    async def events(request: Request) -> StreamingResponse:
+        """Live status as server-sent events."""
+        sub = station.hub.subscribe()
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                yield "retry: 2000\n\n"
+                yield _sse("status", await run_in_threadpool(station.status))
+                while not sub.closed:
+                    changes = await sub.wait(HEARTBEAT_S)
+                    if sub.closed or await request.is_disconnected():
+                        break
+                    if changes:
+                        yield _sse("status", await run_in_threadpool(station.status))
+                    else:
+                        yield ": keepalive\n\n"  # lets both ends notice a dead connection
+            finally:
+                station.hub.unsubscribe(sub)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard(request: Request, lang: str | None = None) -> HTMLResponse:
+        """The dashboard page in the chosen language."""
+        chosen = i18n.pick(
+            lang, request.cookies.get("lang"), request.headers.get("accept-language")
+        )
+        current = station.status()
+        closed = current["polls"] == "closed"
+        html = page.render(
+            lang=chosen,
+            t=i18n.TEXTS[chosen],
+            languages=i18n.LANGUAGES,
+            language_names=i18n.NAMES,
+            status=current,
+            results=station.results() if closed else None,
+            election=station.election,
+        )
+        response = HTMLResponse(html)
+        if lang in i18n.LANGUAGES:
+            response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="strict")
+        return response
+
+    return app

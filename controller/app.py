@@ -1,0 +1,287 @@
+"""The station controller assembled: store, registry, intake, MQTT bridge, web server.
+
+In-process use (tests, the HIL rig)::
+
+    station = Station("station.json", "data/", broker_host, broker_port).start()
+    station.url          # http://127.0.0.1:<port>
+    station.status()
+    station.stop()
+
+A station refuses to start on a data directory that belongs to another station,
+or whose election or voter list changed after ballots were issued: the records
+of a day are never silently mixed with another setup.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from controller import audit
+from controller.api import create_app
+from controller.bridge import Bridge
+from controller.dispatch import Dispatcher
+from controller.events import EventHub
+from controller.intake import Intake, Reader
+from controller.registry import Registry
+from controller.results import (
+    OPEN,
+    SETUP,
+    close_polls,
+    get_results,
+    open_polls,
+    polls_state,
+)
+from controller.setup import StationSetup, load_setup
+from controller.store import Store, get_meta, set_meta
+from controller.voters import VoterListError, digest, load_voters, store_voters
+
+log = logging.getLogger("shailoo.controller")
+
+ElectionLoader = Callable[[Path], Any]
+
+
+class StationError(RuntimeError):
+    """The station cannot start with this setup and data directory."""
+
+
+def _default_loader(path: Path) -> Any:
+    from controller.election import load_election
+
+    return load_election(path)
+
+
+def _default_reader() -> Reader:
+    from controller.ballots.read import read_ballot
+
+    return read_ballot
+
+
+class Station:
+    """One station controller: ``start()``, ``stop()``, and what the API serves."""
+
+    def __init__(
+        self,
+        setup: str | Path | StationSetup,
+        data_dir: str | Path,
+        broker_host: str = "127.0.0.1",
+        broker_port: int = 1883,
+        http_host: str = "127.0.0.1",
+        http_port: int = 0,
+        reader: Reader | None = None,
+        election_loader: ElectionLoader | None = None,
+    ) -> None:
+        self.setup = setup if isinstance(setup, StationSetup) else load_setup(setup)
+        self.data_dir = Path(data_dir)
+        self.broker_host = broker_host
+        self.broker_port = broker_port
+        self.http_host = http_host
+        self.http_port = http_port
+        self._reader = reader
+        self._loader = election_loader or _default_loader
+        self.hub = EventHub()
+        self.store: Store | None = None
+        self.election: Any = None
+        self.registry = Registry(self.setup)
+        self.dispatcher: Dispatcher | None = None
+        self.bridge: Bridge | None = None
+        self._server: uvicorn.Server | None = None
+        self._http_thread: threading.Thread | None = None
+
+    @property
+    def station(self) -> str:
+        """The station id."""
+        return self.setup.station
+
+    @property
+    def mode(self) -> str:
+        """``test`` or ``official``."""
+        return self.setup.mode
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API and dashboard."""
+        return f"http://{self.http_host}:{self.http_port}"
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self, http: bool = True, mqtt: bool = True) -> Station:
+        """Open the store, load the setup, connect to the broker, serve HTTP."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.election = self._loader(self.setup.election_path)
+        try:
+            voters = load_voters(self.setup.voters_path, styles=set(self.election.styles))
+        except VoterListError as err:
+            raise StationError(str(err)) from None
+        self.store = Store(self.data_dir / "station.db")
+        try:
+            self._initialise(voters)
+        except BaseException:
+            self.store.close()
+            raise
+        intake = Intake(
+            self.store,
+            self.election,
+            self._reader or _default_reader(),
+            self.mode,
+            self.station,
+            images_dir=self.data_dir / "images",
+        )
+        self.dispatcher = Dispatcher(self.store, self.station, self.registry, intake)
+        self.dispatcher.listeners.append(self.hub.publish)
+        try:
+            if http:
+                self._start_http()
+            if mqtt:
+                self.bridge = Bridge(
+                    self.station, self.broker_host, self.broker_port, self.dispatcher.on_message
+                )
+                self.dispatcher.publish = self.bridge.publish
+                self.bridge.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("station %s (%s mode) running at %s", self.station, self.mode, self.url)
+        return self
+
+    def _initialise(self, voters: list[Any]) -> None:
+        assert self.store is not None
+        with self.store.tx() as conn:
+            stored_station = get_meta(conn, "station")
+            if stored_station not in (None, self.station):
+                raise StationError(
+                    f"{self.data_dir} holds the data of station {stored_station}, "
+                    f"not {self.station}"
+                )
+            issued = conn.execute("SELECT COUNT(*) FROM issuances").fetchone()[0]
+            started = polls_state(conn) != SETUP or issued > 0
+            for key, value in (
+                ("mode", self.mode),
+                ("election_hash", self.election.hash),
+                ("voters_sha256", digest(voters)),
+            ):
+                old = get_meta(conn, key)
+                if old not in (None, value) and started:
+                    raise StationError(
+                        f"the {key.split('_')[0]} changed since polls opened: "
+                        f"refusing to mix records of two setups in {self.data_dir}"
+                    )
+            if get_meta(conn, "voters_sha256") != digest(voters):
+                count = store_voters(conn, voters)
+                log.info("voter list imported: %d voters", count)
+            set_meta(conn, "station", self.station)
+            set_meta(conn, "mode", self.mode)
+            set_meta(conn, "election_hash", self.election.hash)
+            set_meta(conn, "election_id", self.election.id)
+            set_meta(conn, "voters_sha256", digest(voters))
+            self.registry.sync(conn)
+            audit.append(
+                conn,
+                "station.started",
+                None,
+                mode=self.mode,
+                election_hash=self.election.hash,
+                voters=len(voters),
+            )
+        if self.setup.polls == OPEN:
+            with self.store.read() as conn:
+                fresh = polls_state(conn) == SETUP
+            if fresh:
+                open_polls(self.store)
+
+    def _start_http(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.http_host, self.http_port))
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self),
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._http_thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="http", daemon=True
+        )
+        self._http_thread.start()
+        # uvicorn offers no callback for "listening", only a flag set from its loop.
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._http_thread.is_alive() or time.monotonic() > deadline:
+                raise StationError(f"the web server did not start on {self.url}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop serving and disconnect; the store stays consistent at any point."""
+        self.hub.close()
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._http_thread is not None:
+                self._http_thread.join(10)
+            self._server = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> Station:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what the API serves ---------------------------------------------------------
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the station is not running")
+        return self.store
+
+    def status(self) -> dict[str, Any]:
+        """The ``/api/status`` document."""
+        with self._store().read() as conn:
+
+            def count(sql: str) -> int:
+                return conn.execute(sql).fetchone()[0]
+
+            return {
+                "station": self.station,
+                "mode": self.mode,
+                "polls": polls_state(conn),
+                "devices": self.registry.devices(conn),
+                "voters": count("SELECT COUNT(*) FROM voters"),
+                "checked_in": count("SELECT COUNT(*) FROM issuances"),
+                "cast": count("SELECT COUNT(*) FROM sheets WHERE state = 'cast'"),
+                "pending": count("SELECT COUNT(*) FROM sheets WHERE state = 'pending'"),
+            }
+
+    def open_polls(self) -> str:
+        """Open the polls."""
+        state = open_polls(self._store())
+        self.hub.publish("polls")
+        return state
+
+    def close_polls(self, force: bool = False) -> dict[str, Any]:
+        """Close the polls and return the results."""
+        results = close_polls(self._store(), self.station, self.election, self.mode, force)
+        self.hub.publish("polls")
+        return results
+
+    def results(self) -> dict[str, Any]:
+        """The stored results (``PollsError`` while polls are not closed)."""
+        return get_results(self._store())
+
+    def verify_audit(self) -> tuple[bool, int | None]:
+        """Walk the audit chain."""
+        with self._store().read() as conn:
+            return audit.verify(conn)

@@ -1,0 +1,133 @@
+"""``shailoo controller``: run the station controller and check its inputs and records."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+
+@click.group()
+def controller() -> None:
+    """Run the station controller and check its inputs and records."""
+
+
+@controller.command()
+@click.option(
+    "--setup",
+    "setup_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The station setup file (station.json).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the station database and ballot images.",
+)
+@click.option("--broker-host", default="127.0.0.1", show_default=True)
+@click.option("--broker-port", default=1883, show_default=True, type=int)
+@click.option("--http-host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", default=8080, show_default=True, type=int)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    setup_path: Path,
+    data_dir: Path,
+    broker_host: str,
+    broker_port: int,
+    http_host: str,
+    http_port: int,
+    log_level: str,
+) -> None:
+    """Run the controller until interrupted (Ctrl-C or SIGTERM)."""
+    from controller.app import Station, StationError
+    from controller.setup import SetupError
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        station = Station(
+            setup_path,
+            data_dir,
+            broker_host=broker_host,
+            broker_port=broker_port,
+            http_host=http_host,
+            http_port=http_port,
+        ).start()
+    except (SetupError, StationError, RuntimeError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"station {station.station} ({station.mode} mode): dashboard at {station.url}/")
+    try:
+        stop.wait()
+    finally:
+        station.stop()
+    click.echo("controller stopped")
+
+
+@controller.command("check-voters")
+@click.argument("voters", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--election",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also check every voter's ballot style against this election.",
+)
+def check_voters(voters: Path, election: Path | None) -> None:
+    """Validate a voter list (CSV or JSON) without importing it."""
+    from controller.voters import VoterListError, load_voters
+
+    styles = None
+    if election is not None:
+        from controller.election import load_election
+
+        styles = set(load_election(election).styles)
+    try:
+        found = load_voters(voters, styles)
+    except VoterListError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{voters}: {len(found)} voters, no problems")
+
+
+@controller.command("verify-audit")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+)
+def verify_audit(data_dir: Path) -> None:
+    """Walk the hash chain of a station's audit log."""
+    from controller import audit
+    from controller.store import Store
+
+    db = data_dir / "station.db"
+    if not db.is_file():
+        raise click.ClickException(f"no station database in {data_dir}")
+    store = Store(db)
+    try:
+        with store.read() as conn:
+            ok, bad = audit.verify(conn)
+            count = conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+    finally:
+        store.close()
+    if not ok:
+        raise click.ClickException(f"audit chain broken at entry {bad} (of {count})")
+    click.echo(f"audit chain intact: {count} entries")

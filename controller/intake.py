@@ -1,0 +1,364 @@
+"""Ballot intake: reassemble a scanned sheet, check it, read it, follow it to the box.
+
+A sheet goes ``pending`` (read and accepted, waiting for the scanner to drop it) →
+``cast`` on ``ballot.dropped``; or ``rejected`` (the reader said return it) →
+``voided`` on ``ballot.returned``. Each step is idempotent per sheet id, so a resent
+``ballot.dropped`` counts nothing twice. Only cast sheets are tallied.
+
+Image transfer problems (a chunk missing, a hash that does not match, a blob larger
+than its own metadata allows) are not votes: the sheet is decided ``return`` with a
+reason, so the scanner gives the paper back and the voter can feed it again.
+
+Chunks live in memory only: a blob interrupted by a controller restart cannot be
+completed and is returned, as the wire contract expects of a scan interrupted on
+the scanner's side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controller import audit
+from controller.store import Store
+from protocol.blob import BlobAssembler
+from protocol.errors import ProtocolError
+
+log = logging.getLogger("shailoo.intake")
+
+Reader = Callable[..., dict[str, Any]]
+KIND = "ballot-image"
+MAX_BLOB = 16 * 1024 * 1024
+MAX_SIDE = 16384
+MAX_SHEET_ID = 80
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+MESSAGES = {
+    "accepted": "ballot accepted: it goes into the box",
+    "polls_closed": "polls are not open: take your ballot back",
+    "incomplete": "the scan did not arrive completely: please feed the ballot again",
+    "bad_hash": "the scan arrived damaged: please feed the ballot again",
+    "too_large": "the scan is larger than a ballot: please feed the ballot again",
+    "unreadable": "the ballot could not be read: please feed it again or ask a poll worker",
+    "interrupted": "the scan was interrupted",
+}
+
+
+@dataclass
+class Outcome:
+    """What reading a sheet decided, before it is recorded."""
+
+    sheet: str
+    decision: str
+    reason: str | None
+    message: str
+    image_sha256: str | None = None
+    style: str | None = None
+    record: dict[str, Any] | None = None
+
+
+@dataclass
+class _Blob:
+    blob_id: str
+    meta: dict[str, int]
+    assembler: BlobAssembler | None
+    failure: str | None = None
+
+
+def check_sheet_id(device: str, sheet: object) -> str:
+    """Return ``sheet`` if it is a well-formed sheet id of ``device`` (``<device>-...``)."""
+    if (
+        not isinstance(sheet, str)
+        or not sheet.startswith(device + "-")
+        or len(sheet) > MAX_SHEET_ID
+        or not set(sheet) <= _ID_CHARS
+    ):
+        raise ProtocolError("malformed", f"sheet id {str(sheet)[:90]!r} is not one of {device}'s")
+    return sheet
+
+
+def _meta(meta: object, max_blob: int) -> tuple[dict[str, int], str | None]:
+    """Validate image metadata; return it and a failure code when it is too large."""
+    if not isinstance(meta, dict):
+        raise ProtocolError("malformed", "blob meta must be an object")
+    out: dict[str, int] = {}
+    for name in ("width", "height", "dpi", "bpp"):
+        value = meta.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ProtocolError("malformed", f"blob meta {name} must be a positive integer")
+        out[name] = value
+    if out["bpp"] != 8:
+        raise ProtocolError("malformed", "only 8-bit grey images are accepted")
+    too_large = (
+        out["width"] > MAX_SIDE
+        or out["height"] > MAX_SIDE
+        or out["width"] * out["height"] > max_blob
+    )
+    return out, "too_large" if too_large else None
+
+
+class Intake:
+    """Per-device blob assembly and the sheet lifecycle.
+
+    ``reader(gray, election, mode=..., station=...)`` reads a sheet (the real one
+    is ``controller.ballots.read.read_ballot``). Methods without a ``conn`` argument
+    touch memory only; the others run inside the caller's write transaction.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        election: Any,
+        reader: Reader,
+        mode: str,
+        station: str,
+        images_dir: Path | None = None,
+        max_blob: int = MAX_BLOB,
+    ) -> None:
+        self.store = store
+        self.election = election
+        self.reader = reader
+        self.mode = mode
+        self.station = station
+        self.images_dir = images_dir
+        self.max_blob = max_blob
+        self._blobs: dict[str, _Blob] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, device: str, body: dict[str, Any]) -> None:
+        """Start a blob. A blob too large for a sheet is refused (and later returned)."""
+        sheet = check_sheet_id(device, body.get("blob"))
+        if body.get("kind") != KIND:
+            raise ProtocolError("malformed", f"blob kind must be {KIND!r}")
+        meta, failure = _meta(body.get("meta"), self.max_blob)
+        with self._lock:
+            current = self._blobs.get(device)
+            if current and current.blob_id == sheet and current.meta == meta:
+                return  # the same begin again: keep what has arrived
+            if current and current.assembler and current.assembler.covered:
+                log.warning("%s: blob %s abandoned for %s", device, current.blob_id, sheet)
+            size = meta["width"] * meta["height"]
+            assembler = None if failure else BlobAssembler(sheet, KIND, meta, size)
+            self._blobs[device] = _Blob(sheet, meta, assembler, failure)
+        if failure:
+            raise ProtocolError(
+                "too_large", f"blob {sheet} of {meta['width']}x{meta['height']} exceeds the limit"
+            )
+
+    def chunk(self, device: str, body: dict[str, Any], attachment: bytes) -> None:
+        """Add a chunk. Only the first problem of a blob is raised; the rest are dropped."""
+        sheet = check_sheet_id(device, body.get("blob"))
+        with self._lock:
+            blob = self._blobs.get(device)
+            if blob is None or blob.blob_id != sheet:
+                # Chunks of a blob whose begin never came: remember it as failed so
+                # that its further chunks are not each refused and logged again.
+                self._blobs[device] = _Blob(sheet, {}, None, "incomplete")
+                raise ProtocolError("bad_chunk", f"chunk of {sheet} without blob.begin")
+            if blob.failure or blob.assembler is None:
+                return
+            try:
+                blob.assembler.add(body, attachment)
+            except ProtocolError as err:
+                blob.failure = "too_large" if err.code == "too_large" else "incomplete"
+                raise
+
+    def _stored(self, conn: sqlite3.Connection, sheet: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT decision, reason, message FROM sheets WHERE id = ?", (sheet,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"sheet": sheet, "decision": row[0], "reason": row[1], "message": row[2]}
+
+    def prepare_end(self, device: str, body: dict[str, Any], polls: str) -> Outcome | None:
+        """Finish and read the blob named by a ``blob.end``, outside any transaction.
+
+        Returns None when the sheet was decided before (the stored decision stands).
+        """
+        sheet = check_sheet_id(device, body.get("blob"))
+        with self.store.read() as conn:
+            if self._stored(conn, sheet) is not None:
+                return None
+        with self._lock:
+            blob = self._blobs.pop(device, None)
+            if blob is not None and blob.blob_id != sheet:
+                self._blobs[device] = blob  # a different sheet is in flight; leave it be
+                blob = None
+        if polls != "open":
+            return _returned(sheet, "polls_closed")
+        if blob is None:
+            return _returned(sheet, "incomplete")
+        if blob.failure or blob.assembler is None:
+            return _returned(sheet, blob.failure or "incomplete")
+        try:
+            data = blob.assembler.finish(body)
+        except ProtocolError as err:
+            log.warning("%s: blob %s: %s", device, sheet, err)
+            return _returned(sheet, "bad_hash" if err.code == "bad_hash" else "incomplete")
+        digest = body["sha256"].lower()
+        gray = np.frombuffer(data, dtype=np.uint8).reshape(blob.meta["height"], blob.meta["width"])
+        self._save_image(sheet, gray)
+        try:
+            read = self.reader(gray, self.election, mode=self.mode, station=self.station)
+        except Exception:
+            log.exception("%s: reading sheet %s failed", device, sheet)
+            return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
+        return self._outcome(sheet, digest, read)
+
+    def _outcome(self, sheet: str, digest: str, read: Any) -> Outcome:
+        if not isinstance(read, dict) or read.get("status") not in ("accepted", "rejected"):
+            log.error("sheet %s: the reader gave no decision", sheet)
+            return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
+        style = read.get("style")
+        style = style if isinstance(style, str) else None
+        if read["status"] == "rejected":
+            reason = str(read.get("reason") or "unreadable")[:64]
+            message = MESSAGES.get(reason, f"ballot returned: {reason}")
+            return Outcome(sheet, "return", reason, message, digest, style)
+        votes = read.get("votes")
+        contests = read.get("contests")
+        if not isinstance(votes, dict) or not isinstance(contests, dict):
+            log.error("sheet %s: accepted without votes and contests", sheet)
+            return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
+        record = {"style": style, "votes": votes, "contests": contests}
+        if isinstance(read.get("marks"), list):
+            record["marks"] = read["marks"]
+        return Outcome(sheet, "accept", None, MESSAGES["accepted"], digest, style, record)
+
+    def _save_image(self, sheet: str, gray: np.ndarray) -> None:
+        if self.images_dir is None:
+            return
+        from PIL import Image
+
+        try:
+            self.images_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(gray, mode="L").save(self.images_dir / f"{sheet}.png")
+        except OSError:
+            # The image is kept beside the record for review; losing it must not lose the vote.
+            log.exception("could not keep the image of sheet %s", sheet)
+
+    def apply_end(
+        self, conn: sqlite3.Connection, device: str, outcome: Outcome | None, sheet: str, polls: str
+    ) -> dict[str, Any]:
+        """Record the decision of a ``blob.end``; return the ``ballot.decision`` body."""
+        stored = self._stored(conn, sheet)
+        if stored is not None:
+            return stored
+        if outcome is None:
+            outcome = _returned(sheet, "incomplete")
+        if outcome.decision == "accept" and polls != "open":
+            outcome = _returned(sheet, "polls_closed")
+        now = time.time()
+        conn.execute(
+            "INSERT INTO sheets (id, device, state, decision, reason, message, image_sha256, "
+            "style, record, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sheet,
+                device,
+                "pending" if outcome.decision == "accept" else "rejected",
+                outcome.decision,
+                outcome.reason,
+                outcome.message,
+                outcome.image_sha256,
+                outcome.style,
+                json.dumps(outcome.record) if outcome.record is not None else None,
+                now,
+                now,
+            ),
+        )
+        audit.append(
+            conn,
+            "sheet.accepted" if outcome.decision == "accept" else "sheet.returned",
+            device,
+            sheet=sheet,
+            image_sha256=outcome.image_sha256,
+            reason=outcome.reason,
+        )
+        return {
+            "sheet": sheet,
+            "decision": outcome.decision,
+            "reason": outcome.reason,
+            "message": outcome.message,
+        }
+
+    def dropped(
+        self, conn: sqlite3.Connection, device: str, body: dict[str, Any], polls: str
+    ) -> dict[str, Any]:
+        """A sheet went into the box: pending → cast. Returns the ``ballot.recorded`` body."""
+        sheet = check_sheet_id(device, body.get("sheet"))
+        counter = body.get("counter")
+        if not isinstance(counter, int) or isinstance(counter, bool) or counter < 0:
+            raise ProtocolError("malformed", "ballot.dropped counter must be a count")
+        conn.execute(
+            "UPDATE devices SET counter = MAX(COALESCE(counter, 0), ?) WHERE id = ?",
+            (counter, device),
+        )
+        row = conn.execute("SELECT state FROM sheets WHERE id = ?", (sheet,)).fetchone()
+        state = row[0] if row else None
+        recorded = state == "cast"
+        if state == "pending" and polls == "open":
+            conn.execute(
+                "UPDATE sheets SET state = 'cast', updated_at = ? WHERE id = ?",
+                (time.time(), sheet),
+            )
+            audit.append(conn, "ballot.cast", device, sheet=sheet, counter=counter)
+            recorded = True
+        elif state != "cast":
+            # Paper in the box that the station never accepted (or accepted before
+            # closing): never counted, always on record for the hand count to settle.
+            problem = "after_close" if state == "pending" else (state or "unknown_sheet")
+            log.error("%s: sheet %s dropped but not counted (%s)", device, sheet, problem)
+            audit.append(
+                conn, "ballot.drop_not_counted", device, sheet=sheet, counter=counter, state=problem
+            )
+        return {"sheet": sheet, "cast": cast_count(conn), "recorded": recorded}
+
+    def returned(
+        self, conn: sqlite3.Connection, device: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A sheet went back to the voter: pending/rejected → voided. Returns ``ballot.voided``."""
+        sheet = check_sheet_id(device, body.get("sheet"))
+        reason = body.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
+            raise ProtocolError("malformed", "ballot.returned reason must be short text")
+        row = conn.execute("SELECT state FROM sheets WHERE id = ?", (sheet,)).fetchone()
+        state = row[0] if row else None
+        now = time.time()
+        if state in ("pending", "rejected"):
+            conn.execute(
+                "UPDATE sheets SET state = 'voided', updated_at = ? WHERE id = ?", (now, sheet)
+            )
+            audit.append(conn, "ballot.voided", device, sheet=sheet, reason=reason)
+        elif state is None:
+            # A scan the controller never decided (interrupted on the scanner). The
+            # tombstone makes a late blob.end for this sheet get "return", never "accept".
+            conn.execute(
+                "INSERT INTO sheets (id, device, state, decision, reason, message, "
+                "created_at, updated_at) VALUES (?, ?, 'voided', 'return', 'interrupted', ?, ?, ?)",
+                (sheet, device, MESSAGES["interrupted"], now, now),
+            )
+            audit.append(conn, "ballot.voided", device, sheet=sheet, reason=reason)
+        elif state == "cast":
+            log.error("%s: sheet %s reported returned but it was cast", device, sheet)
+            audit.append(conn, "ballot.return_of_cast", device, sheet=sheet, reason=reason)
+            return {"sheet": sheet, "voided": False}
+        return {"sheet": sheet, "voided": True}
+
+
+def _returned(sheet: str, reason: str) -> Outcome:
+    return Outcome(sheet, "return", reason, MESSAGES[reason])
+
+
+def cast_count(conn: sqlite3.Connection) -> int:
+    """How many ballots are cast at this station."""
+    return conn.execute("SELECT COUNT(*) FROM sheets WHERE state = 'cast'").fetchone()[0]
