@@ -1,0 +1,107 @@
+"""Fixtures for controller tests: a running station on the real test broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.app import Station
+from hil.broker import Broker
+from tests.controller.helpers import (
+    DeviceKey,
+    SimVoter,
+    WireDevice,
+    fake_reader,
+    load_test_election,
+    make_voters,
+    station_id,
+    write_station,
+)
+
+
+@dataclass
+class StationCtx:
+    """A started station plus what the test needs to talk to it."""
+
+    station: Station
+    setup: Path
+    data: Path
+    keys: dict[str, DeviceKey]
+    voters: list[SimVoter]
+    broker: Broker
+    clients: list[WireDevice] = field(default_factory=list)
+
+    def device(self, device_id: str, key: bytes | None = None) -> WireDevice:
+        """A wire-speaking client for ``device_id`` (with its key unless another is given)."""
+        dev = WireDevice(
+            self.broker.host,
+            self.broker.port,
+            self.station.station,
+            device_id,
+            key or self.keys[device_id].key,
+        )
+        self.clients.append(dev)
+        return dev
+
+    def restart(self, **kw: Any) -> Station:
+        """Stop the station and start a new controller on the same data."""
+        self.station.stop()
+        self.station = Station(
+            self.setup,
+            self.data,
+            self.broker.host,
+            self.broker.port,
+            reader=kw.pop("reader", fake_reader),
+            election_loader=load_test_election,
+        ).start(**kw)
+        return self.station
+
+
+def default_devices() -> list[DeviceKey]:
+    return [
+        DeviceKey("term-1", "idterminal"),
+        DeviceKey("term-2", "idterminal"),
+        DeviceKey("scan-1", "scanner"),
+    ]
+
+
+@pytest.fixture
+def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
+    """Factory: ``make_station(voters=20, mode="test", polls="open", ...)`` → ``StationCtx``."""
+    made: list[StationCtx] = []
+
+    def make(
+        voters: int = 20,
+        mode: str = "test",
+        polls: str = "open",
+        devices: list[DeviceKey] | None = None,
+        firmware: list[str] | None = None,
+        http: bool = True,
+        reader: Any = fake_reader,
+    ) -> StationCtx:
+        sid = station_id()
+        devs = devices or default_devices()
+        people = make_voters(voters)
+        setup = write_station(tmp_path / sid, sid, devs, people, mode, polls, firmware)
+        data = tmp_path / sid / "data"
+        station = Station(
+            setup,
+            data,
+            broker.host,
+            broker.port,
+            reader=reader,
+            election_loader=load_test_election,
+        ).start(http=http)
+        ctx = StationCtx(station, setup, data, {d.id: d for d in devs}, people, broker)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        for client in ctx.clients:
+            client.close()
+        ctx.station.stop()

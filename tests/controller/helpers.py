@@ -1,0 +1,386 @@
+"""Test helpers for the controller: station files, a wire-speaking test device, waits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from drivers.mrz import make_td1, make_td3
+from protocol import envelope, topics
+from protocol.blob import BlobSender
+
+DEFAULT_TIMEOUT = 15.0
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def station_id(prefix: str = "st") -> str:
+    """A fresh station id: the broker keeps a persistent session per controller id."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- a small election and a reader for it, used until the real ones are in place ----------
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Contest:
+    id: str
+    title: str
+    vote_for: int
+    options: tuple[Option, ...]
+
+
+@dataclass
+class Election:
+    id: str
+    title: str
+    contests: tuple[Contest, ...]
+    styles: dict[str, list[str]]
+    hash: str = ""
+
+
+ELECTION_DOC = {
+    "id": "e-2026-test",
+    "title": "Test election",
+    "contests": [
+        {
+            "id": "mayor",
+            "title": "Mayor",
+            "vote_for": 1,
+            "options": [["m-asel", "Asel"], ["m-bakyt", "Bakyt"], ["m-chyngyz", "Chyngyz"]],
+        },
+        {
+            "id": "council",
+            "title": "Council",
+            "vote_for": 2,
+            "options": [["c-1", "Aida"], ["c-2", "Bolot"], ["c-3", "Cholpon"]],
+        },
+    ],
+    "styles": {"s1": ["mayor", "council"], "s2": ["mayor"]},
+}
+
+
+def load_test_election(path: Path) -> Election:
+    """Loader for the JSON written by ``write_station`` (stands in for the real loader)."""
+    raw = path.read_bytes()
+    doc = json.loads(raw)
+    contests = tuple(
+        Contest(c["id"], c["title"], c["vote_for"], tuple(Option(*o) for o in c["options"]))
+        for c in doc["contests"]
+    )
+    return Election(
+        doc["id"], doc["title"], contests, doc["styles"], hashlib.sha256(raw).hexdigest()
+    )
+
+
+def sheet_image(record: dict[str, Any], width: int = 96, height: int = 24) -> np.ndarray:
+    """A grey image whose pixels spell ``record`` as JSON, then white (for the fake reader)."""
+    data = json.dumps(record).encode()
+    assert len(data) < width * height
+    flat = np.full(width * height, 255, dtype=np.uint8)
+    flat[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    return flat.reshape(height, width)
+
+
+def fake_reader(
+    gray: np.ndarray, election: Any, mode: str = "test", station: str | None = None
+) -> dict:
+    """Reads what ``sheet_image`` wrote: ``{"style", "votes"}`` or ``{"reject": reason}``."""
+    raw = gray.tobytes().split(b"\xff", 1)[0]
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return {
+            "status": "rejected",
+            "reason": "unreadable",
+            "style": None,
+            "votes": {},
+            "contests": {},
+            "marks": [],
+        }
+    if "reject" in record:
+        return {
+            "status": "rejected",
+            "reason": record["reject"],
+            "style": None,
+            "votes": {},
+            "contests": {},
+            "marks": [],
+        }
+    contests = {}
+    for contest in election.contests:
+        if contest.id not in election.styles[record["style"]]:
+            continue
+        chosen = record["votes"].get(contest.id, [])
+        contests[contest.id] = (
+            "blank"
+            if not chosen
+            else "overvote"
+            if len(chosen) > contest.vote_for
+            else "undervote"
+            if len(chosen) < contest.vote_for
+            else "ok"
+        )
+    return {
+        "status": "accepted",
+        "reason": None,
+        "style": record["style"],
+        "votes": record["votes"],
+        "contests": contests,
+        "marks": [],
+    }
+
+
+# -- station files ---------------------------------------------------------------------
+
+
+@dataclass
+class SimVoter:
+    row: int
+    voter_id: str
+    surname: str
+    given_names: str
+    birth_date: str
+    sex: str
+    document_type: str
+    document_number: str
+    personal_number: str
+    style: str
+
+    def mrz(self) -> list[str]:
+        """The MRZ of this voter's document."""
+        birth = self.birth_date[2:4] + self.birth_date[5:7] + self.birth_date[8:10]
+        make = make_td1 if self.document_type == "ID" else make_td3
+        return make(
+            self.document_number,
+            birth,
+            self.sex,
+            "320101",
+            "KGZ",
+            self.surname,
+            self.given_names,
+            personal_number=self.personal_number,
+        )
+
+
+def make_voters(count: int) -> list[SimVoter]:
+    """``count`` voters with ID cards (every fifth with a passport), styles s1/s2."""
+    out = []
+    for n in range(1, count + 1):
+        birth = date(1960, 1, 1) + timedelta(days=97 * n)
+        passport = n % 5 == 0
+        out.append(
+            SimVoter(
+                row=n,
+                voter_id=f"v{n:05d}",
+                surname=f"SURNAME{chr(65 + n % 26)}",
+                given_names=f"GIVEN{chr(65 + (n * 7) % 26)}",
+                birth_date=birth.isoformat(),
+                sex="F" if n % 2 else "M",
+                document_type="P" if passport else "ID",
+                document_number=(f"AC{n:07d}" if passport else f"ID{n:07d}"),
+                personal_number=f"{20000000000000 + n}",
+                style="s2" if n % 4 == 0 else "s1",
+            )
+        )
+    return out
+
+
+def voters_csv(voters: list[SimVoter]) -> str:
+    header = (
+        "row,voter_id,surname,given_names,birth_date,sex,document_type,document_number,"
+        "personal_number,style"
+    )
+    lines = [header] + [",".join(str(getattr(v, f)) for f in header.split(",")) for v in voters]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class DeviceKey:
+    id: str
+    role: str
+    key: bytes = field(default_factory=lambda: uuid.uuid4().bytes * 2)
+
+
+def write_station(
+    folder: Path,
+    station: str,
+    devices: list[DeviceKey],
+    voters: list[SimVoter],
+    mode: str = "test",
+    polls: str = "open",
+    firmware: list[str] | None = None,
+) -> Path:
+    """Write station.json, election.json and voters.csv into ``folder``; return the setup path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "election.json").write_text(json.dumps(ELECTION_DOC, indent=1))
+    (folder / "voters.csv").write_text(voters_csv(voters))
+    setup: dict[str, Any] = {
+        "station": station,
+        "mode": mode,
+        "election": "election.json",
+        "voters": "voters.csv",
+        "devices": [{"id": d.id, "role": d.role, "key": d.key.hex()} for d in devices],
+        "polls": polls,
+    }
+    if firmware is not None:
+        setup["firmware"] = firmware
+    path = folder / "station.json"
+    path.write_text(json.dumps(setup, indent=1))
+    return path
+
+
+# -- a device that speaks the wire contract (stands in for firmware in controller tests) ---
+
+
+class WireDevice:
+    """An MQTT client that seals messages like a device and collects verified replies."""
+
+    def __init__(self, host: str, port: int, station: str, device: str, key: bytes) -> None:
+        self.station = station
+        self.device = device
+        self.key = key
+        self.seq = 0
+        self.replies: list[envelope.Message] = []
+        self.raw_replies: list[bytes] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{device}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(host, port, 30)
+        self.client.loop_start()
+        if not self._subscribed.wait(DEFAULT_TIMEOUT):
+            raise AssertionError("test device did not subscribe")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        client.subscribe(topics.down(self.station, self.device), qos=1)
+
+    def _on_message(self, client, userdata, message) -> None:
+        payload = bytes(message.payload)
+        msg = envelope.parse(payload)
+        msg.verify(self.key)
+        assert msg.dir == "down" and msg.dev == self.device
+        with self._cond:
+            self.replies.append(msg)
+            self.raw_replies.append(payload)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # sending
+
+    def publish(self, payload: bytes, topic: str | None = None, retain: bool = False) -> None:
+        info = self.client.publish(
+            topic or topics.up(self.station, self.device), payload, qos=1, retain=retain
+        )
+        info.wait_for_publish(DEFAULT_TIMEOUT)
+
+    def seal(
+        self,
+        mtype: str,
+        body: dict,
+        attachment: bytes = b"",
+        seq: int | None = None,
+        key: bytes | None = None,
+        dev: str | None = None,
+        direction: str = "up",
+    ) -> tuple[int, bytes]:
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        payload = envelope.seal(
+            key or self.key, dev or self.device, direction, seq, mtype, body, attachment=attachment
+        )
+        return seq, payload
+
+    def send(self, mtype: str, body: dict, attachment: bytes = b"", **kw: Any) -> int:
+        seq, payload = self.seal(mtype, body, attachment, **kw)
+        self.publish(payload)
+        return seq
+
+    def reply_to(self, seq: int, timeout: float = DEFAULT_TIMEOUT) -> envelope.Message:
+        """Wait for the reply whose ``re`` is ``seq``."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(r.re == seq for r in self.replies), timeout)
+            if not ok:
+                raise AssertionError(f"{self.device}: no reply to seq {seq}")
+            return next(r for r in self.replies if r.re == seq)
+
+    def replies_to(self, seq: int) -> list[envelope.Message]:
+        with self._cond:
+            return [r for r in self.replies if r.re == seq]
+
+    def request(
+        self, mtype: str, body: dict, attachment: bytes = b"", **kw: Any
+    ) -> envelope.Message:
+        return self.reply_to(self.send(mtype, body, attachment, **kw))
+
+    def hello(self, fw_hash: str = "ab" * 32, role: str = "scanner") -> dict:
+        """Say hello; its answer also proves that everything sent before was handled."""
+        return self.request(
+            "hello", {"role": role, "fw": "0.1.0", "fw_hash": fw_hash, "boot": 1}
+        ).body
+
+    def upload(
+        self,
+        sheet: str,
+        gray: np.ndarray,
+        rows_per_chunk: int = 8,
+        skip: set[int] | None = None,
+        corrupt_hash: bool = False,
+    ) -> int:
+        """Send a sheet image as blob.begin/chunks/end; return the seq of blob.end."""
+        height, width = gray.shape
+        sender = BlobSender(sheet)
+        self.send(
+            "blob.begin",
+            sender.begin("ballot-image", {"width": width, "height": height, "dpi": 100, "bpp": 8}),
+        )
+        for i, start in enumerate(range(0, height, rows_per_chunk)):
+            part = gray[start : start + rows_per_chunk].tobytes()
+            body = sender.chunk(part)
+            if skip and i in skip:
+                continue
+            self.send("blob.chunk", body, part)
+        end = sender.end()
+        if corrupt_hash:
+            end["sha256"] = hashlib.sha256(b"something else").hexdigest()
+        return self.send("blob.end", end)
