@@ -1,0 +1,42 @@
+"""``shailoo controller``: check-voters, verify-audit (serve is covered in test_serve.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from controller import audit
+from controller.store import Store
+from shailoo.cli import main
+from tests.controller.helpers import make_voters, voters_csv
+
+
+def test_check_voters(tmp_path: Path) -> None:
+    good = tmp_path / "voters.csv"
+    good.write_text(voters_csv(make_voters(4)))
+    result = CliRunner().invoke(main, ["controller", "check-voters", str(good)])
+    assert result.exit_code == 0 and "4 voters, no problems" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(voters_csv(make_voters(2)) + "2,v9,X,Y,1990-01-01,F,ID,ZZ1,,s1\n")
+    result = CliRunner().invoke(main, ["controller", "check-voters", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.csv line 4: row 2 duplicates bad.csv line 3" in result.output
+
+
+def test_verify_audit(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)]).exit_code == 1
+    )
+    store = Store(tmp_path / "station.db")
+    with store.tx() as conn:
+        for i in range(3):
+            audit.append(conn, "test", None, n=i)
+    result = runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)])
+    assert result.exit_code == 0 and "intact: 3 entries" in result.output
+    with store.tx() as conn:
+        conn.execute("UPDATE audit SET ts = 'yesterday' WHERE id = 2")
+    store.close()
+    result = runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "broken at entry 2 (of 3)" in result.output
