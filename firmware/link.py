@@ -166,8 +166,10 @@ class Link:
             _log("controller says:", dumps(msg.body).decode())
         elif handler is not None:
             handler(msg)
-        if msg.re is not None:
+        elif msg.re is not None:
             self._keep(msg)
+        else:
+            _log("unsolicited %s ignored" % msg.type)
 
     def _keep(self, msg):
         if msg.re not in self._replies:

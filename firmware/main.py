@@ -1,43 +1,66 @@
 """Device entry point (``main.py`` at the root of the flash directory).
 
-Loads ``config.json``, picks the board profile and the app for the device's role
-and runs it. A configuration problem is printed on the console and the board
-stops with exit code 2 rather than run half-configured.
+Loads ``config.json``, hashes the firmware files, picks the board profile and the
+app for the device's role and runs it. A configuration problem is printed on the
+console and the board stops with exit code 2 rather than run half-configured.
+
+The modules needed only at boot (config checks, firmware hashing) are dropped
+from ``sys.modules`` before the app is imported: on a 96 KB terminal their
+bytecode is heap the app needs.
 """
 
 import asyncio
+import gc
 import sys
 
-from firmware import boards
-from firmware.config import ConfigError, load
 
+def _boot():
+    from firmware import fwinfo
+    from firmware.config import ConfigError, load
 
-def main():
-    """Load the config, build the device and run its app forever."""
     try:
         config = load("config.json")
     except ConfigError as err:
         print("[boot] configuration error:", err)
         sys.exit(2)
+    fw = fwinfo.info(".")
+    import firmware
+
+    for name in ("config", "fwinfo"):
+        sys.modules.pop("firmware." + name, None)
+        if hasattr(firmware, name):
+            delattr(firmware, name)
+    return config, fw
+
+
+def main():
+    """Load the config, build the device and run its app forever."""
+    config, fw = _boot()
+    gc.collect()
+    from firmware import boards
+
     board = boards.load(config)
     if config["role"] == "idterminal":
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
-    asyncio.run(_start(config, board, run))
+    asyncio.run(_start(config, fw, board, run))
 
 
-async def _start(config, board, run):
+async def _start(config, fw, board, run):
     from firmware.runtime import Device
 
     try:
         await board.start()
-        device = Device(config, board)
+        device = Device(config, fw, board)
         device.start()
+        gc.collect()
+        print("[boot] heap free %d bytes" % gc.mem_free())
         await run(device)
     except Exception as err:  # noqa: BLE001 - last resort: say why, then restart the board
         print("[boot] fatal:", type(err).__name__, err)
-        sys.print_exception(err) if hasattr(sys, "print_exception") else None
+        if hasattr(sys, "print_exception"):
+            sys.print_exception(err)
         board.reset(1)
 
 

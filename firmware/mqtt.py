@@ -57,6 +57,9 @@ PINGRESP = 0xD0
 DISCONNECT = 0xE0
 
 MAX_REMAINING = 268435455
+WRITE_PIECE = 1024
+_IPPROTO_TCP = 6  # not exported by MicroPython's socket module
+_TCP_NODELAY = 1
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
     2: "client identifier rejected",
@@ -166,6 +169,18 @@ def parse_publish(first, body):
         pid = struct.unpack(">H", body[pos : pos + 2])[0]
         pos += 2
     return topic, bytes(body[pos:]), qos, bool(first & 1), bool(first & 8), pid
+
+
+def _nodelay(writer):
+    """Turn Nagle's algorithm off: a packet goes out in pieces (header, payload,
+    attachment) and Nagle would hold each piece for the peer's delayed ACK (~40 ms)."""
+    sock = getattr(writer, "s", None)  # MicroPython's Stream keeps its socket here
+    if sock is None and hasattr(writer, "get_extra_info"):
+        sock = writer.get_extra_info("socket")
+    try:
+        sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+    except (AttributeError, OSError, TypeError):
+        pass  # not a TCP socket (or a port without the option): slower, still correct
 
 
 def _random_unit():
@@ -327,6 +342,7 @@ class MQTTClient:
         self._reader, self._writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port), self.connect_timeout
         )
+        _nodelay(self._writer)
         packet = connect_packet(
             self.client_id, self.keepalive, self.clean, self.will, self.username, self.password
         )
@@ -412,8 +428,16 @@ class MQTTClient:
                 return False
             try:
                 for part in parts:
-                    if part:
-                        writer.write(part)
+                    if len(part) <= WRITE_PIECE:
+                        if part:
+                            writer.write(part)
+                        continue
+                    # A stream that cannot take a write at once copies what is left;
+                    # pieces keep that copy small instead of a whole image chunk.
+                    view = memoryview(part)
+                    for start in range(0, len(view), WRITE_PIECE):
+                        writer.write(view[start : start + WRITE_PIECE])
+                        await writer.drain()
                 await writer.drain()
             except OSError as err:
                 self._drop("write failed: %s" % _errtext(err))

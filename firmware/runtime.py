@@ -2,7 +2,7 @@
 
 import asyncio
 
-from firmware import fwinfo, store
+from firmware import store
 from firmware.display import Display
 from firmware.link import Link
 from firmware.outbox import Outbox
@@ -13,11 +13,11 @@ class Device:
     """The services an app uses: ``board``, ``config``, ``seq``, ``outbox``, ``link``,
     ``display``, ``fw``, and ``path(name)`` for its own state files."""
 
-    def __init__(self, config, board):
+    def __init__(self, config, fw, board):
         self.config = config
         self.board = board
         self.root = board.storage
-        self.fw = fwinfo.info(self.root)
+        self.fw = fw
         for problem in self.fw["problems"]:
             print("[fw]", problem)
         self.seq = SeqStore(self.path("seq.json"))

@@ -30,12 +30,16 @@ idempotent per sheet id.
 import asyncio
 
 from drivers import scanlink
-from drivers.scanlink import ScanEngine, ScanFault
+from drivers.scanlink import ScanFault
 from firmware import store
+from firmware.scanio import ScanStream
 from protocol import blob
 
 JOURNAL = "journal.json"
 ROWS_PER_CHUNK = 8
+# One chunk buffer, allocated at boot while the heap is still in one piece: 8 rows of
+# a 1700-pixel sheet (8.5 in at 200 dpi); wider sheets send fewer rows per chunk.
+CHUNK_BYTES = 8 * 1700
 UPLOAD_TIMEOUT = 20
 HOLD = 1
 REASONS = {
@@ -81,8 +85,9 @@ class Scanner:
         self.counter = journal["counter"] if journal["phase"] != "dropping" else (
             journal["counter"] - 1)
         self.sheets = 0
+        self.buf = bytearray(CHUNK_BYTES)
         reader, writer = device.board.uart("scan")
-        self.engine = ScanEngine(reader, writer)
+        self.engine = ScanStream(reader, writer)
 
     # ---- journal and durable messages ---------------------------------------
 
@@ -168,29 +173,24 @@ class Scanner:
         width, height, dpi = await self.engine.feed()
         if not 0 < width <= scanlink.MAX_PAYLOAD - 2 or not 0 < height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "sheet of %dx%d pixels" % (width, height))
-        per_chunk = max(1, min(ROWS_PER_CHUNK, blob.MAX_CHUNK // width))
+        per_chunk = max(1, min(ROWS_PER_CHUNK, len(self.buf) // width))
         sender = blob.BlobSender(sheet)
         meta = {"width": width, "height": height, "dpi": dpi, "bpp": 8}
         await self._send(blob.BEGIN, sender.begin("ballot-image", meta))
-        buf = bytearray(per_chunk * width)
+        buf = self.buf
         view = memoryview(buf)
         expected = 0
         while not self.engine.ended:
-            rows = await self.engine.rows(per_chunk)
             n = 0
-            for index, row in rows:
-                if index != expected:
-                    raise ScanFault(scanlink.F_BAD_COMMAND,
-                                    "row %d arrived, row %d expected" % (index, expected))
-                buf[n * width:(n + 1) * width] = row
-                n += 1
-                expected += 1
-            rows = None
+            while n < per_chunk and not self.engine.ended:
+                got = await self.engine.rows_into(buf, n * width, per_chunk - n)
+                if not got and not self.engine.ended:
+                    raise ScanFault(scanlink.F_BAD_COMMAND, "engine sent no rows")
+                n += got
+                expected += got
             if n:
                 part = view[: n * width]
                 await self._send(blob.CHUNK, sender.chunk(part), part)
-            elif not self.engine.ended:
-                raise ScanFault(scanlink.F_BAD_COMMAND, "engine sent no rows")
         if expected != height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "%d of %d rows arrived" % (expected, height))
         return await self._send(blob.END, sender.end())
