@@ -1,0 +1,329 @@
+"""A simulated scan engine: paper feeder + line sensor on the scanner's ``scan`` UART.
+
+It speaks the engine side of the scan engine link (docs/wire.md) with
+``drivers.scanlink``: a voter ``insert``s a sheet (a grey image, 0 black, 255 white)
+and the engine announces PAPER; FEED pulls it in and answers SHEET; every NEXT n
+sends at most n ROW frames, then END after the last row; DROP moves the sheet into
+the ballot box and RETURN pushes it back out to the voter, both confirmed by DONE.
+STATUS reports the sensors.
+
+The engine is the physical truth of the rig: ``box`` lists the sheets that went
+into the ballot box and ``returned`` those handed back to a voter, whatever the
+firmware or controller believe. A scenario checks counts against it.
+
+Faults are armed with ``arm(Fault(...))`` and fire once: a jam at a command or row
+(the JAM flag stays until ``clear_jam()``), a double sheet on FEED, a ROW frame
+with a broken CRC, the cover opened. More fault kinds belong here as the scenarios
+need them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drivers import scanlink
+from hil.history import History, RigTimeout
+from hil.pty import PtyClosed, PtyPair, reader_thread
+
+_numbers = itertools.count(1)
+COMMAND_NAMES = {
+    scanlink.STATUS: "STATUS",
+    scanlink.FEED: "FEED",
+    scanlink.NEXT: "NEXT",
+    scanlink.DROP: "DROP",
+    scanlink.RETURN: "RETURN",
+}
+
+
+@dataclass(eq=False)
+class Sheet:
+    """One physical sheet of paper: its image, scan resolution and who brought it."""
+
+    image: np.ndarray
+    dpi: int
+    label: str = ""
+    number: int = field(default_factory=lambda: next(_numbers))
+    # Where the sheet has been, in order: "inserted", "fed", "dropped", "returned".
+    path: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        image = np.asarray(self.image)
+        if image.ndim != 2 or image.dtype != np.uint8:
+            raise ValueError("a sheet image is a 2-D array of uint8 grey levels")
+        height, width = image.shape
+        if not 0 < width <= scanlink.MAX_PAYLOAD - 2 or not 0 < height <= 0xFFFF:
+            raise ValueError(f"a sheet of {width}x{height} pixels does not fit the link")
+        self.image = np.ascontiguousarray(image)
+
+    @property
+    def width(self) -> int:
+        """Pixels per scan line."""
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Scan lines."""
+        return int(self.image.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Sheet(#{self.number} {self.label!r} {self.width}x{self.height} {self.path})"
+
+
+@dataclass
+class Fault:
+    """A fault that fires once.
+
+    ``kind``: ``"jam"`` (answer FAULT jam, JAM flag until ``clear_jam``), ``"double"``
+    (FEED answers FAULT double sheet), ``"corrupt_row"`` (the ROW frame of ``row``
+    goes out with a broken CRC), ``"cover"`` (FAULT cover open, COVER flag until
+    ``close_cover``). ``command`` (a ``scanlink`` command type) and ``row`` say when:
+    a jam with ``row`` set fires on the NEXT that would send that row.
+    """
+
+    kind: str
+    command: int | None = None
+    row: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("jam", "double", "corrupt_row", "cover"):
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+
+
+class EngineError(RuntimeError):
+    """The engine cannot do what the voter or operator asked (e.g. a sheet is already in)."""
+
+
+class ScanEngine:
+    """The engine end of one scanner's ``scan`` UART, served by a daemon thread."""
+
+    def __init__(self, name: str = "scan", pair: PtyPair | None = None) -> None:
+        self.name = name
+        self.pair = pair or PtyPair(name)
+        self.sheet: Sheet | None = None
+        self.fed = False
+        self.rows_sent = 0
+        self.flags = 0  # JAM / COVER_OPEN, kept until cleared
+        self.faults: list[Fault] = []
+        self.box: History[Sheet] = History(f"{name}-box")
+        self.returned: History[Sheet] = History(f"{name}-returned")
+        self.commands: History[tuple[float, str, bytes]] = History(f"{name}-commands")
+        self.frames_sent = 0
+        self._decoder = scanlink.FrameDecoder()
+        self._lock = threading.Condition()
+        self._thread = reader_thread(self.pair, self._feed, name=f"{name}-engine")
+
+    @property
+    def device_path(self) -> str:
+        """The path the board opens as its ``scan`` UART."""
+        return self.pair.device_path
+
+    @property
+    def bad_frames(self) -> int:
+        """Frames from the board whose CRC failed."""
+        return self._decoder.bad_frames
+
+    # ---- what voters and poll workers do ------------------------------------------
+
+    def insert(self, sheet: Sheet) -> Sheet:
+        """A voter puts ``sheet`` into the throat; the engine announces PAPER."""
+        with self._lock:
+            if self.sheet is not None:
+                raise EngineError(f"{self.name}: {self.sheet!r} is still in the scanner")
+            self.sheet = sheet
+            self.fed = False
+            self.rows_sent = 0
+            sheet.path.append("inserted")
+            self._lock.notify_all()
+        self._send(scanlink.PAPER, b"\x01")
+        return sheet
+
+    def take_back(self) -> Sheet | None:
+        """The voter pulls the sheet out of the throat before it was fed (or after a jam)."""
+        with self._lock:
+            sheet, self.sheet = self.sheet, None
+            self.fed = False
+            if sheet is not None:
+                sheet.path.append("taken")
+        if sheet is not None:
+            self._send(scanlink.PAPER, b"\x00")
+        return sheet
+
+    def arm(self, fault: Fault) -> None:
+        """Arm a fault; it fires once, at the first moment it matches."""
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear_jam(self) -> None:
+        """A poll worker clears the paper path."""
+        with self._lock:
+            self.flags &= ~scanlink.JAM
+
+    def open_cover(self) -> None:
+        """A poll worker opens the cover."""
+        with self._lock:
+            self.flags |= scanlink.COVER_OPEN
+
+    def close_cover(self) -> None:
+        """A poll worker closes the cover."""
+        with self._lock:
+            self.flags &= ~scanlink.COVER_OPEN
+
+    # ---- waiting ------------------------------------------------------------------
+
+    def wait_rows(self, count: int, timeout: float) -> int:
+        """Wait until ``count`` rows of the current sheet went out; return the number sent."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not (self.fed and self.rows_sent >= count):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RigTimeout(
+                        f"{self.name}: {self.rows_sent} rows sent, not {count}, "
+                        f"within {timeout:g} s"
+                    )
+                self._lock.wait(left)
+            return self.rows_sent
+
+    def wait_settled(self, sheet: Sheet, timeout: float) -> str:
+        """Wait until ``sheet`` left the engine; return ``"dropped"`` or ``"returned"``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.sheet is sheet:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RigTimeout(f"{self.name}: {sheet!r} still inside after {timeout:g} s")
+                self._lock.wait(left)
+        return sheet.path[-1]
+
+    # ---- the link -----------------------------------------------------------------
+
+    def _send(self, ftype: int, payload: bytes = b"", corrupt: bool = False) -> None:
+        frame = scanlink.encode(ftype, payload)
+        if corrupt:
+            frame = frame[:-1] + bytes((frame[-1] ^ 0xFF,))
+        try:
+            self.pair.write(frame)
+        except PtyClosed:
+            return
+        self.frames_sent += 1
+
+    def _fault(self, command: int, row: int | None = None) -> Fault | None:
+        for fault in self.faults:
+            if fault.kind == "corrupt_row":
+                continue
+            if fault.command not in (None, command):
+                continue
+            if fault.row is not None and (row is None or fault.row != row):
+                continue
+            if fault.kind == "double" and command != scanlink.FEED:
+                continue
+            self.faults.remove(fault)
+            return fault
+        return None
+
+    def _corrupt(self, row: int) -> bool:
+        for fault in self.faults:
+            if fault.kind == "corrupt_row" and fault.row == row:
+                self.faults.remove(fault)
+                return True
+        return False
+
+    def _feed(self, data: bytes) -> None:
+        for ftype, payload in self._decoder.feed(data):
+            self.commands.append((time.monotonic(), COMMAND_NAMES.get(ftype, hex(ftype)), payload))
+            self._command(ftype, payload)
+
+    def _command(self, ftype: int, payload: bytes) -> None:
+        # Decide under the lock, write after it: a write may wait on a slow board, and a
+        # voter inserting a sheet meanwhile must not wait on that.
+        out: list[tuple[int, bytes, bool]] = []
+        with self._lock:
+            self._decide(ftype, payload, out)
+            self._lock.notify_all()
+        for frame_type, frame_payload, corrupt in out:
+            self._send(frame_type, frame_payload, corrupt)
+        if ftype == scanlink.NEXT:
+            with self._lock:
+                self._lock.notify_all()
+
+    def _fail(self, out: list[Any], fault: Fault) -> None:
+        code = {
+            "jam": scanlink.F_JAM,
+            "double": scanlink.F_DOUBLE,
+            "cover": scanlink.F_COVER,
+        }[fault.kind]
+        if fault.kind == "jam":
+            self.flags |= scanlink.JAM
+        elif fault.kind == "cover":
+            self.flags |= scanlink.COVER_OPEN
+        out.append((scanlink.FAULT, bytes((code,)), False))
+
+    def _decide(self, ftype: int, payload: bytes, out: list[Any]) -> None:
+        sheet = self.sheet
+        if ftype == scanlink.STATUS:
+            flags = self.flags | (scanlink.PAPER_PRESENT if sheet is not None else 0)
+            out.append((scanlink.R_STATUS, bytes((flags,)), False))
+            return
+        if ftype not in COMMAND_NAMES:
+            out.append((scanlink.FAULT, bytes((scanlink.F_BAD_COMMAND,)), False))
+            return
+        if self.flags & scanlink.COVER_OPEN:
+            out.append((scanlink.FAULT, bytes((scanlink.F_COVER,)), False))
+            return
+        if self.flags & scanlink.JAM:
+            out.append((scanlink.FAULT, bytes((scanlink.F_JAM,)), False))
+            return
+        if sheet is None:
+            out.append((scanlink.FAULT, bytes((scanlink.F_NO_PAPER,)), False))
+            return
+        if ftype == scanlink.FEED:
+            fault = self._fault(ftype)
+            if fault is not None:
+                self._fail(out, fault)
+                return
+            self.fed = True
+            self.rows_sent = 0
+            sheet.path.append("fed")
+            size = scanlink.sheet_payload(sheet.width, sheet.height, sheet.dpi)
+            out.append((scanlink.SHEET, size, False))
+        elif ftype == scanlink.NEXT:
+            if not self.fed or len(payload) != 1:
+                out.append((scanlink.FAULT, bytes((scanlink.F_BAD_COMMAND,)), False))
+                return
+            for _ in range(payload[0]):
+                if self.rows_sent >= sheet.height:
+                    break
+                index = self.rows_sent
+                fault = self._fault(ftype, index)
+                if fault is not None:
+                    self._fail(out, fault)
+                    return
+                row = sheet.image[index].tobytes()
+                out.append((scanlink.ROW, scanlink.row_payload(index, row), self._corrupt(index)))
+                self.rows_sent += 1
+            if self.rows_sent >= sheet.height:
+                out.append((scanlink.END, sheet.height.to_bytes(2, "big"), False))
+        else:  # DROP or RETURN
+            fault = self._fault(ftype)
+            if fault is not None:
+                self._fail(out, fault)
+                return
+            self.sheet = None
+            self.fed = False
+            if ftype == scanlink.DROP:
+                sheet.path.append("dropped")
+                self.box.append(sheet)
+            else:
+                sheet.path.append("returned")
+                self.returned.append(sheet)
+            out.append((scanlink.DONE, bytes((ftype,)), False))
+
+    def close(self) -> None:
+        """Unplug the engine."""
+        self.pair.close()
