@@ -1,0 +1,666 @@
+"""A whole polling station on one machine: broker, controller, virtual boards, peripherals.
+
+``StationRig`` is the environment file and strategy of the HIL rig in one object::
+
+    with StationRig(terminals=2, scanners=1, voters=30, seed=1) as rig:
+        rig.url                                   # dashboard
+        outcomes = rig.run_voters(rig.voters)     # simulated voters walk through
+        results = rig.close_polls()
+        rig.expected_contests(outcomes)           # ground truth of what was cast
+
+``start()`` brings the station up in the order a poll worker would: the broker
+(Mosquitto when installed, else amqtt, unless one is passed in), the station files
+in a work directory (the example election, a generated voter list, one random key
+per device, the firmware hash the devices are allowed to run), the controller (a
+``shailoo controller serve`` process by default; ``controller="inline"`` runs it
+in this process, where tests can swap its ballot reader), then every board with
+its peripherals, and waits until the controller lists each device online with its
+firmware hash. ``stop()`` (or leaving the ``with``) takes everything down again and
+removes a work directory it created.
+
+What the rig promises: every part that runs is the real one (firmware in
+``micropython`` with its role's heap, real broker, real controller, real bytes on
+every UART). What it does not: timing like the hardware's (ptys are as fast as the
+machine) or paper physics (a sheet is an image).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from hil.board import VirtualBoard
+from hil.broker import Broker, free_port, start_broker
+from hil.history import History, RigTimeout, wait_until
+from hil.peripherals import Display, MrzReader, ScanEngine, Sheet
+from hil.voters import (
+    SimulatedVoter,
+    Voter,
+    VoterOutcome,
+    expected_contests,
+    ground_truth,
+    make_voters,
+    write_voter_csv,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ELECTION = ROOT / "examples" / "election.json"
+STARTUP_TIMEOUT = 60.0
+# Generous device timeouts: on a loaded 2-core machine the controller may take a few
+# seconds to read a ballot, and a spurious timeout only makes a voter feed it again.
+DEVICE_TUNING = {"reply_timeout": 30, "decision_timeout": 45}
+
+Progress = Callable[[str], None]
+BallotMaker = Callable[[str, dict[str, list[str]], int], Sheet]
+
+
+class RigError(RuntimeError):
+    """The station could not be brought up; the message says which part and why."""
+
+
+@dataclass
+class TerminalUnit:
+    """An ID terminal: its board, its document reader and its screen."""
+
+    name: str
+    board: VirtualBoard
+    reader: MrzReader
+    display: Display
+    queue: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        """Stop the board and unplug the peripherals."""
+        self.board.stop()
+        self.reader.close()
+        self.display.close()
+
+
+@dataclass
+class ScannerUnit:
+    """A ballot scanner: its board, its scan engine (feeder + sensor + box) and its screen."""
+
+    name: str
+    board: VirtualBoard
+    engine: ScanEngine
+    display: Display
+    queue: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        """Stop the board and unplug the peripherals."""
+        self.board.stop()
+        self.engine.close()
+        self.display.close()
+
+
+# ---- the controller ---------------------------------------------------------------
+
+
+class ControllerProcess:
+    """``shailoo controller serve`` in a child process; its output goes to ``log``."""
+
+    def __init__(
+        self,
+        setup: Path,
+        data: Path,
+        broker: Broker,
+        http_port: int,
+        log_path: Path,
+    ) -> None:
+        self.http_port = http_port or free_port()
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.log: History[str] = History("controller")
+        self.log_path = log_path
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from shailoo.cli import main; sys.exit(main())",
+            "controller",
+            "serve",
+            "--setup",
+            str(setup),
+            "--data",
+            str(data),
+            "--broker-host",
+            broker.host,
+            "--broker-port",
+            str(broker.port),
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            str(self.http_port),
+        ]
+        self._file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=data.parent,
+            # Its own session: a Ctrl-C at the demo reaches the rig, which stops it in order.
+            start_new_session=True,
+        )
+        self._thread = threading.Thread(target=self._pump, name="controller-log", daemon=True)
+        self._thread.start()
+        try:
+            # The command prints the dashboard address once the MQTT bridge is subscribed.
+            self.log.wait_for(
+                lambda line: "dashboard at" in line or not self.alive(),
+                STARTUP_TIMEOUT,
+                what="controller start",
+            )
+        except RigTimeout:
+            self.stop()
+            raise RigError(f"the controller did not start: {self.tail()}") from None
+        if not self.alive():
+            self._thread.join(2)
+            raise RigError(f"the controller exited with {self.process.returncode}: {self.tail()}")
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip()
+            self.log.append(line)
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def alive(self) -> bool:
+        """True while the controller process runs."""
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines the controller logged."""
+        return "\n".join(self.log.items()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM (the controller closes its store cleanly), then SIGKILL if it hangs."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._thread.join(5)
+        if not self._file.closed:
+            self._file.close()
+
+
+class _LogToHistory(logging.Handler):
+    def __init__(self, history: History[str]) -> None:
+        super().__init__()
+        self.history = history
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.history.append(self.format(record))
+
+
+class ControllerInline:
+    """``controller.app.Station`` in this process; its log records go to ``log``."""
+
+    def __init__(
+        self,
+        setup: Path,
+        data: Path,
+        broker: Broker,
+        http_port: int,
+        reader: Any = None,
+        election_loader: Any = None,
+    ) -> None:
+        from controller.app import Station
+
+        self.log: History[str] = History("controller")
+        self._handler = _LogToHistory(self.log)
+        self._logger = logging.getLogger("shailoo")
+        self._logger.addHandler(self._handler)
+        if self._logger.level in (logging.NOTSET,) or self._logger.level > logging.INFO:
+            self._logger.setLevel(logging.INFO)
+        self.station = Station(
+            setup,
+            data,
+            broker.host,
+            broker.port,
+            http_port=http_port,
+            reader=reader,
+            election_loader=election_loader,
+        ).start()
+        self.url = self.station.url
+
+    def alive(self) -> bool:
+        """True while the station runs."""
+        return self.station.store is not None
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines the controller logged."""
+        return "\n".join(self.log.items()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the station."""
+        self.station.stop()
+        self._logger.removeHandler(self._handler)
+
+
+# ---- the station --------------------------------------------------------------------
+
+
+class StationRig:
+    """Broker + controller + terminals + scanners + simulated voters, started as one."""
+
+    def __init__(
+        self,
+        terminals: int = 2,
+        scanners: int = 1,
+        voters: int = 30,
+        seed: int = 1,
+        http_port: int = 0,
+        broker: Broker | None = None,
+        broker_kind: str | None = None,
+        election: Path | None = None,
+        mode: str = "test",
+        station: str | None = None,
+        scan_dpi: int = 150,
+        workdir: Path | None = None,
+        controller: str = "process",
+        reader: Any = None,
+        election_loader: Any = None,
+        ballot_maker: BallotMaker | None = None,
+        blank_rate: float = 0.1,
+        device_tuning: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        if terminals < 1 or scanners < 1:
+            raise ValueError("a station needs at least one terminal and one scanner")
+        if controller not in ("process", "inline"):
+            raise ValueError("controller must be 'process' or 'inline'")
+        if controller == "process" and (reader is not None or election_loader is not None):
+            raise ValueError("a reader or election loader can only be swapped in inline")
+        self.n_terminals = terminals
+        self.n_scanners = scanners
+        self.n_voters = voters
+        self.seed = seed
+        self.http_port = http_port
+        self.mode = mode
+        self.station_id = station or f"s-{seed % 10000:04d}"
+        self.scan_dpi = scan_dpi
+        self.election_source = Path(election) if election else EXAMPLE_ELECTION
+        self.controller_kind = controller
+        self.blank_rate = blank_rate
+        self.device_tuning = dict(DEVICE_TUNING, **(device_tuning or {}))
+        self._reader = reader
+        self._election_loader = election_loader
+        self._ballot_maker = ballot_maker
+        self._progress = progress or (lambda text: None)
+        self._broker_given = broker
+        self._broker_kind = broker_kind
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="shailoo-"))
+        self.broker: Broker | None = None
+        self.controller: ControllerProcess | ControllerInline | None = None
+        self.terminals: list[TerminalUnit] = []
+        self.scanners: list[ScannerUnit] = []
+        self.keys: dict[str, bytes] = {}
+        self.election: Any = None
+        self.voters: list[Voter] = []
+        self.truth: dict[str, dict[str, list[str]]] = {}
+        self.setup_path = self.workdir / "station.json"
+        self.data_dir = self.workdir / "data"
+        self.log_dir = self.workdir / "logs"
+        self._http: httpx.Client | None = None
+        self._blank: dict[str, tuple[Any, Any]] = {}
+        self._render_lock = threading.Lock()
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> StationRig:
+        """Bring the whole station up; ``RigError`` (after cleaning up) if a part fails."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        self._progress("starting the MQTT broker")
+        self.broker = self._broker_given or start_broker(self._broker_kind)
+        self._progress(f"broker: {self.broker.kind} on {self.broker.host}:{self.broker.port}")
+        self._load_election()
+        self.voters = make_voters(self.n_voters, self.seed, sorted(self.election.styles))
+        self.truth = ground_truth(self.election, self.voters, self.seed, self.blank_rate)
+        self._make_units()
+        fw_hashes = set()
+        for unit in self.units():
+            self._progress(f"building the flash of {unit.name}")
+            fw_hashes.add(unit.board.build())
+        self._write_setup(sorted(fw_hashes))
+        self._progress("starting the station controller")
+        self.controller = self._start_controller()
+        self._http = httpx.Client(base_url=self.controller.url, timeout=60)
+        for unit in self.units():
+            self._progress(f"powering on {unit.name} ({unit.board.heap} heap)")
+            unit.board.start()
+        self.wait_online()
+
+    def _load_election(self) -> None:
+        if not self.election_source.is_file():
+            raise RigError(f"election file {self.election_source} not found")
+        target = self.workdir / "election.json"
+        shutil.copyfile(self.election_source, target)
+        if self._election_loader is not None:
+            self.election = self._election_loader(target)
+        else:
+            from controller.election import load_election
+
+            self.election = load_election(target)
+
+    def _make_units(self) -> None:
+        tuning = self.device_tuning
+        for n in range(1, self.n_terminals + 1):
+            name = f"term-{n}"
+            reader, display = MrzReader(f"{name}-mrz"), Display(f"{name}-display")
+            board = VirtualBoard(
+                self._device_config(name, "idterminal", tuning),
+                self.workdir / "flash" / name,
+                {"mrz": reader.pair, "display": display.pair},
+                log_dir=self.log_dir,
+            )
+            self.terminals.append(TerminalUnit(name, board, reader, display))
+        for n in range(1, self.n_scanners + 1):
+            name = f"scan-{n}"
+            engine, display = ScanEngine(f"{name}-engine"), Display(f"{name}-display")
+            board = VirtualBoard(
+                self._device_config(name, "scanner", tuning),
+                self.workdir / "flash" / name,
+                {"scan": engine.pair, "display": display.pair},
+                log_dir=self.log_dir,
+            )
+            self.scanners.append(ScannerUnit(name, board, engine, display))
+
+    def _device_config(self, name: str, role: str, tuning: dict[str, Any]) -> dict[str, Any]:
+        assert self.broker is not None
+        key = os.urandom(32)
+        self.keys[name] = key
+        config = {
+            "device": name,
+            "role": role,
+            "station": self.station_id,
+            "key": key.hex(),
+            "broker": {"host": self.broker.host, "port": self.broker.port},
+            "keepalive": 30,
+        }
+        if role == "idterminal":
+            config["reply_timeout"] = tuning["reply_timeout"]
+        else:
+            config["decision_timeout"] = tuning["decision_timeout"]
+        return config
+
+    def _write_setup(self, fw_hashes: list[str]) -> None:
+        import json
+
+        write_voter_csv(self.voters, self.workdir / "voters.csv")
+        setup = {
+            "station": self.station_id,
+            "mode": self.mode,
+            "election": "election.json",
+            "voters": "voters.csv",
+            "devices": [
+                {"id": u.name, "role": u.board.role, "key": self.keys[u.name].hex()}
+                for u in self.units()
+            ],
+            "polls": "open",
+            "firmware": fw_hashes,
+        }
+        self.setup_path.write_text(json.dumps(setup, indent=1) + "\n", encoding="utf-8")
+
+    def _start_controller(self) -> ControllerProcess | ControllerInline:
+        assert self.broker is not None
+        if self.controller_kind == "inline":
+            return ControllerInline(
+                self.setup_path,
+                self.data_dir,
+                self.broker,
+                self.http_port,
+                self._reader,
+                self._election_loader,
+            )
+        return ControllerProcess(
+            self.setup_path,
+            self.data_dir,
+            self.broker,
+            self.http_port,
+            self.log_dir / "controller.log",
+        )
+
+    def units(self) -> list[TerminalUnit | ScannerUnit]:
+        """Every device unit, terminals first."""
+        return [*self.terminals, *self.scanners]
+
+    def wait_online(self, timeout: float = STARTUP_TIMEOUT) -> dict[str, Any]:
+        """Wait until the controller lists every device online with its firmware hash."""
+        names = {u.name for u in self.units()}
+
+        def ready() -> dict[str, Any] | None:
+            for unit in self.units():
+                if not unit.board.alive():
+                    raise RigError(
+                        f"{unit.name} stopped with {unit.board.returncode}:\n"
+                        f"{unit.board.console_tail()}"
+                    )
+            status = self.status()
+            online = {
+                d["id"] for d in status["devices"] if d.get("online") and d.get("fw_hash")
+            }
+            return status if names <= online else None
+
+        self._progress("waiting for every device to come online")
+        return wait_until(ready, timeout, "every device online", interval=0.1)
+
+    def stop(self) -> None:
+        """Take everything down; safe to call more than once and after a failed start."""
+        for unit in self.units():
+            try:
+                unit.close()
+            except Exception:  # noqa: BLE001 - keep tearing down the rest
+                logging.getLogger("shailoo.hil").exception("stopping %s", unit.name)
+        self.terminals, self.scanners = [], []
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+        if self.broker is not None and self._broker_given is None:
+            self.broker.stop()
+        self.broker = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> StationRig:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- the controller's API ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The dashboard and API base URL."""
+        if self.controller is None:
+            raise RigError("the station is not running")
+        return self.controller.url
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            raise RigError("the station is not running")
+        return self._http
+
+    def status(self) -> dict[str, Any]:
+        """``GET /api/status``."""
+        response = self._client().get("/api/status")
+        response.raise_for_status()
+        return response.json()
+
+    def close_polls(self, force: bool = False) -> dict[str, Any]:
+        """``POST /api/polls/close``: the chair closes the polls; returns the results."""
+        response = self._client().post("/api/polls/close", params={"force": force})
+        if response.status_code != 200:
+            raise RigError(f"closing the polls failed ({response.status_code}): {response.text}")
+        return response.json()
+
+    def controller_log(self) -> History[str]:
+        """The controller's log lines."""
+        if self.controller is None:
+            raise RigError("the station is not running")
+        return self.controller.log
+
+    # ---- ballots and voters ----------------------------------------------------------
+
+    def make_ballot(self, style: str, choices: dict[str, list[str]], seed: int) -> Sheet:
+        """The ballot of ``style`` as printed for this station, marked with ``choices``."""
+        if self._ballot_maker is not None:
+            return self._ballot_maker(style, choices, seed)
+        from controller.ballots.render import render_ballot
+
+        from hil.ballot_marking import mark_ballot
+
+        with self._render_lock:
+            if style not in self._blank:
+                self._blank[style] = render_ballot(
+                    self.election,
+                    style,
+                    dpi=self.scan_dpi,
+                    mode=self.mode,
+                    station=self.station_id,
+                )
+            image, layout = self._blank[style]
+        marked = mark_ballot(image.copy(), layout, choices, seed)
+        grey = np.asarray(marked.convert("L") if hasattr(marked, "convert") else marked)
+        return Sheet(np.array(grey, dtype=np.uint8), self.scan_dpi)
+
+    def simulated_voter(self, voter: Voter) -> SimulatedVoter:
+        """The walk-through of ``voter`` with their ground-truth marks."""
+        return SimulatedVoter(voter, self.truth[voter.voter_id], self.make_ballot, voter.row)
+
+    def run_voters(
+        self,
+        voters: Sequence[Voter] | None = None,
+        on_done: Callable[[VoterOutcome], None] | None = None,
+        pace: float = 0.0,
+    ) -> list[VoterOutcome]:
+        """Walk ``voters`` (all by default) through the station, several at once.
+
+        Voter i goes to terminal i mod T and scanner i mod S, queueing there behind
+        whoever is using it, so every terminal and scanner is busy at the same time.
+        ``pace`` spaces the voters' arrivals by that many seconds. ``on_done`` is
+        called in the calling thread as each voter finishes. Returns the outcomes in
+        the voters' order.
+        """
+        voters = list(self.voters if voters is None else voters)
+        if not voters:
+            return []
+        jobs: queue.Queue[tuple[int, Voter] | None] = queue.Queue()
+        done: queue.Queue[tuple[int, VoterOutcome]] = queue.Queue()
+
+        def worker() -> None:
+            while True:
+                job = jobs.get()
+                if job is None:
+                    return
+                i, voter = job
+                outcome = VoterOutcome(voter)
+                try:
+                    self.simulated_voter(voter).vote(
+                        self.terminals[i % len(self.terminals)],
+                        self.scanners[i % len(self.scanners)],
+                        outcome,
+                    )
+                except Exception as err:  # noqa: BLE001 - reported in the outcome
+                    outcome.error = f"{type(err).__name__}: {err}"
+                done.put((i, outcome))
+
+        # Daemon threads: a Ctrl-C in the demo must not wait for voters stuck in a queue.
+        workers = len(self.terminals) + len(self.scanners) + 1
+        threads = [
+            threading.Thread(target=worker, name=f"voter-{n}", daemon=True) for n in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for i, voter in enumerate(voters):
+                if pace and i:
+                    time.sleep(pace)  # arrivals, not a wait for an event
+                jobs.put((i, voter))
+            for _ in threads:
+                jobs.put(None)
+            outcomes: dict[int, VoterOutcome] = {}
+            while len(outcomes) < len(voters):
+                i, outcome = done.get()
+                outcomes[i] = outcome
+                if on_done is not None:
+                    on_done(outcome)
+        finally:
+            # On an interrupt: let the workers drain the queue without starting anyone new.
+            while True:
+                try:
+                    jobs.get_nowait()
+                except queue.Empty:
+                    break
+            for _ in threads:
+                jobs.put(None)
+        return [outcomes[i] for i in range(len(voters))]
+
+    def expected_contests(self, outcomes: Sequence[VoterOutcome]) -> dict[str, Any]:
+        """The ``contests`` section the results must show for the ballots actually cast."""
+        return expected_contests(
+            self.election,
+            [(o.voter.style, self.truth[o.voter.voter_id]) for o in outcomes if o.cast],
+        )
+
+    def ballots_in_boxes(self) -> int:
+        """Sheets that physically went into a ballot box."""
+        return sum(len(s.engine.box) for s in self.scanners)
+
+    def describe(self) -> str:
+        """One paragraph about what is running, for the demo and for failure messages."""
+        lines = [
+            f"station {self.station_id} ({self.mode.upper()} MODE), work directory {self.workdir}",
+            f"broker {self.broker.kind if self.broker else '-'}"
+            + (f" on {self.broker.host}:{self.broker.port}" if self.broker else ""),
+        ]
+        for unit in self.units():
+            board = unit.board
+            lines.append(f"{unit.name}: {' '.join(board.command[-3:])} pid {board.pid}")
+        return "\n".join(lines)
+
+
+def wait_idle(rig: StationRig, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until no sheet is pending at the controller and every box count is recorded."""
+
+    def idle() -> dict[str, Any] | None:
+        status = rig.status()
+        if status["pending"] == 0 and status["cast"] == rig.ballots_in_boxes():
+            return status
+        return None
+
+    return wait_until(idle, timeout, "the station to settle (no pending sheet)", interval=0.1)
+
