@@ -192,7 +192,7 @@ class Link:
         try:
             return await asyncio.wait_for(self._wait_reply(seq), timeout) if timeout else (
                 await self._wait_reply(seq))
-        except TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             return None
 
     async def _wait_reply(self, seq):

@@ -13,6 +13,8 @@ import asyncio
 import gc
 import sys
 
+GC_THRESHOLD = 8192
+
 
 def _boot():
     from firmware import fwinfo
@@ -56,6 +58,9 @@ async def _start(config, fw, board, run):
         device.start()
         gc.collect()
         print("[boot] heap free %d bytes" % gc.mem_free())
+        # Collect early and often: on a small heap, garbage left to pile up until an
+        # allocation fails leaves holes that a 1 KB request no longer fits into.
+        gc.threshold(GC_THRESHOLD)
         await run(device)
     except Exception as err:  # noqa: BLE001 - last resort: say why, then restart the board
         print("[boot] fatal:", type(err).__name__, err)

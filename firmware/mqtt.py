@@ -3,28 +3,29 @@
 What it promises:
 
 * CONNECT with a client id, clean session off by default, keepalive, a last will
-  and optional username/password; CONNACK refusals are reported by name.
+  and optional username/password; a refused CONNACK is logged with its code.
 * QoS 0 and QoS 1 publishing. A QoS 1 ``publish`` returns only after the broker's
   PUBACK. Unacknowledged packets survive a dropped connection: after reconnecting
   they are sent again, in their original order, with the DUP flag and their
   original packet ids.
-* Payloads may be given as two parts (``payload`` and ``attachment``) that go to
-  the socket one after the other, so a large attachment is never copied into a
-  joined buffer.
-* Subscriptions (QoS 0/1) are sent again on every connect, whether or not the
-  broker kept the session.
-* Received QoS 1 messages are acknowledged after ``on_message`` returned, so a
-  message whose handler never ran (power cut) is redelivered by the broker.
+* A payload may come in two parts (``payload`` and ``attachment``) that go to the
+  socket one after the other, never joined into one buffer.
+* Subscriptions are sent again on every connect, whether or not the broker kept
+  the session.
+* A received QoS 1 message is acknowledged after ``on_message`` returned. If the
+  handler runs out of memory the message is not acknowledged and the connection is
+  dropped, so the broker delivers it again; any other handler error is logged and
+  the message acknowledged (a bug must not stall the link).
 * PINGREQ when nothing was sent for half the keepalive; a connection that stays
   silent for 1.5 keepalives is dropped. Reconnects back off exponentially
   (``backoff_min`` doubling up to ``backoff_max`` seconds) with random jitter.
+* TCP_NODELAY, so a packet written in pieces is not held back by Nagle's algorithm.
 
-What it does not do: QoS 2 (a QoS 2 delivery is acknowledged as far as needed and
-passed on, but exactly-once is not promised), TLS (the reference board wraps the
-socket with ``ssl`` before handing it over; not wired here), persistence of in-flight
-packets across a power cut (that is ``firmware.outbox``'s job), and incoming packets
-larger than ``max_incoming`` bytes (they are read, dropped, logged and acknowledged so
-the broker does not redeliver them forever).
+What it does not do: QoS 2 (subscriptions ask for QoS 1 at most), TLS (the
+reference board would wrap the socket with ``ssl``; not wired here), persistence of
+in-flight packets across a power cut (that is ``firmware.outbox``'s job), and
+incoming packets larger than ``max_incoming`` bytes (they are read in small pieces,
+dropped, logged and acknowledged, so the broker does not redeliver them forever).
 """
 
 import asyncio
@@ -47,33 +48,22 @@ CONNECT = 0x10
 CONNACK = 0x20
 PUBLISH = 0x30
 PUBACK = 0x40
-PUBREC = 0x50
-PUBREL = 0x60
-PUBCOMP = 0x70
 SUBSCRIBE = 0x80
 SUBACK = 0x90
 PINGREQ = 0xC0
 PINGRESP = 0xD0
 DISCONNECT = 0xE0
-
 MAX_REMAINING = 268435455
 WRITE_PIECE = 1024
 _IPPROTO_TCP = 6  # not exported by MicroPython's socket module
 _TCP_NODELAY = 1
-CONNACK_REASONS = {
-    1: "unacceptable protocol version",
-    2: "client identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorised",
-}
-
 
 # MicroPython has no builtin TimeoutError; asyncio's is the one both interpreters raise.
 Timeout = asyncio.TimeoutError
+_IO_ERRORS = (OSError, EOFError, ValueError, Timeout)
 
 
-class MQTTError(Exception):
+class MQTTError(ValueError):
     """A protocol violation by the peer or a refused connection."""
 
 
@@ -82,29 +72,11 @@ def encode_length(n):
     if n < 0 or n > MAX_REMAINING:
         raise MQTTError("remaining length %d out of range" % n)
     out = bytearray()
-    while True:
-        digit = n & 0x7F
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
         n >>= 7
-        if n:
-            out.append(digit | 0x80)
-        else:
-            out.append(digit)
-            return bytes(out)
-
-
-def decode_length(data):
-    """Decode a remaining-length field at the start of ``data``; return ``(n, used bytes)``."""
-    n = 0
-    shift = 0
-    for i in range(4):
-        if i >= len(data):
-            raise MQTTError("truncated remaining length")
-        d = data[i]
-        n |= (d & 0x7F) << shift
-        if not d & 0x80:
-            return n, i + 1
-        shift += 7
-    raise MQTTError("remaining length longer than 4 bytes")
+    out.append(n)
+    return bytes(out)
 
 
 def _str(s):
@@ -115,81 +87,71 @@ def _str(s):
     return struct.pack(">H", len(s)) + s
 
 
+def _packet(first, body):
+    return bytes((first,)) + encode_length(len(body)) + body
+
+
 def connect_packet(client_id, keepalive, clean=False, will=None, username=None, password=None):
     """CONNECT packet bytes. ``will`` is ``(topic, payload, qos, retain)`` or None."""
     flags = 0x02 if clean else 0
     payload = _str(client_id)
     if will is not None:
-        topic, message, qos, retain = will
-        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-        payload += _str(topic) + _str(message)
+        flags |= 0x04 | (will[2] << 3) | (0x20 if will[3] else 0)
+        payload += _str(will[0]) + _str(will[1])
     if username is not None:
         flags |= 0x80
         payload += _str(username)
         if password is not None:
             flags |= 0x40
             payload += _str(password)
-    var = _str("MQTT") + struct.pack(">BBH", 4, flags, keepalive)
-    return bytes((CONNECT,)) + encode_length(len(var) + len(payload)) + var + payload
+    return _packet(CONNECT, _str("MQTT") + struct.pack(">BBH", 4, flags, keepalive) + payload)
 
 
-def publish_header(topic, payload_len, qos=0, retain=False, pid=0, dup=False):
-    """Fixed and variable header of a PUBLISH whose payload is ``payload_len`` bytes long."""
-    first = PUBLISH | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
-    var = _str(topic)
-    if qos:
-        var += struct.pack(">H", pid)
-    return bytes((first,)) + encode_length(len(var) + payload_len) + var
-
-
-def subscribe_packet(pid, topics):
-    """SUBSCRIBE for ``[(topic, qos)]``."""
-    body = struct.pack(">H", pid)
-    for topic, qos in topics:
-        body += _str(topic) + bytes((qos,))
-    return bytes((SUBSCRIBE | 0x02,)) + encode_length(len(body)) + body
+def publish_header(topic, size, qos=0, retain=False, pid=0):
+    """Fixed and variable header of a PUBLISH whose payload is ``size`` bytes long."""
+    var = _str(topic) + (struct.pack(">H", pid) if qos else b"")
+    return bytes((PUBLISH | (qos << 1) | (1 if retain else 0),)) + encode_length(
+        len(var) + size) + var
 
 
 def parse_publish(first, body):
-    """Split a received PUBLISH into ``(topic, payload, qos, retain, dup, pid)``."""
+    """Split a received PUBLISH into ``(topic, payload, qos, retain, pid)``."""
     qos = (first >> 1) & 3
-    if qos == 3:
-        raise MQTTError("PUBLISH with QoS 3")
-    if len(body) < 2:
-        raise MQTTError("PUBLISH too short")
-    tlen = struct.unpack(">H", body[:2])[0]
-    pos = 2 + tlen
-    if pos > len(body):
-        raise MQTTError("PUBLISH topic overruns the packet")
-    topic = bytes(body[2:pos]).decode()
+    if qos == 3 or len(body) < 2:
+        raise MQTTError("malformed PUBLISH")
+    pos = 2 + struct.unpack(">H", body[:2])[0]
     pid = 0
     if qos:
         if pos + 2 > len(body):
             raise MQTTError("PUBLISH without packet id")
         pid = struct.unpack(">H", body[pos : pos + 2])[0]
-        pos += 2
-    return topic, bytes(body[pos:]), qos, bool(first & 1), bool(first & 8), pid
+    if pos > len(body):
+        raise MQTTError("PUBLISH topic overruns the packet")
+    topic = bytes(body[2:pos]).decode()
+    return topic, bytes(body[pos + (2 if qos else 0) :]), qos, bool(first & 1), pid
 
 
 def _nodelay(writer):
-    """Turn Nagle's algorithm off: a packet goes out in pieces (header, payload,
-    attachment) and Nagle would hold each piece for the peer's delayed ACK (~40 ms)."""
     sock = getattr(writer, "s", None)  # MicroPython's Stream keeps its socket here
     if sock is None and hasattr(writer, "get_extra_info"):
         sock = writer.get_extra_info("socket")
     try:
         sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
     except (AttributeError, OSError, TypeError):
-        pass  # not a TCP socket (or a port without the option): slower, still correct
+        pass  # not a TCP socket: slower, still correct
 
 
-def _random_unit():
-    """A random number in [0, 1) from os.urandom (both interpreters have it)."""
-    return struct.unpack(">H", os.urandom(2))[0] / 65536
+def _jitter(delay):
+    """``delay`` scaled by a random factor in [0.5, 1): spreads reconnecting devices."""
+    return delay * (0.5 + struct.unpack(">H", os.urandom(2))[0] / 131072)
 
 
 def _log(*args):
     print("[mqtt]", *args)
+
+
+def _why(err):
+    return "%s %s" % (type(err).__name__, err)
 
 
 class MQTTClient:
@@ -201,32 +163,15 @@ class MQTTClient:
     task after every successful connect (subscriptions done, old packets resent).
     """
 
-    def __init__(
-        self,
-        client_id,
-        host,
-        port=1883,
-        keepalive=30,
-        clean=False,
-        will=None,
-        username=None,
-        password=None,
-        on_message=None,
-        on_connect=None,
-        max_inflight=8,
-        max_incoming=16384,
-        backoff_min=0.5,
-        backoff_max=30,
-        connect_timeout=10,
-    ):
+    def __init__(self, client_id, host, port=1883, keepalive=30, clean=False, will=None,
+                 username=None, password=None, on_message=None, on_connect=None,
+                 max_inflight=8, max_incoming=16384, backoff_min=0.5, backoff_max=30,
+                 connect_timeout=10):
         self.client_id = client_id
         self.host = host
         self.port = port
         self.keepalive = keepalive
-        self.clean = clean
-        self.will = will
-        self.username = username
-        self.password = password
+        self._connect = connect_packet(client_id, keepalive, clean, will, username, password)
         self.on_message = on_message
         self.on_connect = on_connect
         self.max_inflight = max_inflight
@@ -240,30 +185,21 @@ class MQTTClient:
         self._reader = None
         self._writer = None
         self._pid = 0
-        # pid -> [first byte, rest of header, payload, attachment, done event, sent once];
-        # _order holds pids in send order, so a resend keeps the original order.
+        # pid -> [header, payload, attachment, done event, sent before]; _order keeps
+        # send order, so a resend after reconnecting keeps the original order.
         self._inflight = {}
         self._order = []
         self._lock = asyncio.Lock()
-        self._up = asyncio.Event()
         self._lost = asyncio.Event()
         self._space = asyncio.Event()
         self._suback = asyncio.Event()
         self._last_tx = 0
         self._last_rx = 0
-        self._ping_sent = False
         self._stopping = False
 
-    # ---- public API -------------------------------------------------------
-
     def subscribe(self, topic, qos=1):
-        """Add a subscription; it is (re)sent on every connect."""
-        self.subscriptions.append((topic, qos))
-
-    async def wait_connected(self):
-        """Return once a connection is up (subscriptions done)."""
-        while not self.connected:
-            await self._up.wait()
+        """Add a subscription (QoS 0 or 1); it is (re)sent on every connect."""
+        self.subscriptions.append((topic, min(qos, 1)))
 
     async def publish(self, topic, payload, qos=0, retain=False, attachment=b""):
         """Publish ``payload`` (+ ``attachment`` sent right after it, not joined).
@@ -273,111 +209,102 @@ class MQTTClient:
         call (e.g. ``asyncio.wait_for``) gives the packet up; it may still arrive.
         """
         size = len(payload) + len(attachment)
-        if qos == 0:
+        if not qos:
             if not self.connected:
                 return False
-            head = publish_header(topic, size, 0, retain)
-            return await self._send(head, payload, attachment)
-        if qos != 1:
-            raise MQTTError("QoS %r is not supported for publishing" % (qos,))
+            return await self._send(publish_header(topic, size, 0, retain), payload, attachment)
         while len(self._inflight) >= self.max_inflight:
             self._space.clear()
             await self._space.wait()
-        pid = self._next_pid()
-        header = publish_header(topic, size, 1, retain, pid)
-        done = asyncio.Event()
-        entry = [header[0], header[1:], payload, attachment, done, False]
+        pid = self._pid
+        while True:
+            pid = pid % 0xFFFE + 1
+            if pid not in self._inflight:
+                break
+        self._pid = pid
+        header = bytearray(publish_header(topic, size, 1, retain, pid))
+        entry = [header, payload, attachment, asyncio.Event(), self.connected]
         self._inflight[pid] = entry
         self._order.append(pid)
         try:
-            if self.connected:
-                entry[5] = True
+            if entry[4]:
                 await self._send(header, payload, attachment)
-            await done.wait()
+            await entry[3].wait()
         finally:
-            self._forget(pid)
+            if self._inflight.pop(pid, None) is not None:
+                self._order.remove(pid)
+                self._space.set()
         return True
 
     async def disconnect(self):
-        """Send DISCONNECT (no will) and stop ``run()``."""
+        """Send DISCONNECT (so no will) and stop ``run()``."""
         self._stopping = True
         if self.connected:
             await self._send(bytes((DISCONNECT, 0)))
         self._drop("disconnect requested")
 
     async def run(self):
-        """Connect, serve and reconnect until ``disconnect()``; never raises on I/O errors."""
+        """Connect, serve and reconnect until ``disconnect()``; I/O errors never escape."""
         failures = 0
         while not self._stopping:
+            self._lost = asyncio.Event()
             try:
                 session = await self._open()
-            except (OSError, EOFError, MQTTError, Timeout) as err:
-                self._close_socket()
+            except _IO_ERRORS as err:
+                self._close()
                 failures += 1
-                delay = min(self.backoff_max, self.backoff_min * (1 << min(failures - 1, 16)))
-                # Jitter spreads a station's devices out after a broker restart.
-                delay = delay * (0.5 + _random_unit() / 2)
+                delay = _jitter(min(self.backoff_max, self.backoff_min * (1 << min(failures, 16))))
                 _log("connect to %s:%d failed (%s); retry in %d ms" % (
-                    self.host, self.port, _errtext(err), int(delay * 1000)))
+                    self.host, self.port, _why(err), delay * 1000))
                 await asyncio.sleep(delay)
                 continue
             failures = 0
             self.connects += 1
-            tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._ping_loop())]
+            tasks = (asyncio.create_task(self._read_loop()), asyncio.create_task(self._pinger()))
             try:
-                await self._after_connect(session)
-            except (OSError, EOFError, MQTTError, Timeout) as err:
-                self._drop("setup failed: %s" % _errtext(err))
+                await self._setup(session)
+            except _IO_ERRORS as err:
+                self._drop("setup failed: %s" % _why(err))
             await self._lost.wait()
             for task in tasks:
                 task.cancel()
-            self._close_socket()
+            self._close()
             if not self._stopping:
-                await asyncio.sleep(self.backoff_min * (0.5 + _random_unit() / 2))
-
-    # ---- connection -------------------------------------------------------
+                await asyncio.sleep(_jitter(self.backoff_min))
 
     async def _open(self):
-        self._lost = asyncio.Event()
         self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), self.connect_timeout
-        )
+            asyncio.open_connection(self.host, self.port), self.connect_timeout)
         _nodelay(self._writer)
-        packet = connect_packet(
-            self.client_id, self.keepalive, self.clean, self.will, self.username, self.password
-        )
-        self._writer.write(packet)
+        self._writer.write(self._connect)
         await self._writer.drain()
         first, body = await asyncio.wait_for(self._read_packet(), self.connect_timeout)
         if first != CONNACK or len(body) != 2:
             raise MQTTError("expected CONNACK, got packet type 0x%02x" % first)
         if body[1]:
-            raise MQTTError("broker refused: " + CONNACK_REASONS.get(body[1], "code %d" % body[1]))
-        now = ticks_ms()
-        self._last_tx = now
-        self._last_rx = now
-        self._ping_sent = False
+            raise MQTTError("broker refused the connection, code %d" % body[1])
+        self._last_tx = self._last_rx = ticks_ms()
         return bool(body[0] & 1)
 
-    async def _after_connect(self, session):
+    async def _setup(self, session):
         if self.subscriptions:
             self._suback.clear()
-            await self._send(subscribe_packet(self._next_pid(), self.subscriptions), check=True)
+            body = struct.pack(">H", 0xFFFF)  # publishes use ids 1..0xFFFE only
+            for topic, qos in self.subscriptions:
+                body += _str(topic) + bytes((qos,))
+            await self._send(_packet(SUBSCRIBE | 2, body), check=True)
             await asyncio.wait_for(self._suback.wait(), self.connect_timeout)
         # Index loop: publishes made while this runs are appended and sent here too.
         i = 0
         while i < len(self._order):
             entry = self._inflight.get(self._order[i])
             i += 1
-            if entry is None:
-                continue
-            if entry[5]:
-                entry[0] |= 0x08  # DUP: the broker may have seen it already
-            entry[5] = True
-            await self._send(bytes((entry[0],)) + entry[1], entry[2], entry[3], check=True)
+            if entry is not None:
+                if entry[4]:
+                    entry[0][0] |= 0x08  # DUP: the broker may have seen it already
+                entry[4] = True
+                await self._send(entry[0], entry[1], entry[2], check=True)
         self.connected = True
-        self._up.set()
-        self._up = asyncio.Event()
         _log("connected to %s:%d (session %s)" % (self.host, self.port,
                                                     "kept" if session else "new"))
         if self.on_connect is not None:
@@ -390,10 +317,9 @@ class MQTTClient:
             self.connected = False
             self._lost.set()
 
-    def _close_socket(self):
+    def _close(self):
         writer = self._writer
-        self._writer = None
-        self._reader = None
+        self._writer = self._reader = None
         self.connected = False
         if writer is not None:
             try:
@@ -401,23 +327,10 @@ class MQTTClient:
             except OSError:
                 pass
 
-    # ---- sending ----------------------------------------------------------
-
-    def _next_pid(self):
-        while True:
-            self._pid = self._pid % 0xFFFF + 1
-            if self._pid not in self._inflight:
-                return self._pid
-
-    def _forget(self, pid):
-        if self._inflight.pop(pid, None) is not None:
-            self._order.remove(pid)
-            self._space.set()
-
     async def _send(self, *parts, check=False):
-        """Write one packet (given in parts) atomically with respect to other senders.
+        """Write one packet (given in parts), not interleaved with other senders.
 
-        Returns False when there is no connection or it broke; with ``check`` an
+        Returns False when there is no connection or it broke; with ``check`` the
         error is raised instead (used while setting a connection up).
         """
         async with self._lock:
@@ -440,116 +353,88 @@ class MQTTClient:
                         await writer.drain()
                 await writer.drain()
             except OSError as err:
-                self._drop("write failed: %s" % _errtext(err))
+                self._drop("write failed: %s" % _why(err))
                 if check:
                     raise
                 return False
             self._last_tx = ticks_ms()
             return True
 
-    # ---- receiving --------------------------------------------------------
-
     async def _read_packet(self):
+        """Next packet as ``(first byte, body)``; body None for an oversized PUBLISH, whose
+        topic and packet id are then in ``self._skipped``."""
         reader = self._reader
         first = (await reader.readexactly(1))[0]
-        lenbytes = b""
-        while True:
-            b = await reader.readexactly(1)
-            lenbytes += b
-            if not b[0] & 0x80:
-                break
-            if len(lenbytes) == 4:
+        n = 0
+        for shift in (0, 7, 14, 21, 28):
+            if shift == 28:
                 raise MQTTError("remaining length longer than 4 bytes")
-        n, _ = decode_length(lenbytes)
+            d = (await reader.readexactly(1))[0]
+            n |= (d & 0x7F) << shift
+            if not d & 0x80:
+                break
         self._last_rx = ticks_ms()
-        if n > self.max_incoming:
-            # Keep the stream in step, but never hold the oversized packet in RAM.
-            if first & 0xF0 != PUBLISH:
-                raise MQTTError("packet type 0x%02x of %d bytes" % (first, n))
-            head = await reader.readexactly(2)
-            tlen = struct.unpack(">H", head)[0]
-            head += await reader.readexactly(min(tlen + 2, n - 2))
-            left = n - len(head)
-            while left:
-                left -= len(await reader.readexactly(min(left, 512)))
-            return first, _Oversized(head)
-        body = await reader.readexactly(n) if n else b""
-        return first, body
+        if n <= self.max_incoming:
+            return first, (await reader.readexactly(n) if n else b"")
+        if first & 0xF0 != PUBLISH:
+            raise MQTTError("packet type 0x%02x of %d bytes" % (first, n))
+        # Keep the stream in step without holding the packet: topic and pid, then skip.
+        head = await reader.readexactly(2)
+        head += await reader.readexactly(min(struct.unpack(">H", head)[0] + 2, n - 2))
+        left = n - len(head)
+        while left:
+            left -= len(await reader.readexactly(min(left, 512)))
+        self._skipped = head
+        return first, None
 
     async def _read_loop(self):
         try:
             while True:
                 first, body = await self._read_packet()
-                await self._handle(first, body)
-        except (OSError, EOFError, MQTTError, ValueError) as err:
-            self._drop("read failed: %s" % _errtext(err))
-
-    async def _handle(self, first, body):
-        kind = first & 0xF0
-        if kind == PUBLISH:
-            await self._on_publish(first, body)
-        elif kind == PUBACK:
-            if len(body) != 2:
-                raise MQTTError("malformed PUBACK")
-            entry = self._inflight.get(struct.unpack(">H", body)[0])
-            if entry is not None:
-                entry[4].set()
-        elif kind == SUBACK:
-            if len(body) < 3:
-                raise MQTTError("malformed SUBACK")
-            for code in body[2:]:
-                if code == 0x80:
-                    _log("broker refused a subscription")
-            self._suback.set()
-        elif kind == PINGRESP:
-            self._ping_sent = False
-        elif kind == PUBREL:
-            if len(body) != 2:
-                raise MQTTError("malformed PUBREL")
-            await self._send(bytes((PUBCOMP, 2)) + body)
-        elif kind == CONNACK:
-            raise MQTTError("unexpected CONNACK")
-        else:
-            _log("ignoring packet type 0x%02x" % kind)
+                kind = first & 0xF0
+                if kind == PUBLISH:
+                    await self._on_publish(first, body)
+                elif kind == PUBACK and len(body) == 2:
+                    entry = self._inflight.get(struct.unpack(">H", body)[0])
+                    if entry is not None:
+                        entry[3].set()
+                elif kind == SUBACK and len(body) >= 3:
+                    if 0x80 in body[2:]:
+                        _log("broker refused a subscription")
+                    self._suback.set()
+                elif kind == PINGRESP:
+                    pass
+                else:
+                    raise MQTTError("unexpected packet type 0x%02x" % first)
+        except _IO_ERRORS as err:
+            self._drop("read failed: %s" % _why(err))
 
     async def _on_publish(self, first, body):
-        if isinstance(body, _Oversized):
-            topic, _, qos, _, _, pid = parse_publish(first, body.head)
+        if body is None:
+            topic, _, qos, _, pid = parse_publish(first, self._skipped)
             _log("dropped a message of more than %d bytes on %s" % (self.max_incoming, topic))
         else:
-            topic, payload, qos, retain, _, pid = parse_publish(first, body)
+            topic, payload, qos, retain, pid = parse_publish(first, body)
             if self.on_message is not None:
                 try:
                     self.on_message(topic, payload, retain)
+                except MemoryError:
+                    # Not acknowledged: the broker delivers it again after a reconnect.
+                    self._drop("out of memory handling a message on " + topic)
+                    return
                 except Exception as err:  # noqa: BLE001 - a bad handler must not kill the link
-                    _log("message handler failed on %s: %s" % (topic, _errtext(err)))
-        if qos == 1:
-            await self._send(bytes((PUBACK, 2)) + struct.pack(">H", pid))
-        elif qos == 2:
-            await self._send(bytes((PUBREC, 2)) + struct.pack(">H", pid))
+                    _log("message handler failed on %s: %s" % (topic, _why(err)))
+        if qos:
+            await self._send(struct.pack(">BBH", PUBACK, 2, pid))
 
-    async def _ping_loop(self):
-        half = self.keepalive * 500
+    async def _pinger(self):
         while True:
-            await asyncio.sleep(min(1, self.keepalive / 4) if self.keepalive else 1)
+            await asyncio.sleep(1)
             if not self.keepalive or not self.connected:
                 continue
             now = ticks_ms()
             if ticks_diff(now, self._last_rx) > self.keepalive * 1500:
                 self._drop("broker silent for %d s" % (ticks_diff(now, self._last_rx) // 1000))
                 return
-            if ticks_diff(now, self._last_tx) >= half and not self._ping_sent:
-                self._ping_sent = True
+            if ticks_diff(now, self._last_tx) >= self.keepalive * 500:
                 await self._send(bytes((PINGREQ, 0)))
-
-
-class _Oversized:
-    """Marks a PUBLISH that was too large to keep; ``head`` is its topic and packet id."""
-
-    def __init__(self, head):
-        self.head = head
-
-
-def _errtext(err):
-    text = str(err)
-    return type(err).__name__ + (": " + text if text else "")

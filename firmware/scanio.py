@@ -140,5 +140,5 @@ class ScanStream(ScanEngine):
         await self._send(scanlink.NEXT, bytes((count,)))
         try:
             return await asyncio.wait_for(self._rows_into(buf, offset, count), self.timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             raise LinkTimeout("with rows")

@@ -26,6 +26,8 @@ shown unless a new document was presented in the meantime.
 """
 
 import asyncio
+import gc
+import sys
 
 from drivers import mrz
 from firmware import store
@@ -86,6 +88,7 @@ class Terminal:
     async def present(self, lines):
         """Handle one document (a list of MRZ lines)."""
         txn = self._new_txn()
+        gc.collect()  # the request is the largest thing this terminal builds
         try:
             doc = mrz.parse(lines)
         except mrz.MrzError as err:
@@ -116,6 +119,7 @@ class Terminal:
             msg = await self.link.reply(seq, self.timeout)
             if msg is None:
                 _log("txn %s: no answer in %d s" % (txn, self.timeout))
+                self.busy = False
                 await self.display.show("error", {
                     "reason": "no answer from the station controller; try again"})
                 asyncio.create_task(self._late(txn, seq))
@@ -130,6 +134,8 @@ class Terminal:
             return False
         store.remove(self.pending_path)
         self.pending = None
+        # Ready for the next voter as soon as this answer is on the screen.
+        self.busy = False
         _log("txn %s: %s" % (txn, fields["status"]))
         await self.display.show("checkin", fields)
         return True
@@ -151,6 +157,8 @@ class Terminal:
                 await self.present(lines)
         except Exception as err:  # noqa: BLE001 - the terminal must stay up for the next voter
             _log("check-in failed:", err)
+            if hasattr(sys, "print_exception"):
+                sys.print_exception(err)
             await self.display.show("error", {"reason": "terminal error: %s" % err})
         finally:
             self.busy = False

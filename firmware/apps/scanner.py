@@ -165,7 +165,7 @@ class Scanner:
     async def _send(self, mtype, body, attachment=b""):
         try:
             return await asyncio.wait_for(self.link.send(mtype, body, attachment), UPLOAD_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             raise UploadFailed("%s not acknowledged in %d s" % (mtype, UPLOAD_TIMEOUT))
 
     async def _scan(self, sheet):

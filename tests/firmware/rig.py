@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import termios
 import threading
 import time
 import tty
@@ -84,6 +85,10 @@ class Pty:
         while view:
             n = os.write(self.master, view)
             view = view[n:]
+
+    def flush(self) -> None:
+        """Drop bytes the board has not read (a real UART loses them while the board is off)."""
+        termios.tcflush(self.slave, termios.TCIFLUSH)
 
     def close(self) -> None:
         """Close both ends."""
@@ -243,6 +248,7 @@ class FakeController:
         self.duplicates = Lines()
         self.refused = Lines()
         self.errors = Lines()
+        self.chunks = Lines()
         self.handlers: dict[str, Callable[[envelope.Message], tuple[str, dict] | None]] = {}
         self.windows = {d: ReplayWindow() for d in devices}
         self.replies: dict[tuple[str, int], bytes] = {}
@@ -258,7 +264,9 @@ class FakeController:
             "sheet": m.body["sheet"], "cast": m.body["counter"]})
         self.handlers["ballot.returned"] = lambda m: ("ballot.voided", {"sheet": m.body["sheet"]})
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-controller")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-controller-{os.getpid()}-{id(self)}"
+        )
         self.client.on_message = self._on_message
         ready = threading.Event()
         self.client.on_connect = lambda *a: (
@@ -312,6 +320,7 @@ class FakeController:
                     msg.body["blob"], msg.body["kind"], msg.body["meta"], 8 * 1024 * 1024)
             elif msg.type == blob.CHUNK:
                 self.blobs[msg.body["blob"]].add(msg.body, msg.attachment)
+                self.chunks.append((msg.body["blob"], msg.body["i"]))
             handler = self.handlers.get(msg.type)
             answer = handler(msg) if handler else None
             if msg.type != blob.CHUNK:  # chunks are many; keep the log readable
@@ -411,6 +420,12 @@ class EngineSim:
         with self._lock:
             self.paper = True
             self._send(scanlink.PAPER, b"\x01")
+
+    def drop_held(self) -> None:
+        """Forget held commands without answering them (the board lost power meanwhile)."""
+        with self._lock:
+            self.hold.clear()
+            self.held = []
 
     def release(self) -> None:
         """Answer the held commands now."""

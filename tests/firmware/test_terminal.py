@@ -1,0 +1,179 @@
+"""The voter-identification terminal end to end: real firmware, broker, ptys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drivers import mrz
+from hil.broker import free_port, start_broker
+from tests.firmware.rig import FakeController
+
+DOC = mrz.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
+                   personal_number="21402198500123")
+
+
+def issued(msg):
+    return ("checkin.result", {"txn": msg.body["txn"], "status": "issued",
+                               "voter": {"row": 17, "name": "ASANOVA AIGUL"},
+                               "style": "kg-2025-a", "reason": ""})
+
+
+def test_document_checked_in_and_shown(make_terminal, controller):
+    term = make_terminal()
+    ctl = controller(term.device)
+    ctl.handlers["checkin.request"] = issued
+    term.board.start()
+    term.display.wait("ready")
+    hello = ctl.wait("hello")
+    assert hello.body["role"] == "idterminal" and hello.body["boot"] == 1
+    status = ctl.status.wait(lambda s: s[0] == term.device and s[1]["state"] == "online")
+    assert status[1] == {"state": "online", "fw": hello.body["fw"], "role": "idterminal"}
+    term.present(DOC)
+    request = ctl.wait("checkin.request")
+    assert request.body["mrz"] == DOC
+    assert request.body["doc"]["document_number"] == "AN1234567"
+    assert request.body["doc"]["valid"] is True
+    waiting = term.display.wait("waiting")
+    shown = term.display.wait("checkin")
+    assert waiting["txn"] == shown["txn"] == request.body["txn"]
+    assert shown == {"screen": "checkin", "txn": request.body["txn"], "status": "issued",
+                     "row": 17, "name": "ASANOVA AIGUL", "style": "kg-2025-a", "reason": ""}
+    assert request.body["txn"] == f"{term.device}-1-1"
+    # A second voter: a new transaction id, the next sequence number.
+    ctl.handlers["checkin.request"] = lambda m: ("checkin.result", {
+        "txn": m.body["txn"], "status": "already_issued", "voter": None, "style": None,
+        "reason": "ballot issued at 09:14"})
+    term.present(DOC)
+    second = ctl.wait("checkin.request", start=len(ctl.messages) - 1,
+                      pred=lambda m: m.body["txn"] != request.body["txn"])
+    assert second.seq > request.seq
+    shown = term.display.wait("checkin", status="already_issued")
+    assert shown["row"] is None and shown["reason"] == "ballot issued at 09:14"
+
+
+def test_unreadable_document_is_refused_locally(make_terminal, controller):
+    term = make_terminal()
+    ctl = controller(term.device)
+    term.board.start()
+    term.display.wait("ready")
+    ctl.wait("hello")
+    bad = [DOC[0], DOC[1][:10] + "a" + DOC[1][11:], DOC[2]]  # lower case: not an MRZ character
+    term.present(bad)
+    shown = term.display.wait("checkin", status="invalid_document")
+    assert "column 11" in shown["reason"] and shown["row"] is None
+    term.board.wait_console("not a readable MRZ")
+    assert ctl.of_type("checkin.request") == []
+
+
+def test_bad_check_digit_goes_to_the_controller(make_terminal, controller):
+    term = make_terminal()
+    ctl = controller(term.device)
+    ctl.handlers["checkin.request"] = lambda m: ("checkin.result", {
+        "txn": m.body["txn"], "status": "invalid_document", "voter": None, "style": None,
+        "reason": "check digits do not match"})
+    term.board.start()
+    ctl.wait("hello")
+    broken = [DOC[0][:14] + str((int(DOC[0][14]) + 1) % 10) + DOC[0][15:], DOC[1], DOC[2]]
+    term.present(broken)
+    request = ctl.wait("checkin.request")
+    assert request.body["doc"]["valid"] is False
+    assert request.body["doc"]["checks"]["document_number"] is False
+    term.display.wait("checkin", status="invalid_document", reason="check digits do not match")
+
+
+def test_forged_replayed_and_foreign_replies_change_nothing(make_terminal, controller):
+    term = make_terminal(reply_timeout=60)
+    ctl = controller(term.device)
+    term.board.start()
+    ctl.wait("hello")
+    term.present(DOC)
+    request = ctl.wait("checkin.request")
+    term.display.wait("waiting")
+    body = issued(request)[1]
+    # Signed with another device's key.
+    forged = ctl.seal(term.device, "checkin.result", body, request.seq, key=b"k" * 32)
+    ctl.publish_raw(term.device, forged)
+    term.board.wait_console("refused a message: bad_tag")
+    # A tampered body under a valid tag.
+    good = ctl.seal(term.device, "checkin.result", body, request.seq)
+    ctl.publish_raw(term.device, good.replace(b"ASANOVA", b"BSANOVA"))
+    term.board.wait_console("refused a message: bad_tag", start=len(term.board.console) - 1)
+    # Not an envelope at all, and an oversized payload.
+    ctl.publish_raw(term.device, b"\x00garbage")
+    term.board.wait_console("refused a message: malformed")
+    ctl.publish_raw(term.device, b"{" + b" " * 20000 + b"}\n")
+    term.board.wait_console("dropped a message of more than")
+    # An "up" message of the device itself sent back down.
+    echoed = ctl.seal(term.device, "checkin.result", body, request.seq)
+    echoed = echoed.replace(b'"dir":"down"', b'"dir":"up"')
+    ctl.publish_raw(term.device, echoed)
+    assert term.display.screens.items()[-1]["screen"] == "waiting"
+    # The genuine answer is shown; the same answer replayed is ignored.
+    ctl.publish_raw(term.device, good)
+    shown = term.display.wait("checkin", status="issued")
+    assert shown["txn"] == request.body["txn"]
+    count = len(term.display.screens)
+    ctl.publish_raw(term.device, good)
+    term.board.wait_console("ignored duplicate controller seq")
+    assert len(term.display.screens) == count
+    assert term.board.alive()
+
+
+def test_document_while_waiting_is_ignored(make_terminal, controller):
+    term = make_terminal(reply_timeout=60)
+    ctl = controller(term.device)
+    term.board.start()
+    ctl.wait("hello")
+    term.present(DOC)
+    request = ctl.wait("checkin.request")
+    term.display.wait("waiting")
+    term.present(DOC)
+    term.board.wait_console("busy: a document was ignored")
+    ctl.send(term.device, *issued(request), re=request.seq)
+    term.display.wait("checkin", status="issued")
+    assert len(ctl.of_type("checkin.request")) == 1
+
+
+def test_no_answer_shows_error_and_late_answer_is_still_shown(make_terminal, controller):
+    term = make_terminal(reply_timeout=2)
+    ctl = controller(term.device)
+    term.board.start()
+    ctl.wait("hello")
+    term.present(DOC)
+    request = ctl.wait("checkin.request")
+    term.display.wait("error", timeout=10)
+    ctl.send(term.device, *issued(request), re=request.seq)
+    shown = term.display.wait("checkin", status="issued")
+    assert shown["txn"] == request.body["txn"]
+
+
+def test_request_survives_power_cut_and_answer_is_shown_after_restart(make_terminal, tmp_path):
+    port = free_port()
+    term = make_terminal(host="127.0.0.1", port=port)  # no broker there yet
+    term.board.start()
+    term.display.wait("ready")
+    term.present(DOC)
+    term.display.wait("waiting")
+    line = term.board.wait_console("request seq")
+    seq = int(line.split("request seq ")[1].split()[0])
+    term.board.kill()
+    outbox = Path(term.board.flash) / "outbox"
+    assert [p.name for p in outbox.iterdir()] == [f"{seq:016d}.msg"]
+    assert (Path(term.board.flash) / "pending.json").exists()
+    with start_broker(port=port) as broker:
+        ctl = FakeController(broker.host, broker.port, [term.device])
+        try:
+            ctl.handlers["checkin.request"] = issued
+            term.board.start()
+            request = ctl.wait("checkin.request")
+            assert request.seq == seq  # the stored message itself, not a new one
+            hello = ctl.wait("hello")
+            assert hello.body["boot"] == 2 and hello.seq > seq
+            shown = term.display.wait("checkin", status="issued")
+            assert shown["txn"] == request.body["txn"] == f"{term.device}-1-1"
+            term.board.wait_console("delivered outbox seq %d" % seq)
+            assert list(outbox.iterdir()) == []
+            assert not (Path(term.board.flash) / "pending.json").exists()
+            assert ctl.errors.items() == []
+        finally:
+            ctl.stop()
