@@ -174,13 +174,13 @@ class Terminal:
         except ValueError as err:
             _log(err)
             self.pending = None
+        reader, _ = self.device.board.uart("mrz")
         if self.pending is not None:
             _log("resuming txn %s (request seq %d)" % (self.pending["txn"], self.pending["seq"]))
             self.busy = True
             asyncio.create_task(self._serve(None))
         else:
             await self.display.show("ready")
-        reader, _ = self.device.board.uart("mrz")
         assembler = mrz.LineAssembler()
         while True:
             data = await reader.read(256)

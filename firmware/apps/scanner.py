@@ -269,10 +269,13 @@ class Scanner:
             if flags & scanlink.PAPER_PRESENT:
                 await self._move(True)
             self._dropped(sheet, self.journal["counter"])
+            await self.display.show("accepted", {"sheet": sheet, "counter": self.counter})
         else:
             if flags & scanlink.PAPER_PRESENT:
                 await self._move(False)
             self._returned(sheet, "interrupted")
+            await self.display.show("returned", {
+                "sheet": sheet, "reason": "interrupted", "message": MESSAGES["interrupted"]})
         self._event("restart", "recovered sheet %s from phase %s" % (sheet, phase))
         return True
 

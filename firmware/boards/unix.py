@@ -17,13 +17,24 @@ except ImportError:  # a build without termios: the rig must set raw mode itself
 
 _VTIME = 5
 _VMIN = 6
+# Linux termios bits for raw mode (what cfmakeraw clears and sets).
+_IFLAG_OFF = 0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400
+_OPOST = 0x1
+_LFLAG_OFF = 0x8 | 0x40 | 0x2 | 0x1 | 0x8000
+_CSIZE_PARENB = 0x30 | 0x100
+_CS8 = 0x30
 
 
 def _raw(fd):
+    """Raw mode with VMIN=0/VTIME=0, applied now and without flushing: bytes a peripheral
+    sent before the board opened the line must not be thrown away (termios.setraw may)."""
     if termios is None:
         return
-    termios.setraw(fd)
     attrs = termios.tcgetattr(fd)
+    attrs[0] &= ~_IFLAG_OFF
+    attrs[1] &= ~_OPOST
+    attrs[2] = (attrs[2] & ~_CSIZE_PARENB) | _CS8
+    attrs[3] &= ~_LFLAG_OFF
     attrs[6][_VMIN] = 0
     attrs[6][_VTIME] = 0
     termios.tcsetattr(fd, termios.TCSANOW, attrs)

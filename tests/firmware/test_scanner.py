@@ -1,0 +1,181 @@
+"""The ballot scanner end to end: real firmware at 128 KB heap, broker, scan engine on a pty."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from drivers import scanlink
+
+
+def journal(scanner) -> dict:
+    return json.loads((Path(scanner.board.flash) / "journal.json").read_text())
+
+
+def wait_journal(scanner, phase: str, timeout: float = 20) -> dict:
+    """Wait until the scanner's journal file shows ``phase`` (a file: polled, bounded)."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        try:
+            state = journal(scanner)
+        except (OSError, ValueError):
+            state = None
+        if state and state["phase"] == phase:
+            return state
+        time.sleep(0.02)
+    raise AssertionError(f"journal never reached {phase}: last {state}")
+
+
+def test_full_size_ballot_streams_in_128k_and_is_accepted(make_scanner, controller):
+    scanner = make_scanner(1700, 2400)
+    ctl = controller(scanner.device)
+    scanner.board.start()
+    scanner.display.wait("ready", counter=0)
+    ctl.wait("hello")
+    scanner.engine.insert()
+    shown = scanner.display.wait("accepted", timeout=60)
+    sheet = f"{scanner.device}-1-1"
+    assert shown == {"screen": "accepted", "sheet": sheet, "counter": 1}
+    begin = ctl.wait("blob.begin")
+    assert begin.body == {"blob": sheet, "kind": "ballot-image",
+                          "meta": {"width": 1700, "height": 2400, "dpi": 200, "bpp": 8}}
+    end = ctl.wait("blob.end")
+    assert end.body["size"] == 1700 * 2400 and end.body["chunks"] == 300
+    assert ctl.images[sheet] == scanner.engine.expected_sha256() == end.body["sha256"]
+    assert len(ctl.chunks) == 300
+    dropped = ctl.wait("ballot.dropped")
+    assert dropped.body == {"sheet": sheet, "counter": 1}
+    assert scanner.engine.commands.items().count(scanlink.DROP) == 1
+    assert journal(scanner) == {"phase": "idle", "sheet": None, "counter": 1}
+    assert not any("MemoryError" in line for line in scanner.board.console.items())
+    # The public counter survives a restart.
+    scanner.board.restart()
+    scanner.display.wait("ready", counter=1, start=len(scanner.display.screens))
+
+
+def test_returned_ballot_is_pushed_back_and_reported(make_scanner, controller):
+    scanner = make_scanner()
+    ctl = controller(scanner.device)
+    ctl.decide = lambda sheet: ("return", "overvote", "Contest 1: more than one mark")
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    shown = scanner.display.wait("returned")
+    sheet = f"{scanner.device}-1-1"
+    assert shown == {"screen": "returned", "sheet": sheet, "reason": "overvote",
+                     "message": "Contest 1: more than one mark"}
+    assert ctl.wait("ballot.returned").body == {"sheet": sheet, "reason": "overvote"}
+    assert scanner.engine.commands.items().count(scanlink.RETURN) == 1
+    assert scanlink.DROP not in scanner.engine.commands.items()
+    assert ctl.of_type("ballot.dropped") == []
+    scanner.display.wait("ready", counter=0, start=1)
+
+
+def test_no_decision_returns_the_sheet(make_scanner, controller):
+    scanner = make_scanner(decision_timeout=2)
+    ctl = controller(scanner.device)
+    ctl.decide = lambda sheet: None  # the controller never answers
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    shown = scanner.display.wait("returned", timeout=15)
+    assert shown["reason"] == "timeout"
+    assert ctl.wait("ballot.returned").body["reason"] == "timeout"
+    # A decision arriving after the sheet went back changes nothing.
+    end = ctl.wait("blob.end")
+    ctl.send(scanner.device, "ballot.decision", {
+        "sheet": end.body["blob"], "decision": "accept", "reason": None, "message": ""},
+        re=end.seq)
+    scanner.display.wait("ready", counter=0, start=1)
+    assert scanlink.DROP not in scanner.engine.commands.items()
+    assert journal(scanner)["counter"] == 0
+
+
+def test_decision_for_another_sheet_is_not_obeyed(make_scanner, controller):
+    scanner = make_scanner()
+    ctl = controller(scanner.device)
+    ctl.handlers["blob.end"] = lambda m: ("ballot.decision", {
+        "sheet": "someone-else-1-1", "decision": "accept", "reason": None, "message": ""})
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    shown = scanner.display.wait("returned")
+    assert shown["reason"] == "bad_decision"
+    assert scanlink.DROP not in scanner.engine.commands.items()
+
+
+def test_jam_while_feeding_returns_the_sheet_once_cleared(make_scanner, controller):
+    scanner = make_scanner()
+    ctl = controller(scanner.device)
+    scanner.engine.fault_on[scanlink.FEED] = scanlink.F_JAM
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    fault = scanner.display.wait("fault")
+    assert "jam" in fault["reason"]
+    event = ctl.wait("event")
+    assert event.body["kind"] == "jam"
+    scanner.engine.flags_extra = 0  # a poll worker clears the jam
+    shown = scanner.display.wait("returned")
+    sheet = f"{scanner.device}-1-1"
+    assert shown["sheet"] == sheet and shown["reason"] == "jam"
+    assert ctl.wait("ballot.returned").body == {"sheet": sheet, "reason": "jam"}
+    assert ctl.of_type("blob.begin") == []
+
+
+def test_power_cut_mid_upload_loses_nothing_counts_nothing_twice(make_scanner, controller):
+    scanner = make_scanner(200, 12000)
+    ctl = controller(scanner.device)
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    ctl.chunks.wait(lambda c: c[1] >= 20)
+    scanner.power_cut()
+    first = f"{scanner.device}-1-1"
+    assert journal(scanner) == {"phase": "scanning", "sheet": first, "counter": 0}
+    assert ctl.of_type("blob.end") == []
+    scanner.board.start()
+    # Boot: the interrupted sheet goes back to the voter and is reported returned.
+    returned = ctl.wait("ballot.returned")
+    assert returned.body == {"sheet": first, "reason": "interrupted"}
+    shown = scanner.display.wait("returned", sheet=first)
+    assert shown["reason"] == "interrupted" and shown["message"]
+    assert ctl.wait("hello", pred=lambda m: m.body["boot"] == 2)
+    assert scanner.engine.commands.items().count(scanlink.RETURN) == 1
+    scanner.display.wait("ready", counter=0, start=len(scanner.display.screens) - 1)
+    # The voter inserts the ballot again: a new sheet id, counted once.
+    scanner.engine.insert()
+    shown = scanner.display.wait("accepted", timeout=60)
+    assert shown == {"screen": "accepted", "sheet": f"{scanner.device}-2-1", "counter": 1}
+    ctl.wait("ballot.dropped")
+    dropped = [m.body for m in ctl.of_type("ballot.dropped")]
+    assert dropped == [{"sheet": f"{scanner.device}-2-1", "counter": 1}]
+
+
+def test_power_cut_while_dropping_finishes_the_drop_after_restart(make_scanner, controller):
+    scanner = make_scanner()
+    ctl = controller(scanner.device)
+    scanner.engine.hold.add(scanlink.DROP)  # the mechanism stalls with the sheet half in
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    state = wait_journal(scanner, "dropping")
+    sheet = f"{scanner.device}-1-1"
+    assert state == {"phase": "dropping", "sheet": sheet, "counter": 1}
+    scanner.engine.commands.wait(lambda c: c == scanlink.DROP)
+    scanner.power_cut()
+    scanner.engine.drop_held()
+    assert ctl.of_type("ballot.dropped") == []
+    scanner.board.start()
+    dropped = ctl.wait("ballot.dropped")
+    assert dropped.body == {"sheet": sheet, "counter": 1}
+    scanner.display.wait("accepted", sheet=sheet, counter=1)
+    scanner.display.wait("ready", counter=1, start=len(scanner.display.screens) - 1)
+    assert journal(scanner) == {"phase": "idle", "sheet": None, "counter": 1}
+    assert scanner.engine.paper is False
+    assert len(ctl.of_type("ballot.dropped")) == 1
+    # The next ballot continues the count.
+    scanner.engine.insert()
+    assert scanner.display.wait("accepted", counter=2)["sheet"] == f"{scanner.device}-2-1"
