@@ -1,0 +1,466 @@
+"""The election definition: contests, options, ballot styles (the project's JSON form).
+
+``load_election(path)`` and ``Election.from_dict(d)`` check a definition completely and
+raise ``ElectionError`` listing every problem found, each with the place it was found
+(``contests[1].options[3].id: ...``). The form is documented in ``docs/election.md``.
+
+``Election.hash`` is the SHA-256 of the canonical JSON (``protocol.canonical``) of the
+definition exactly as given. The ballot's code carries a prefix of it, so a ballot is
+read only against the very definition it was printed from: one changed letter in an
+option's name is another election.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import canonical
+from protocol.errors import ProtocolError
+
+FORMAT = "shailoo-election/1"
+LANGUAGES = ("ky", "ru", "en")
+KINDS = ("party_list", "candidate")
+MAX_FILE = 1024 * 1024
+MAX_ID = 32
+MAX_TEXT = 200
+MAX_CONTESTS = 64
+MAX_OPTIONS = 60
+MAX_STYLES = 512
+MAX_DISTRICTS = 512
+_ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ID_REST = _ID_FIRST | {"-"}
+
+
+class ElectionError(ValueError):
+    """An election definition that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str], source: str = "election") -> None:
+        self.problems = list(problems)
+        self.source = source
+        shown = "; ".join(self.problems[:12])
+        more = len(self.problems) - 12
+        if more > 0:
+            shown += f"; and {more} more"
+        super().__init__(f"{source}: {shown}")
+
+
+class Text(dict):
+    """A text in every language of the election (``{"ky": ..., "ru": ..., "en": ...}``).
+
+    ``str()`` gives the Kyrgyz text, so a page that just prints a title shows the
+    state language; ``text["ru"]`` or ``text.get(lang)`` picks another.
+    """
+
+    def __str__(self) -> str:
+        return self.get(LANGUAGES[0], "")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice in a contest: a party, a candidate, or "against all"."""
+
+    id: str
+    name: str
+    names: Text = field(compare=False)
+    against_all: bool = False
+
+
+@dataclass(frozen=True)
+class District:
+    """An electoral district (a single-member constituency)."""
+
+    id: str
+    name: Text = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Contest:
+    """A contest: pick at most ``vote_for`` of its options."""
+
+    id: str
+    title: Text = field(compare=False)
+    vote_for: int
+    options: tuple[Option, ...]
+    kind: str = "candidate"
+    district: str | None = None
+
+    def option(self, option_id: str) -> Option:
+        """The option with this id (``KeyError`` naming it when there is none)."""
+        for option in self.options:
+            if option.id == option_id:
+                return option
+        raise KeyError(f"contest {self.id!r} has no option {option_id!r}")
+
+    @property
+    def against_all(self) -> Option | None:
+        """The contest's "against all" option, if it has one."""
+        for option in self.options:
+            if option.against_all:
+                return option
+        return None
+
+
+@dataclass(frozen=True)
+class Election:
+    """A checked election definition. Build it with ``from_dict`` or ``load_election``."""
+
+    id: str
+    title: Text
+    date: str
+    contests: tuple[Contest, ...]
+    styles: dict[str, list[str]]
+    hash: str
+    districts: tuple[District, ...] = ()
+    style_districts: dict[str, str | None] = field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def contest(self, contest_id: str) -> Contest:
+        """The contest with this id (``KeyError`` naming it when there is none)."""
+        for contest in self.contests:
+            if contest.id == contest_id:
+                return contest
+        raise KeyError(f"election {self.id!r} has no contest {contest_id!r}")
+
+    def style_contests(self, style_id: str) -> list[Contest]:
+        """The contests on ballots of ``style_id``, in ballot order."""
+        if style_id not in self.styles:
+            raise KeyError(f"election {self.id!r} has no ballot style {style_id!r}")
+        return [self.contest(cid) for cid in self.styles[style_id]]
+
+    def district(self, district_id: str) -> District:
+        """The district with this id (``KeyError`` naming it when there is none)."""
+        for district in self.districts:
+            if district.id == district_id:
+                return district
+        raise KeyError(f"election {self.id!r} has no district {district_id!r}")
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "election") -> Election:
+        """Check the definition ``d`` (parsed JSON) and build the election from it."""
+        return _Checker(source).election(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the definition the election was built from (hashes the same)."""
+        return json.loads(json.dumps(self.definition))
+
+
+def is_id(value: object) -> bool:
+    """True for ids of the form ``[a-z0-9][a-z0-9-]{0,31}`` (as device and station ids)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID
+        and value[0] in _ID_FIRST
+        and all(ch in _ID_REST for ch in value)
+    )
+
+
+def definition_hash(d: Mapping[str, Any]) -> str:
+    """SHA-256 hex of the canonical JSON of a definition."""
+    return hashlib.sha256(canonical.dumps(d)).hexdigest()
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # JSON parsers disagree on which duplicate wins; a definition must not be ambiguous.
+            raise ElectionError([f"key {key!r} appears twice in one object"])
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ElectionError([f"{name} is not a JSON number a definition may hold"])
+
+
+def parse_election_json(data: bytes | str, source: str = "election") -> Election:
+    """Parse and check a definition from JSON text."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_FILE:
+        raise ElectionError([f"larger than {MAX_FILE} bytes ({len(data)})"], source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ElectionError([f"not UTF-8 text (byte {err.start})"], source) from None
+    try:
+        doc = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except ElectionError as err:
+        raise ElectionError(err.problems, source) from None
+    except json.JSONDecodeError as err:
+        raise ElectionError(
+            [f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"], source
+        ) from None
+    except RecursionError:
+        raise ElectionError(["nested too deeply"], source) from None
+    return Election.from_dict(doc, source)
+
+
+def load_election(path: str | Path) -> Election:
+    """Read and check the election definition in the JSON file at ``path``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE:
+            raise ElectionError([f"larger than {MAX_FILE} bytes ({size})"], str(path))
+        data = path.read_bytes()
+    except OSError as err:
+        raise ElectionError([f"cannot read: {err.strerror or err}"], str(path)) from None
+    return parse_election_json(data, str(path))
+
+
+class _Checker:
+    """Walks a definition, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def fail(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}" if where else message)
+
+    def keys(self, where: str, obj: dict[str, Any], required: set[str], allowed: set[str]) -> None:
+        for key in sorted(required - set(obj)):
+            self.fail(where, f"missing {key!r}")
+        for key in sorted(set(obj) - allowed):
+            # Unknown keys are refused: a misspelt key would otherwise be silently ignored.
+            self.fail(where, f"unknown key {key!r}")
+
+    def ident(self, where: str, value: object) -> str | None:
+        if is_id(value):
+            return value  # type: ignore[return-value]
+        self.fail(where, f"{value!r} is not an id (a-z, 0-9 and '-', at most {MAX_ID})")
+        return None
+
+    def string(self, where: str, value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, "must be a non-empty string")
+            return None
+        if len(value) > MAX_TEXT:
+            self.fail(where, f"longer than {MAX_TEXT} characters")
+            return None
+        if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            self.fail(where, "contains control characters")
+            return None
+        return value
+
+    def text(self, where: str, value: object, plain_ok: bool = False) -> Text | None:
+        """A text in every language; ``plain_ok`` lets one string stand for all of them."""
+        if plain_ok and isinstance(value, str):
+            s = self.string(where, value)
+            return None if s is None else Text(dict.fromkeys(LANGUAGES, s))
+        if not isinstance(value, dict):
+            kind = "a string or " if plain_ok else ""
+            self.fail(where, f"must be {kind}an object with texts in {', '.join(LANGUAGES)}")
+            return None
+        before = len(self.problems)
+        self.keys(where, value, set(LANGUAGES), set(LANGUAGES))
+        texts = {lang: self.string(f"{where}.{lang}", value.get(lang)) for lang in LANGUAGES}
+        if len(self.problems) > before:
+            return None
+        return Text(texts)
+
+    def unique(self, where: str, seen: set[str], value: str | None, what: str) -> None:
+        if value is None:
+            return
+        if value in seen:
+            self.fail(where, f"duplicate {what} id {value!r}")
+        seen.add(value)
+
+    def items(self, where: str, value: object, most: int, what: str) -> Iterator[tuple[int, Any]]:
+        if not isinstance(value, list) or not value:
+            self.fail(where, f"must be a non-empty list of {what}")
+            return
+        if len(value) > most:
+            self.fail(where, f"more than {most} {what} ({len(value)})")
+            return
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.fail(f"{where}[{i}]", "must be an object")
+                continue
+            yield i, item
+
+    # -- the parts ----------------------------------------------------------------------
+
+    def election(self, d: Any) -> Election:
+        if not isinstance(d, dict):
+            raise ElectionError(["the definition must be a JSON object"], self.source)
+        self.keys(
+            "",
+            d,
+            {"id", "title", "date", "contests", "styles"},
+            {"format", "id", "title", "date", "districts", "contests", "styles"},
+        )
+        if "format" in d and d["format"] != FORMAT:
+            self.fail("format", f"{d['format']!r} is not {FORMAT!r}")
+        election_id = self.ident("id", d.get("id"))
+        title = self.text("title", d.get("title"))
+        date = self.date(d.get("date"))
+        districts = self.districts(d.get("districts")) if "districts" in d else ()
+        district_ids = {x.id for x in districts}
+        contests = self.contests(d.get("contests"), district_ids)
+        styles, style_districts = self.styles(d.get("styles"), contests, district_ids)
+        digest = None
+        if not self.problems:
+            try:
+                digest = definition_hash(d)
+            except ProtocolError as err:
+                self.fail("", f"has no canonical form: {err}")
+        if self.problems:
+            raise ElectionError(self.problems, self.source)
+        assert election_id and title is not None and date and digest
+        return Election(
+            id=election_id,
+            title=title,
+            date=date,
+            contests=tuple(contests.values()),
+            styles=styles,
+            hash=digest,
+            districts=tuple(districts),
+            style_districts=style_districts,
+            definition=json.loads(json.dumps(d)),
+        )
+
+    def date(self, value: object) -> str | None:
+        if not isinstance(value, str) or len(value) != 10:
+            self.fail("date", "must be a date written YYYY-MM-DD")
+            return None
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            self.fail("date", f"{value!r} is not a date written YYYY-MM-DD")
+            return None
+        return value
+
+    def districts(self, value: object) -> list[District]:
+        out: list[District] = []
+        seen: set[str] = set()
+        for i, item in self.items("districts", value, MAX_DISTRICTS, "districts"):
+            where = f"districts[{i}]"
+            self.keys(where, item, {"id", "name"}, {"id", "name"})
+            did = self.ident(f"{where}.id", item.get("id"))
+            self.unique(f"{where}.id", seen, did, "district")
+            name = self.text(f"{where}.name", item.get("name"), plain_ok=True)
+            if did is not None and name is not None:
+                out.append(District(did, name))
+        return out
+
+    def contests(self, value: object, districts: set[str]) -> dict[str, Contest]:
+        out: dict[str, Contest] = {}
+        seen: set[str] = set()
+        for i, item in self.items("contests", value, MAX_CONTESTS, "contests"):
+            where = f"contests[{i}]"
+            before = len(self.problems)
+            self.keys(
+                where,
+                item,
+                {"id", "title", "vote_for", "options"},
+                {"id", "kind", "title", "vote_for", "district", "options"},
+            )
+            cid = self.ident(f"{where}.id", item.get("id"))
+            self.unique(f"{where}.id", seen, cid, "contest")
+            title = self.text(f"{where}.title", item.get("title"))
+            kind = item.get("kind", "candidate")
+            if kind not in KINDS:
+                self.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+            district = item.get("district")
+            if district is not None and self.ident(f"{where}.district", district) is not None:
+                if district not in districts:
+                    self.fail(f"{where}.district", f"names district {district!r}, not defined")
+            options = self.options(where, item.get("options"))
+            vote_for = item.get("vote_for")
+            choosable = sum(1 for o in options if not o.against_all)
+            if not isinstance(vote_for, int) or isinstance(vote_for, bool):
+                self.fail(f"{where}.vote_for", "must be a whole number")
+            elif options and not 1 <= vote_for <= max(choosable, 1):
+                self.fail(
+                    f"{where}.vote_for",
+                    f"{vote_for} is out of range: between 1 and {choosable} "
+                    f"(the options other than 'against all')",
+                )
+            if len(self.problems) == before and cid is not None and title is not None:
+                out[cid] = Contest(cid, title, vote_for, tuple(options), kind, district)
+        return out
+
+    def options(self, contest_where: str, value: object) -> list[Option]:
+        out: list[Option] = []
+        seen: set[str] = set()
+        against = 0
+        for i, item in self.items(f"{contest_where}.options", value, MAX_OPTIONS, "options"):
+            where = f"{contest_where}.options[{i}]"
+            self.keys(where, item, {"id", "name"}, {"id", "name", "against_all"})
+            oid = self.ident(f"{where}.id", item.get("id"))
+            self.unique(f"{where}.id", seen, oid, "option")
+            names = self.text(f"{where}.name", item.get("name"), plain_ok=True)
+            flag = item.get("against_all", False)
+            if not isinstance(flag, bool):
+                self.fail(f"{where}.against_all", "must be true or false")
+                flag = False
+            against += flag
+            if oid is not None and names is not None:
+                out.append(Option(oid, str(names), names, flag))
+        if against > 1:
+            self.fail(f"{contest_where}.options", "more than one 'against all' option")
+        if out and all(o.against_all for o in out):
+            self.fail(f"{contest_where}.options", "has no option other than 'against all'")
+        return out
+
+    def styles(
+        self, value: object, contests: dict[str, Contest], districts: set[str]
+    ) -> tuple[dict[str, list[str]], dict[str, str | None]]:
+        styles: dict[str, list[str]] = {}
+        style_districts: dict[str, str | None] = {}
+        seen: set[str] = set()
+        used: set[str] = set()
+        for i, item in self.items("styles", value, MAX_STYLES, "ballot styles"):
+            where = f"styles[{i}]"
+            self.keys(where, item, {"id", "contests"}, {"id", "contests", "district"})
+            sid = self.ident(f"{where}.id", item.get("id"))
+            self.unique(f"{where}.id", seen, sid, "style")
+            district = item.get("district")
+            if district is not None and self.ident(f"{where}.district", district) is not None:
+                if district not in districts:
+                    self.fail(f"{where}.district", f"names district {district!r}, not defined")
+            ids: list[str] = []
+            for j, cid in self.plain_items(f"{where}.contests", item.get("contests")):
+                at = f"{where}.contests[{j}]"
+                if not is_id(cid):
+                    self.fail(at, f"{cid!r} is not a contest id")
+                elif cid in ids:
+                    self.fail(at, f"contest {cid!r} appears twice on the style")
+                elif cid not in contests:
+                    self.fail(at, f"names contest {cid!r}, which the election does not define")
+                else:
+                    contest = contests[cid]
+                    if contest.district is not None and contest.district != district:
+                        self.fail(
+                            at,
+                            f"contest {cid!r} belongs to district {contest.district!r}, "
+                            f"the style to {district!r}",
+                        )
+                    ids.append(cid)
+                    used.add(cid)
+            if sid is not None:
+                styles[sid] = ids
+                style_districts[sid] = district
+        for cid in contests:
+            if cid not in used:
+                self.fail("styles", f"contest {cid!r} is on no ballot style")
+        return styles, style_districts
+
+    def plain_items(self, where: str, value: object) -> Iterator[tuple[int, Any]]:
+        if not isinstance(value, list) or not value:
+            self.fail(where, "must be a non-empty list of contest ids")
+            return
+        if len(value) > MAX_CONTESTS:
+            self.fail(where, f"more than {MAX_CONTESTS} contests")
+            return
+        yield from enumerate(value)
