@@ -10,7 +10,11 @@ with the flash directory as the working directory and the console on a pty of it
 own, whose lines land in ``console`` and in a log file.
 
 Power is the process: ``start()`` switches it on, ``power_cut()`` is SIGKILL (no
-chance to flush or say goodbye) and ``stop()`` ends it at teardown. The flash
+chance to flush or say goodbye) and ``stop()`` ends it at teardown. When the
+firmware resets itself (the unix board's ``reset()`` exits the process, e.g. after a
+fatal error), the board comes back up with the same command, as a real board does
+after a watchdog or software reset; ``resets`` counts those, and a board that keeps
+dying right after power-on is left off rather than restarted forever. The flash
 directory and the UART ptys survive every power cut, as flash and cables do; the
 bytes a peripheral sent while the board was off are dropped at power-on, as a real
 UART drops them.
@@ -33,6 +37,11 @@ from hil.pty import PtyPair, reader_thread
 
 # The heap of the reference board for each role (docs: DESIGN.md, "Decisions").
 HEAP = {"idterminal": "96k", "scanner": "128k"}
+# Exit status of a firmware that refuses its configuration: restarting cannot help.
+CONFIG_ERROR_EXIT = 2
+# A board that resets this many times, each within RESET_WINDOW s of power-on, stays off.
+MAX_QUICK_RESETS = 5
+RESET_WINDOW = 10.0
 UARTS = {"idterminal": ("mrz", "display"), "scanner": ("scan", "display")}
 
 
@@ -66,6 +75,7 @@ class VirtualBoard:
         uarts: dict[str, PtyPair],
         heap: str | None = None,
         log_dir: Path | None = None,
+        auto_restart: bool = True,
     ) -> None:
         role = config.get("role")
         if role not in HEAP:
@@ -82,7 +92,13 @@ class VirtualBoard:
         self.fw_hash: str | None = None
         self.console: History[str] = History(f"{self.name}-console")
         self.boots = 0
+        self.resets = 0
+        self.auto_restart = auto_restart
         self.process: subprocess.Popen[bytes] | None = None
+        self._power_lock = threading.RLock()
+        self._switched_off = True
+        self._quick_resets = 0
+        self._started_at = 0.0
         self._console = PtyPair(f"{self.name}-console")
         self._partial = b""
         log_dir = Path(log_dir) if log_dir else self.flash.parent
@@ -108,10 +124,16 @@ class VirtualBoard:
 
     def start(self) -> None:
         """Power on (building the flash directory first if it was never built)."""
-        if self.alive():
-            raise BoardError(f"{self.name} is already running")
-        if self.fw_hash is None and not (self.flash / "main.py").exists():
-            self.build()
+        with self._power_lock:
+            if self.alive():
+                raise BoardError(f"{self.name} is already running")
+            if self.fw_hash is None and not (self.flash / "main.py").exists():
+                self.build()
+            self._switched_off = False
+            self._quick_resets = 0
+            self._spawn()
+
+    def _spawn(self) -> None:
         for pair in self.uarts.values():
             pair.flush_device_input()
         self.boots += 1
@@ -121,7 +143,7 @@ class VirtualBoard:
             # Only the flash directory: nothing from ~/.micropython may leak into a device.
             "MICROPYPATH": ".frozen",
         }
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             self.command,
             cwd=self.flash,
             stdin=self._console.slave,
@@ -130,16 +152,39 @@ class VirtualBoard:
             env=env,
             start_new_session=True,
         )
+        self.process = process
+        self._started_at = time.monotonic()
+        threading.Thread(
+            target=self._watch, args=(process,), name=f"{self.name}-power", daemon=True
+        ).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        code = process.wait()
+        with self._power_lock:
+            if self.process is not process or self._switched_off:
+                return  # a power cut or stop: the rig did this on purpose
+            self.resets += 1
+            quick = time.monotonic() - self._started_at < RESET_WINDOW
+            self._quick_resets = self._quick_resets + 1 if quick else 0
+            self._write_log(f"=== board reset (exit status {code}) ===")
+            if not self.auto_restart or code == CONFIG_ERROR_EXIT:
+                return
+            if self._quick_resets >= MAX_QUICK_RESETS:
+                self._write_log("=== resetting in a loop: left off ===")
+                return
+            self._spawn()
 
     def power_cut(self) -> None:
         """SIGKILL the device: whatever it was doing stops mid-way."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-            self._write_log(f"=== power cut {time.strftime('%H:%M:%S')} ===")
-        for pair in self.uarts.values():
-            pair.flush_device_input()
+        with self._power_lock:
+            self._switched_off = True
+            process = self.process
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait(10)
+                self._write_log(f"=== power cut {time.strftime('%H:%M:%S')} ===")
+            for pair in self.uarts.values():
+                pair.flush_device_input()
 
     def restart(self) -> None:
         """Power cut, then power on with the same command and flash."""
@@ -148,14 +193,16 @@ class VirtualBoard:
 
     def stop(self) -> None:
         """Switch off for good; release the console (the UART ptys belong to the peripherals)."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        with self._power_lock:
+            self._switched_off = True
+            process = self.process
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(3)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
         self._console.close()
         with self._log_lock:
             if not self._log.closed:

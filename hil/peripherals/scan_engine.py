@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,10 @@ class ScanEngine:
         self.returned: History[Sheet] = History(f"{name}-returned")
         self.commands: History[tuple[float, str, bytes]] = History(f"{name}-commands")
         self.frames_sent = 0
+        # Called in the engine's thread with (command type, payload) as each command
+        # arrives, before the engine acts on it: where a scenario cuts the power at an
+        # exact step ("the board sent DROP").
+        self.before_command: Callable[[int, bytes], None] | None = None
         self._decoder = scanlink.FrameDecoder()
         self._lock = threading.Condition()
         self._thread = reader_thread(self.pair, self._feed, name=f"{name}-engine")
@@ -237,6 +242,9 @@ class ScanEngine:
     def _feed(self, data: bytes) -> None:
         for ftype, payload in self._decoder.feed(data):
             self.commands.append((time.monotonic(), COMMAND_NAMES.get(ftype, hex(ftype)), payload))
+            hook = self.before_command
+            if hook is not None:
+                hook(ftype, payload)
             self._command(ftype, payload)
 
     def _command(self, ftype: int, payload: bytes) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from hil.board import BoardError, VirtualBoard
 from hil.broker import Broker
-from hil.history import History
+from hil.history import History, wait_until
 from hil.peripherals import Display, MrzReader, ScanEngine
 from protocol import topics
 
@@ -135,4 +135,37 @@ def test_a_board_needs_the_uarts_of_its_role(tmp_path: Path, broker: Broker) -> 
                 config(broker, "term-8", "idterminal"), tmp_path / "t", {"display": display.pair}
             )
     finally:
+        display.close()
+
+
+def test_a_board_that_resets_itself_comes_back_but_a_misconfigured_one_stays_off(
+    tmp_path: Path, broker: Broker
+) -> None:
+    reader, display = MrzReader(), Display()
+    board = VirtualBoard(
+        config(broker, "term-9", "idterminal"),
+        tmp_path / "term-9",
+        {"mrz": reader.pair, "display": display.pair},
+    )
+    try:
+        board.start()
+        board.wait_console("boot 1", 20)
+        # The firmware dying on its own (here: a signal the rig did not send as a power
+        # cut) is a reset: the board boots again.
+        os.kill(board.pid, signal.SIGTERM)
+        board.wait_console("boot 2", 20)
+        assert board.resets == 1 and board.boots == 2
+        assert "=== board reset" in board.log_path.read_text()
+
+        board.power_cut()
+        (tmp_path / "term-9" / "config.json").write_text('{"device": "term-9"}')
+        mark = board.console.mark()
+        board.start()
+        board.wait_console("configuration error", 20, mark)
+        wait_until(lambda: not board.alive(), 10, "the misconfigured board to stop")
+        assert board.returncode == 2
+        assert board.resets == 2 and board.boots == 3
+    finally:
+        board.stop()
+        reader.close()
         display.close()
