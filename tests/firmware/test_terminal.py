@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from drivers import mrz
@@ -26,6 +27,9 @@ def test_document_checked_in_and_shown(make_terminal, controller):
     term.display.wait("ready")
     hello = ctl.wait("hello")
     assert hello.body["role"] == "idterminal" and hello.body["boot"] == 1
+    manifest = json.loads((term.board.flash / "manifest.json").read_text())
+    assert hello.body["fw_hash"] == manifest["fw_hash"]
+    assert hello.body["fw"] == manifest["version"]
     status = ctl.status.wait(lambda s: s[0] == term.device and s[1]["state"] == "online")
     assert status[1] == {"state": "online", "fw": hello.body["fw"], "role": "idterminal"}
     term.present(DOC)
@@ -177,3 +181,21 @@ def test_request_survives_power_cut_and_answer_is_shown_after_restart(make_termi
             assert ctl.errors.items() == []
         finally:
             ctl.stop()
+
+
+def test_a_morning_of_voters_fits_in_96k(make_terminal, controller):
+    term = make_terminal()
+    ctl = controller(term.device)
+    ctl.handlers["checkin.request"] = issued
+    term.board.start()
+    ctl.wait("hello")
+    for n in range(1, 26):
+        start = len(term.display.screens)
+        doc = mrz.make_td1("AN%07d" % n, "850214", "F", "310101", "KGZ", "VOTER", "NUMBER",
+                           personal_number="2140219850%04d" % n)
+        term.present(doc)
+        shown = term.display.screens.wait(
+            lambda s: s["screen"] in ("checkin", "error"), 20, start)
+        assert shown["screen"] == "checkin" and shown["txn"] == f"{term.device}-1-{n}", shown
+    assert not any("MemoryError" in line or "memory" in line
+                   for line in term.board.console.items())

@@ -1,0 +1,171 @@
+# Checks of the firmware's pure parts, run under CPython and MicroPython (see tests/dual.py).
+import binascii
+import os
+
+from firmware import store
+from firmware.apps.idterminal import result_screen
+from firmware.config import ConfigError, check
+from firmware.mqtt import MQTTError, connect_packet, encode_length, parse_publish, publish_header
+from firmware.outbox import Outbox
+from firmware.seqstore import SeqStore
+from tests.dual import run
+
+TMP = "/tmp/shailoo-dual-" + binascii.hexlify(os.urandom(6)).decode()
+
+
+def _rmtree(path):
+    if not store.exists(path):
+        return
+    if store.is_dir(path):
+        for name in os.listdir(path):
+            _rmtree(path + "/" + name)
+        os.rmdir(path)
+    else:
+        os.remove(path)
+
+
+def _fresh(name):
+    path = TMP + "/" + name
+    _rmtree(path)
+    store.makedirs(path)
+    return path
+
+
+def _raises(exc, func, *args):
+    try:
+        func(*args)
+    except exc as err:
+        return err
+    raise AssertionError("expected %s" % exc.__name__)
+
+
+def check_remaining_length_encoding():
+    cases = {0: b"\x00", 127: b"\x7f", 128: b"\x80\x01", 16383: b"\xff\x7f",
+             16384: b"\x80\x80\x01", 268435455: b"\xff\xff\xff\x7f"}
+    for n in cases:
+        assert encode_length(n) == cases[n], n
+    _raises(MQTTError, encode_length, 268435456)
+    _raises(MQTTError, encode_length, -1)
+
+
+def check_connect_packet_layout():
+    p = connect_packet("dev-1", 30, False, ("s/t", b"off", 1, True))
+    assert p[0] == 0x10 and p[1] == len(p) - 2
+    assert p[2:8] == b"\x00\x04MQTT" and p[8] == 4
+    assert p[9] == 0x04 | 0x08 | 0x20  # will, will QoS 1, will retain; clean session off
+    assert p[10:12] == b"\x00\x1e"
+    assert p[12:19] == b"\x00\x05dev-1" and p[19:24] == b"\x00\x03s/t" and p[24:] == b"\x00\x03off"
+    q = connect_packet("d", 5, True, None, "user", "pw")
+    assert q[9] == 0x02 | 0x80 | 0x40
+
+
+def check_publish_round_trip_and_malformed():
+    head = publish_header("a/b", 5, 1, True, 300)
+    assert head[0] == 0x33 and head[1] == 2 + 3 + 2 + 5
+    topic, payload, qos, retain, pid = parse_publish(head[0], head[2:] + b"hello")
+    assert (topic, payload, qos, retain, pid) == ("a/b", b"hello", 1, True, 300)
+    _raises(MQTTError, parse_publish, 0x32, b"\x00\x09ab")  # topic runs past the end
+    _raises(MQTTError, parse_publish, 0x32, b"\x00\x02ab")  # QoS 1 without packet id
+    _raises(MQTTError, parse_publish, 0x36, b"\x00\x01a\x00\x01")  # QoS 3
+
+
+def check_atomic_write_and_corrupt_state():
+    d = _fresh("store")
+    store.write_json(d + "/s.json", {"a": 1})
+    assert store.read_json(d + "/s.json") == {"a": 1}
+    assert not store.exists(d + "/s.json.tmp")
+    assert store.read_json(d + "/missing.json", 7) == 7
+    with open(d + "/bad.json", "wb") as f:
+        f.write(b'{"a": ')
+    err = _raises(ValueError, store.read_json, d + "/bad.json")
+    assert "corrupt" in str(err)
+
+
+def check_sequence_numbers_never_repeat_across_boots():
+    d = _fresh("seq")
+    path = d + "/seq.json"
+    first = SeqStore(path, block=4)
+    assert first.boot == 1
+    used = [first.next() for _ in range(6)]  # crosses a block boundary
+    assert used == [0, 1, 2, 3, 4, 5]
+    second = SeqStore(path, block=4)  # power cut: the rest of the block is skipped
+    assert second.boot == 2
+    nxt = second.next()
+    assert nxt > used[-1] and nxt == 8
+    third = SeqStore(path, block=4)
+    assert third.boot == 3 and third.next() > nxt
+    with open(path, "wb") as f:
+        f.write(b'{"boot": "x", "reserved": 1}')
+    _raises(ValueError, SeqStore, path)
+
+
+def check_outbox_order_durability_and_limits():
+    d = _fresh("outbox")
+    box = Outbox(d)
+    box.add(12, b'{"type":"ballot.dropped","body":{"sheet":"s-1-2"}}\n')
+    box.add(3, b"three\n")
+    box.add(7, b"se", b"ven\n")
+    assert box.pending() == [3, 7, 12] and len(box) == 3
+    assert box.read(7) == b"seven\n"
+    with open(d + "/0000000000000099.msg.tmp", "wb") as f:
+        f.write(b"half written")
+    again = Outbox(d)  # after a restart
+    assert again.pending() == [3, 7, 12]
+    assert not store.exists(d + "/0000000000000099.msg.tmp")
+    assert again.find(b'"type":"ballot.dropped"', b'"sheet":"s-1-2"') == 12
+    assert again.find(b'"type":"ballot.dropped"', b'"sheet":"s-1-3"') is None
+    again.remove(3)
+    again.remove(7)
+    assert again.pending() == [12]
+    _raises(ValueError, again.add, 20, b"x" * 20000)
+    assert Outbox(d).pending() == [12]
+
+
+def _config(**changes):
+    cfg = {"device": "term-1", "role": "idterminal", "station": "st-1", "key": "ab" * 32,
+           "broker": {"host": "127.0.0.1", "port": 1883}, "board": "unix",
+           "uart": {"mrz": "/dev/pts/1", "display": "/dev/pts/2"}, "keepalive": 30}
+    for name in changes:
+        if changes[name] is None:
+            del cfg[name]
+        else:
+            cfg[name] = changes[name]
+    return cfg
+
+
+def check_config_errors_name_the_problem():
+    ok = check(_config())
+    assert ok["reply_timeout"] == 20 and ok["decision_timeout"] == 15
+    assert "'key'" in str(_raises(ConfigError, check, _config(key="zz" * 32)))
+    assert "'device'" in str(_raises(ConfigError, check, _config(device="Term 1")))
+    assert "'station'" in str(_raises(ConfigError, check, _config(station=None)))
+    assert "broker.port" in str(_raises(ConfigError, check, _config(broker={"host": "h",
+                                                                          "port": 70000})))
+    assert "'scan'" in str(_raises(ConfigError, check, _config(role="scanner")))
+    assert "'role'" in str(_raises(ConfigError, check, _config(role="printer")))
+    assert "keepalive" in str(_raises(ConfigError, check, _config(keepalive=True)))
+    assert check(_config(future_key=1))["device"] == "term-1"  # unknown keys only warn
+
+
+def check_result_screen_refuses_malformed_answers():
+    good = {"txn": "t-1-1", "status": "issued", "voter": {"row": 3, "name": "A B"},
+            "style": "s", "reason": ""}
+    shown = result_screen("t-1-1", good)
+    assert shown == {"txn": "t-1-1", "status": "issued", "row": 3, "name": "A B",
+                     "style": "s", "reason": ""}
+    assert result_screen("t-1-2", good) is None  # an answer to another transaction
+    bad = dict(good)
+    bad["status"] = "maybe"
+    assert result_screen("t-1-1", bad) is None
+    odd = dict(good)
+    odd["voter"] = "nobody"
+    odd["style"] = 5
+    assert result_screen("t-1-1", odd)["row"] is None and result_screen("t-1-1", odd)[
+        "style"] is None
+
+
+def check_zz_cleanup():
+    _rmtree(TMP)
+
+
+run(globals())
