@@ -242,7 +242,7 @@ class Dispatcher:
             if len(dumps(detail)) > MAX_EVENT_DETAIL:
                 detail = "(detail too long)"
             log.info("%s reports %s", device, kind)
-            audit.append(conn, "device.event", device, kind=kind, detail=detail)
+            audit.append(conn, "device.event", device, event=kind, detail=detail)
         return None
 
     def _seal_reply(
