@@ -44,6 +44,19 @@ class ScanStream(ScanEngine):
         self.row_index = 0
         return await ScanEngine.feed(self)
 
+    async def drain(self, quiet_ms=200):
+        """Throw away whatever the engine still sends (rows of an abandoned scan) until the
+        line has been quiet for ``quiet_ms``; PAPER events are kept."""
+        while True:
+            try:
+                await asyncio.wait_for_ms(self._fill(), quiet_ms)
+            except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+                break
+            except ScanFault:
+                break
+        self.frames = []
+        self.decoder = scanlink.FrameDecoder()
+
     async def _into(self, view):
         pos = 0
         while pos < len(view):

@@ -246,6 +246,9 @@ class Scanner:
         reason = REASONS.get(err.code, "engine_error")
         _log("sheet %s: %s" % (sheet, err))
         self._event(reason, str(err))
+        # Rows of the abandoned scan may still be on the line: the next answer must not
+        # be read from the middle of them.
+        await self.engine.drain()
         if err.code == scanlink.F_NO_PAPER:
             self._returned(sheet, reason)
             return

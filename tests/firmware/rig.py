@@ -395,6 +395,7 @@ class EngineSim:
         self.commands = Lines()
         self.fault_on: dict[int, int] = {}
         self.hold: set[int] = set()
+        self.corrupt_row: int | None = None
         self.held: list[tuple[int, bytes]] = []
         self.image_hash = hashlib.sha256()
         self._rows = [image_row(i, width) for i in range(256)]
@@ -467,7 +468,14 @@ class EngineSim:
                     if self.sent >= self.height:
                         break
                     row = self._rows[self.sent % 256]
-                    self._send(scanlink.ROW, scanlink.row_payload(self.sent, row))
+                    frame = scanlink.encode(scanlink.ROW, scanlink.row_payload(self.sent, row))
+                    if self.sent == self.corrupt_row:
+                        self.corrupt_row = None
+                        frame = frame[:-1] + bytes((frame[-1] ^ 0xFF,))  # CRC no longer fits
+                    try:
+                        self.pty.write(frame)
+                    except OSError:
+                        pass
                     self.sent += 1
                 if self.sent >= self.height:
                     self._send(scanlink.END, self.height.to_bytes(2, "big"))

@@ -179,3 +179,20 @@ def test_power_cut_while_dropping_finishes_the_drop_after_restart(make_scanner, 
     # The next ballot continues the count.
     scanner.engine.insert()
     assert scanner.display.wait("accepted", counter=2)["sheet"] == f"{scanner.device}-2-1"
+
+
+def test_corrupt_row_returns_the_sheet_and_the_next_one_is_read_cleanly(make_scanner, controller):
+    scanner = make_scanner(300, 200)
+    ctl = controller(scanner.device)
+    scanner.engine.corrupt_row = 37
+    scanner.board.start()
+    ctl.wait("hello")
+    scanner.engine.insert()
+    shown = scanner.display.wait("returned")
+    assert shown["reason"] == "engine_error"
+    assert ctl.wait("ballot.returned").body["reason"] == "engine_error"
+    assert ctl.of_type("blob.end") == []
+    scanner.engine.insert()
+    accepted = scanner.display.wait("accepted")
+    assert accepted == {"screen": "accepted", "sheet": f"{scanner.device}-1-2", "counter": 1}
+    assert ctl.images[accepted["sheet"]] == scanner.engine.expected_sha256()
