@@ -330,10 +330,13 @@ class _Checker:
         )
 
     def date(self, value: object) -> str | None:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str):
             self.fail("date", "must be a date written YYYY-MM-DD")
             return None
         try:
+            # fromisoformat alone also takes week dates and compact forms.
+            if len(value) != 10 or value[4] != "-" or value[7] != "-":
+                raise ValueError
             datetime.date.fromisoformat(value)
         except ValueError:
             self.fail("date", f"{value!r} is not a date written YYYY-MM-DD")

@@ -1,0 +1,263 @@
+"""The election definition: the example loads, every kind of broken definition is refused."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.election import (
+    MAX_FILE,
+    Election,
+    ElectionError,
+    Text,
+    load_election,
+    parse_election_json,
+)
+from protocol import canonical
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def test_example_loads(doc: dict[str, Any]) -> None:
+    e = load_election(EXAMPLE)
+    assert e.id == "kg-2026-jk"
+    assert set(e.title) == {"ky", "ru", "en"}
+    assert "Кеңеш" in e.title["ky"] and str(e.title) == e.title["ky"]
+    assert e.date == "2026-11-29"
+    assert e.styles == {"s-d07": ["party-list", "smd-07"], "s-d12": ["party-list", "smd-12"]}
+    assert e.style_districts == {"s-d07": "d-07", "s-d12": "d-12"}
+    party = e.contest("party-list")
+    assert party.kind == "party_list" and party.vote_for == 1
+    assert len(party.options) == 9
+    assert party.against_all is not None and party.against_all.id == "against-all"
+    assert party.against_all.names["ru"] == "Против всех"
+    smd = e.contest("smd-12")
+    assert smd.district == "d-12"
+    assert smd.option("c12-turdubaev").name == "Турдубаев Элмир Кеңешович"
+    assert [c.id for c in e.style_contests("s-d07")] == ["party-list", "smd-07"]
+    assert e.district("d-07").name["en"].startswith("Chüy")
+    assert e.hash == hashlib.sha256(canonical.dumps(doc)).hexdigest()
+
+
+def test_hash_ignores_formatting_but_not_content(doc: dict[str, Any]) -> None:
+    base = Election.from_dict(doc)
+    reordered = json.loads(json.dumps(doc, sort_keys=True, indent=4))
+    assert parse_election_json(json.dumps(reordered)).hash == base.hash
+    changed = copy.deepcopy(doc)
+    changed["contests"][0]["options"][0]["name"]["ky"] += "."
+    assert Election.from_dict(changed).hash != base.hash
+    assert Election.from_dict(base.to_dict()).hash == base.hash
+
+
+def test_lookups_name_what_is_missing() -> None:
+    e = load_election(EXAMPLE)
+    with pytest.raises(KeyError, match="no contest 'nope'"):
+        e.contest("nope")
+    with pytest.raises(KeyError, match="no option 'nope'"):
+        e.contest("party-list").option("nope")
+    with pytest.raises(KeyError, match="no ballot style 'nope'"):
+        e.style_contests("nope")
+
+
+def test_text_is_a_dict_printing_kyrgyz() -> None:
+    t = Text({"ky": "Баарына каршы", "ru": "Против всех", "en": "Against all"})
+    assert f"{t}" == "Баарына каршы" and t["en"] == "Against all"
+    assert json.loads(json.dumps(t)) == dict(t)
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = d
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return change
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = d
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        del node[last]
+
+    return change
+
+
+def _dup_option(d: dict[str, Any]) -> None:
+    d["contests"][0]["options"][3]["id"] = d["contests"][0]["options"][2]["id"]
+
+
+def _dup_contest(d: dict[str, Any]) -> None:
+    d["contests"][2]["id"] = "smd-07"
+
+
+def _dup_style(d: dict[str, Any]) -> None:
+    d["styles"][1]["id"] = "s-d07"
+
+
+def _dup_district(d: dict[str, Any]) -> None:
+    d["districts"][1]["id"] = "d-07"
+
+
+def _two_against_all(d: dict[str, Any]) -> None:
+    d["contests"][0]["options"][0]["against_all"] = True
+
+
+def _only_against_all(d: dict[str, Any]) -> None:
+    d["contests"][1]["options"] = [d["contests"][1]["options"][-1]]
+
+
+def _contest_twice_on_style(d: dict[str, Any]) -> None:
+    d["styles"][0]["contests"].append("party-list")
+
+
+def _orphan_contest(d: dict[str, Any]) -> None:
+    d["styles"][1]["contests"] = ["party-list"]
+
+
+BROKEN = {
+    "duplicate option id": (_dup_option, "contests[0].options[3].id: duplicate option id"),
+    "duplicate contest id": (_dup_contest, "contests[2].id: duplicate contest id 'smd-07'"),
+    "duplicate style id": (_dup_style, "styles[1].id: duplicate style id 's-d07'"),
+    "duplicate district id": (_dup_district, "districts[1].id: duplicate district id 'd-07'"),
+    "style names a missing contest": (
+        _set("styles.0.contests.1", "smd-99"),
+        "styles[0].contests[1]: names contest 'smd-99', which the election does not define",
+    ),
+    "style names a missing district": (
+        _set("styles.0.district", "d-99"),
+        "styles[0].district: names district 'd-99', not defined",
+    ),
+    "contest names a missing district": (
+        _set("contests.1.district", "d-99"),
+        "contests[1].district: names district 'd-99', not defined",
+    ),
+    "district contest on another district's style": (
+        _set("styles.0.contests.1", "smd-12"),
+        "contest 'smd-12' belongs to district 'd-12', the style to 'd-07'",
+    ),
+    "vote_for zero": (_set("contests.0.vote_for", 0), "contests[0].vote_for: 0 is out of range"),
+    "vote_for above the options": (
+        _set("contests.1.vote_for", 5),
+        "contests[1].vote_for: 5 is out of range: between 1 and 4",
+    ),
+    "vote_for not a number": (_set("contests.0.vote_for", "1"), "must be a whole number"),
+    "vote_for true": (_set("contests.0.vote_for", True), "must be a whole number"),
+    "vote_for fractional": (_set("contests.0.vote_for", 1.0), "must be a whole number"),
+    "two against-all options": (_two_against_all, "more than one 'against all' option"),
+    "only against all": (_only_against_all, "has no option other than 'against all'"),
+    "against_all not boolean": (
+        _set("contests.0.options.8.against_all", "yes"),
+        "options[8].against_all: must be true or false",
+    ),
+    "title without Russian": (_delete("title.ru"), "title: missing 'ru'"),
+    "title in an unknown language": (
+        _set("title.de", "Wahl"),
+        "title: unknown key 'de'",
+    ),
+    "empty option name": (_set("contests.1.options.0.name", "  "), "must be a non-empty string"),
+    "control character": (
+        _set("contests.1.options.0.name", "Осмонова\x07"),
+        "contains control characters",
+    ),
+    "text too long": (_set("contests.1.options.0.name", "А" * 201), "longer than 200"),
+    "unknown key": (_set("contests.0.votefor", 1), "contests[0]: unknown key 'votefor'"),
+    "upper-case id": (_set("contests.0.options.0.id", "P-ALA"), "'P-ALA' is not an id"),
+    "id too long": (_set("id", "x" * 33), "is not an id"),
+    "impossible date": (_set("date", "2026-02-30"), "date: '2026-02-30' is not a date"),
+    "date in another format": (_set("date", "29.11.2026"), "date: '29.11.2026' is not a date"),
+    "week date": (_set("date", "2026-W48-7"), "date: '2026-W48-7' is not a date"),
+    "date not a string": (_set("date", 20261129), "date: must be a date"),
+    "no contests": (_set("contests", []), "contests: must be a non-empty list of contests"),
+    "contests not a list": (_set("contests", {"a": 1}), "contests: must be a non-empty list"),
+    "option not an object": (_set("contests.0.options.0", "p-x"), "options[0]: must be an object"),
+    "contest twice on a style": (
+        _contest_twice_on_style,
+        "styles[0].contests[2]: contest 'party-list' appears twice",
+    ),
+    "contest on no style": (_orphan_contest, "contest 'smd-12' is on no ballot style"),
+    "missing styles": (_delete("styles"), "missing 'styles'"),
+    "wrong format": (_set("format", "nist-1500-100"), "format: 'nist-1500-100' is not"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_definition_is_refused_with_its_reason(doc: dict[str, Any], case: str) -> None:
+    change, expected = BROKEN[case]
+    broken = copy.deepcopy(doc)
+    change(broken)
+    with pytest.raises(ElectionError) as caught:
+        Election.from_dict(broken, "broken.json")
+    assert expected in str(caught.value), caught.value.problems
+    assert str(caught.value).startswith("broken.json: ")
+
+
+def test_every_problem_is_reported_at_once(doc: dict[str, Any]) -> None:
+    broken = copy.deepcopy(doc)
+    _dup_option(broken)
+    broken["contests"][1]["vote_for"] = 9
+    broken["styles"][1]["contests"][1] = "smd-99"
+    with pytest.raises(ElectionError) as caught:
+        Election.from_dict(broken)
+    problems = caught.value.problems
+    assert len(problems) >= 3
+    assert any("duplicate option id" in p for p in problems)
+    assert any("vote_for: 9 is out of range" in p for p in problems)
+    assert any("'smd-99'" in p for p in problems)
+
+
+def test_not_an_object_is_refused() -> None:
+    with pytest.raises(ElectionError, match="must be a JSON object"):
+        Election.from_dict([1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b'{"id": "x",',
+            "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 12",
+        ),
+        (b'\xff\xfe{"id"}', "not UTF-8 text"),
+        (b'{"id": "a", "id": "b"}', "key 'id' appears twice in one object"),
+        (b'{"id": NaN}', "NaN is not a JSON number"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    ],
+)
+def test_bad_json_is_refused(data: bytes, expected: str) -> None:
+    with pytest.raises(ElectionError) as caught:
+        parse_election_json(data, "bad.json")
+    assert expected in str(caught.value)
+
+
+def test_oversized_and_missing_files_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (MAX_FILE + 1))
+    with pytest.raises(ElectionError, match="larger than"):
+        load_election(big)
+    with pytest.raises(ElectionError, match="cannot read"):
+        load_election(tmp_path / "missing.json")
+
+
+def test_file_round_trip(tmp_path: Path, doc: dict[str, Any]) -> None:
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert load_election(path).hash == load_election(EXAMPLE).hash
