@@ -183,7 +183,12 @@ def run_demo(
         progress=lambda text: echo(f"  {text}"),
     )
     try:
-        rig.start()
+        try:
+            rig.start()
+        except Exception:
+            rig.keep_workdir = True
+            echo(f"the station did not start; files and logs kept in {rig.workdir}")
+            raise
         echo("")
         echo(f"Station dashboard: {rig.url}/   (open it in a browser)")
         echo(rig.describe())
@@ -191,7 +196,11 @@ def run_demo(
         echo("")
         report = run_day(rig, echo, close=until_closed, pace=pace, bar=until_closed)
         if until_closed:
-            return _verdict(report, time.monotonic() - started, echo)
+            code = _verdict(report, time.monotonic() - started, echo)
+            if code:
+                rig.keep_workdir = True
+                echo(f"station files and device logs kept in {rig.workdir}")
+            return code
         for problem in report.problems:
             echo(f"PROBLEM: {problem}")
         echo("")

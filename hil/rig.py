@@ -310,6 +310,8 @@ class StationRig:
         self._broker_given = broker
         self._broker_kind = broker_kind
         self._own_workdir = workdir is None
+        # Set to keep a work directory the rig created (e.g. to read the logs after a failure).
+        self.keep_workdir = False
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="shailoo-"))
         self.broker: Broker | None = None
         self.controller: ControllerProcess | ControllerInline | None = None
@@ -491,7 +493,7 @@ class StationRig:
         if self.broker is not None and self._broker_given is None:
             self.broker.stop()
         self.broker = None
-        if self._own_workdir:
+        if self._own_workdir and not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> StationRig:
@@ -540,7 +542,6 @@ class StationRig:
         if self._ballot_maker is not None:
             return self._ballot_maker(style, choices, seed)
         from controller.ballots.render import render_ballot
-
         from hil.ballot_marking import mark_ballot
 
         with self._render_lock:
