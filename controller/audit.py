@@ -34,8 +34,11 @@ def _digest(entry_id: int, ts: str, kind: str, device: str | None, detail: Any, 
     return hashlib.sha256(dumps(content)).hexdigest()
 
 
-def append(conn: sqlite3.Connection, kind: str, device: str | None = None, **detail: Any) -> str:
+def append(conn: sqlite3.Connection, kind: str, device: str | None = None, /, **detail: Any) -> str:
     """Append one entry inside the caller's write transaction; return its hash.
+
+    The first three parameters are positional-only, so ``detail`` may use any name
+    (a device event's own ``kind``, say) without clashing with them.
 
     ``detail`` values must have a canonical JSON form (str, int, bool, None, lists,
     dicts): no floats, so the hash is the same on every machine.

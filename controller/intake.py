@@ -16,6 +16,7 @@ the scanner's side.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sqlite3
@@ -133,6 +134,7 @@ class Intake:
         self.max_blob = max_blob
         self._blobs: dict[str, _Blob] = {}
         self._lock = threading.Lock()
+        self._reader_takes_dpi = _accepts(reader, "dpi")
 
     def begin(self, device: str, body: dict[str, Any]) -> None:
         """Start a blob. A blob too large for a sheet is refused (and later returned)."""
@@ -208,8 +210,11 @@ class Intake:
         digest = body["sha256"].lower()
         gray = np.frombuffer(data, dtype=np.uint8).reshape(blob.meta["height"], blob.meta["width"])
         self._save_image(sheet, gray)
+        options: dict[str, Any] = {"mode": self.mode, "station": self.station}
+        if self._reader_takes_dpi:
+            options["dpi"] = blob.meta["dpi"]  # lets the reader refuse a sheet at the wrong scale
         try:
-            read = self.reader(gray, self.election, mode=self.mode, station=self.station)
+            read = self.reader(gray, self.election, **options)
         except Exception:
             log.exception("%s: reading sheet %s failed", device, sheet)
             return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
@@ -223,7 +228,7 @@ class Intake:
         style = style if isinstance(style, str) else None
         if read["status"] == "rejected":
             reason = str(read.get("reason") or "unreadable")[:64]
-            message = MESSAGES.get(reason, f"ballot returned: {reason}")
+            message = MESSAGES.get(reason) or _reader_message(reason)
             return Outcome(sheet, "return", reason, message, digest, style)
         votes = read.get("votes")
         contests = read.get("contests")
@@ -353,6 +358,23 @@ class Intake:
             audit.append(conn, "ballot.return_of_cast", device, sheet=sheet, reason=reason)
             return {"sheet": sheet, "voided": False}
         return {"sheet": sheet, "voided": True}
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _reader_message(reason: str) -> str:
+    try:
+        from controller.ballots.read import REASONS
+    except ImportError:
+        REASONS = {}  # noqa: N806 - a reader without its own texts
+    text = REASONS.get(reason, {}).get("en")
+    return f"ballot returned: {text or reason}"
 
 
 def _returned(sheet: str, reason: str) -> Outcome:

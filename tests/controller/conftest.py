@@ -15,7 +15,6 @@ from tests.controller.helpers import (
     DeviceKey,
     SimVoter,
     WireDevice,
-    fake_reader,
     load_test_election,
     make_voters,
     station_id,
@@ -55,7 +54,7 @@ class StationCtx:
             self.data,
             self.broker.host,
             self.broker.port,
-            reader=kw.pop("reader", fake_reader),
+            reader=kw.pop("reader", None),
             election_loader=load_test_election,
         ).start(**kw)
         return self.station
@@ -71,7 +70,11 @@ def default_devices() -> list[DeviceKey]:
 
 @pytest.fixture
 def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
-    """Factory: ``make_station(voters=20, mode="test", polls="open", ...)`` → ``StationCtx``."""
+    """Factory: ``make_station(voters=20, mode="test", polls="open", ...)`` → ``StationCtx``.
+
+    The station runs the real election loader and ballot reader unless a test injects
+    another ``reader`` (to make reading fail, say).
+    """
     made: list[StationCtx] = []
 
     def make(
@@ -81,7 +84,7 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
         devices: list[DeviceKey] | None = None,
         firmware: list[str] | None = None,
         http: bool = True,
-        reader: Any = fake_reader,
+        reader: Any = None,
     ) -> StationCtx:
         sid = station_id()
         devs = devices or default_devices()

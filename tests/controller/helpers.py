@@ -86,65 +86,35 @@ def load_test_election(path: Path) -> Any:
     return load_election(path)
 
 
-# -- a reader of test images, for tests about transport and lifecycle rather than marks ------
+# -- real ballots, rendered and marked like a voter would ------------------------------------
+
+_BLANKS: dict[tuple[str, str, str, int, str | None], tuple[Any, dict[str, Any]]] = {}
 
 
-def sheet_image(record: dict[str, Any], width: int = 96, height: int = 24) -> np.ndarray:
-    """A grey image whose pixels spell ``record`` as JSON, then white (for the fake reader)."""
-    data = json.dumps(record).encode()
-    assert len(data) < width * height
-    flat = np.full(width * height, 255, dtype=np.uint8)
-    flat[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    return flat.reshape(height, width)
+def marked_ballot(
+    election: Any,
+    style: str,
+    votes: dict[str, list[str]],
+    mode: str = "test",
+    dpi: int = 100,
+    station: str | None = None,
+) -> np.ndarray:
+    """A rendered ballot of ``style`` with the ovals of ``votes`` filled in, as grey rows."""
+    from PIL import ImageDraw
 
+    from controller.ballots.render import render_ballot
 
-def fake_reader(
-    gray: np.ndarray, election: Any, mode: str = "test", station: str | None = None
-) -> dict:
-    """Reads what ``sheet_image`` wrote: ``{"style", "votes"}`` or ``{"reject": reason}``."""
-    raw = gray.tobytes().split(b"\xff", 1)[0]
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return {
-            "status": "rejected",
-            "reason": "unreadable",
-            "style": None,
-            "votes": {},
-            "contests": {},
-            "marks": [],
-        }
-    if "reject" in record:
-        return {
-            "status": "rejected",
-            "reason": record["reject"],
-            "style": None,
-            "votes": {},
-            "contests": {},
-            "marks": [],
-        }
-    contests = {}
-    for contest in election.contests:
-        if contest.id not in election.styles[record["style"]]:
-            continue
-        chosen = record["votes"].get(contest.id, [])
-        contests[contest.id] = (
-            "blank"
-            if not chosen
-            else "overvote"
-            if len(chosen) > contest.vote_for
-            else "undervote"
-            if len(chosen) < contest.vote_for
-            else "ok"
-        )
-    return {
-        "status": "accepted",
-        "reason": None,
-        "style": record["style"],
-        "votes": record["votes"],
-        "contests": contests,
-        "marks": [],
-    }
+    key = (election.hash, style, mode, dpi, station)
+    if key not in _BLANKS:
+        _BLANKS[key] = render_ballot(election, style, dpi=dpi, mode=mode, station=station)
+    blank, layout = _BLANKS[key]
+    image = blank.copy()
+    draw = ImageDraw.Draw(image)
+    wanted = {(c, o) for c, options in votes.items() for o in options}
+    for t in layout["targets"]:
+        if (t["contest"], t["option"]) in wanted:
+            draw.ellipse([t["x"], t["y"], t["x"] + t["w"], t["y"] + t["h"]], fill=20)
+    return np.asarray(image, dtype=np.uint8)
 
 
 # -- station files ---------------------------------------------------------------------
@@ -349,16 +319,18 @@ class WireDevice:
         self,
         sheet: str,
         gray: np.ndarray,
-        rows_per_chunk: int = 8,
+        rows_per_chunk: int = 0,
         skip: set[int] | None = None,
         corrupt_hash: bool = False,
+        dpi: int = 100,
     ) -> int:
         """Send a sheet image as blob.begin/chunks/end; return the seq of blob.end."""
         height, width = gray.shape
+        rows_per_chunk = rows_per_chunk or max(1, 30000 // width)
         sender = BlobSender(sheet)
         self.send(
             "blob.begin",
-            sender.begin("ballot-image", {"width": width, "height": height, "dpi": 100, "bpp": 8}),
+            sender.begin("ballot-image", {"width": width, "height": height, "dpi": dpi, "bpp": 8}),
         )
         for i, start in enumerate(range(0, height, rows_per_chunk)):
             part = gray[start : start + rows_per_chunk].tobytes()

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from controller.dashboard.i18n import TEXTS
 from protocol import topics
-from tests.controller.helpers import sheet_image
+from tests.controller.helpers import marked_ballot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -79,8 +79,8 @@ def test_dashboard_updates_live(make_station, browser: webdriver.Chrome) -> None
     WebDriverWait(browser, 15).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-device="scan-1"] td.online')
     )
-    vote = {"style": "s1", "votes": {"mayor": ["m-bakyt"], "council": ["c-2", "c-3"]}}
-    scan.reply_to(scan.upload("scan-1-1-1", sheet_image(vote)))
+    vote = {"mayor": ["m-bakyt"], "council": ["c-2", "c-3"]}
+    scan.reply_to(scan.upload("scan-1-1-1", marked_ballot(ctx.station.election, "s1", vote)))
     _text(browser, "count-pending", "1")
     scan.request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
     _text(browser, "count-cast", "1")

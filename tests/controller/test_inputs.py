@@ -14,7 +14,6 @@ from controller.store import MIGRATIONS, Store
 from controller.voters import VoterListError, load_voters, parse_csv, parse_json
 from tests.controller.helpers import (
     DeviceKey,
-    fake_reader,
     load_test_election,
     make_voters,
     station_id,
@@ -193,7 +192,7 @@ def _station(setup: Path, data: Path, broker) -> Station:
         data,
         broker.host,
         broker.port,
-        reader=fake_reader,
+        reader=None,
         election_loader=load_test_election,
     )
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from controller import audit
-from tests.controller.helpers import sheet_image, wait_until
+from tests.controller.helpers import marked_ballot, wait_until
 
-VOTE = {"style": "s1", "votes": {"mayor": ["m-asel"], "council": ["c-1", "c-3"]}}
+VOTES = {"mayor": ["m-asel"], "council": ["c-1", "c-3"]}
+
+
+def _ballot(ctx, mode: str = "test"):
+    return marked_ballot(ctx.station.election, "s1", VOTES, mode=mode)
 
 
 def _sheets(ctx) -> dict[str, str]:
@@ -23,7 +27,7 @@ def _audit(ctx, kind: str) -> list[dict]:
 def test_accepted_sheet_is_cast_once(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    end = scan.upload("scan-1-1-1", sheet_image(VOTE))
+    end = scan.upload("scan-1-1-1", _ballot(ctx))
     decision = scan.reply_to(end)
     assert decision.type == "ballot.decision"
     assert decision.body == {
@@ -60,8 +64,9 @@ def test_accepted_sheet_is_cast_once(make_station) -> None:
 def test_rejected_sheet_is_voided_on_return(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image({"reject": "wrong_election"})))
-    assert decision.body["decision"] == "return" and decision.body["reason"] == "wrong_election"
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx, mode="official")))
+    assert decision.body["decision"] == "return" and decision.body["reason"] == "official_ballot"
+    assert "official ballot" in decision.body["message"]
     assert _sheets(ctx) == {"scan-1-1-1": "rejected"}
     for _ in range(2):
         voided = scan.request(
@@ -82,7 +87,7 @@ def test_rejected_sheet_is_voided_on_return(make_station) -> None:
 def test_accepted_then_returned_is_voided(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE)))
+    scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     scan.request("ballot.returned", {"sheet": "scan-1-1-1", "reason": "timeout"})
     assert _sheets(ctx) == {"scan-1-1-1": "voided"}
     assert (
@@ -95,7 +100,7 @@ def test_accepted_then_returned_is_voided(make_station) -> None:
 def test_return_of_a_cast_sheet_keeps_it_cast(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE)))
+    scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     scan.request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
     reply = scan.request("ballot.returned", {"sheet": "scan-1-1-1", "reason": "x"})
     assert reply.body == {"sheet": "scan-1-1-1", "voided": False}
@@ -116,7 +121,7 @@ def test_interrupted_scan_returned_before_any_decision(make_station) -> None:
     reply = scan.request("ballot.returned", {"sheet": "scan-1-1-1", "reason": "interrupted"})
     assert reply.body["voided"] is True
     # Whatever of that scan arrives later can never be accepted.
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE)))
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     assert decision.body["decision"] == "return"
     assert _sheets(ctx) == {"scan-1-1-1": "voided"} and ctx.station.status()["pending"] == 0
 
@@ -124,17 +129,17 @@ def test_interrupted_scan_returned_before_any_decision(make_station) -> None:
 def test_missing_chunk_is_returned(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE), skip={1}))
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx), skip={1}))
     assert (decision.body["decision"], decision.body["reason"]) == ("return", "incomplete")
     assert _sheets(ctx) == {"scan-1-1-1": "rejected"}
     # The scanner feeds the sheet again under a new id and it goes through.
-    assert scan.reply_to(scan.upload("scan-1-1-2", sheet_image(VOTE))).body["decision"] == "accept"
+    assert scan.reply_to(scan.upload("scan-1-1-2", _ballot(ctx))).body["decision"] == "accept"
 
 
 def test_bad_hash_is_returned(make_station) -> None:
     ctx = make_station()
     scan = ctx.device("scan-1")
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE), corrupt_hash=True))
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx), corrupt_hash=True))
     assert (decision.body["decision"], decision.body["reason"]) == ("return", "bad_hash")
     assert ctx.station.status()["pending"] == 0
 
@@ -162,7 +167,7 @@ def test_oversized_blob_is_refused_and_returned(make_station) -> None:
     # More data than the sheet's own metadata allows: refused once, returned.
     small = {"width": 96, "height": 8, "dpi": 100, "bpp": 8}
     scan.send("blob.begin", {"blob": "scan-1-1-2", "kind": "ballot-image", "meta": small})
-    image = sheet_image(VOTE).tobytes()
+    image = _ballot(ctx).tobytes()
     for i in range(3):
         scan.send(
             "blob.chunk",
@@ -217,13 +222,13 @@ def test_reader_failure_returns_the_sheet(make_station) -> None:
 
     ctx = make_station(reader=broken)
     scan = ctx.device("scan-1")
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE)))
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     assert (decision.body["decision"], decision.body["reason"]) == ("return", "unreadable")
 
 
 def test_no_ballot_accepted_while_polls_are_not_open(make_station) -> None:
     ctx = make_station(polls="setup")
     scan = ctx.device("scan-1")
-    decision = scan.reply_to(scan.upload("scan-1-1-1", sheet_image(VOTE)))
+    decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     assert (decision.body["decision"], decision.body["reason"]) == ("return", "polls_closed")
     assert ctx.station.status()["pending"] == 0

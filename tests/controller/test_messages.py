@@ -220,3 +220,19 @@ def test_reply_is_sealed_for_the_device(make_station) -> None:
     # The same bytes do not verify under another device's key.
     with pytest.raises(Exception, match="bad_tag"):
         envelope.parse(term.raw_replies[0]).verify(ctx.keys["term-2"].key)
+
+
+def test_device_events_are_audited(make_station) -> None:
+    ctx = make_station()
+    scan = ctx.device("scan-1")
+    scan.send("event", {"kind": "jam", "detail": "during drop"})
+    scan.send("event", {"kind": "cover_open", "detail": {"text": "x" * 2000}})
+    scan.send("event", {"kind": "", "detail": None})
+    scan.hello()
+    with ctx.station.store.read() as conn:
+        events = [e["detail"] for e in audit.entries(conn, "device.event")]
+    assert events == [
+        {"event": "jam", "detail": "during drop"},
+        {"event": "cover_open", "detail": "(detail too long)"},
+    ]
+    assert [r["detail"]["code"] for r in _refusals(ctx)] == ["malformed"]

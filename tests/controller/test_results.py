@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.controller.helpers import sheet_image
+from tests.controller.helpers import marked_ballot
 
 BALLOTS = [
     {"style": "s1", "votes": {"mayor": ["m-asel"], "council": ["c-1", "c-2"]}},
@@ -38,7 +38,8 @@ def _day(ctx, ballots=BALLOTS, drop: bool = True) -> None:
         assert reply.body["status"] == "issued"
     for i, ballot in enumerate(ballots, start=1):
         sheet = f"scan-1-1-{i}"
-        assert scan.reply_to(scan.upload(sheet, sheet_image(ballot))).body["decision"] == "accept"
+        image = marked_ballot(ctx.station.election, ballot["style"], ballot["votes"])
+        assert scan.reply_to(scan.upload(sheet, image)).body["decision"] == "accept"
         if drop:
             scan.request("ballot.dropped", {"sheet": sheet, "counter": i})
 

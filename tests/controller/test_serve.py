@@ -1,0 +1,116 @@
+"""``shailoo controller serve`` as a process: starts, reads real ballots, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from controller.election import load_election
+from hil.broker import Broker, free_port
+from tests.conftest import ROOT
+from tests.controller.conftest import default_devices
+from tests.controller.helpers import (
+    WireDevice,
+    make_voters,
+    marked_ballot,
+    station_id,
+    wait_until,
+    write_station,
+)
+
+
+def _serve(setup: Path, data: Path, broker: Broker, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from shailoo.cli import main; sys.exit(main())",
+            "controller",
+            "serve",
+            "--setup",
+            str(setup),
+            "--data",
+            str(data),
+            "--broker-host",
+            broker.host,
+            "--broker-port",
+            str(broker.port),
+            "--http-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+class _Output:
+    """Collects a process's output lines in a thread."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line.rstrip())
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+
+def test_serve_runs_a_station(tmp_path: Path, broker: Broker) -> None:
+    sid = station_id()
+    devices = default_devices()
+    voters = make_voters(3)
+    setup = write_station(tmp_path, sid, devices, voters)
+    port = free_port()
+    process = _serve(setup, tmp_path / "data", broker, port)
+    out = _Output(process)
+    try:
+        wait_until(
+            lambda: out.has("dashboard at") or process.poll() is not None, 30, "controller start"
+        )
+        assert out.has(f"dashboard at http://127.0.0.1:{port}/"), out.lines
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
+        assert (status["station"], status["voters"], status["polls"]) == (sid, 3, "open")
+
+        election = load_election(tmp_path / "election.json")
+        term = WireDevice(broker.host, broker.port, sid, "term-1", devices[0].key)
+        scan = WireDevice(broker.host, broker.port, sid, "scan-1", devices[2].key)
+        try:
+            issued = term.request("checkin.request", {"txn": "a", "mrz": voters[0].mrz()})
+            assert issued.body["status"] == "issued" and issued.body["style"] == voters[0].style
+            image = marked_ballot(election, voters[0].style, {"mayor": ["m-chyngyz"]})
+            decision = scan.reply_to(scan.upload("scan-1-1-1", image))
+            assert decision.body["decision"] == "accept", decision.body
+            scan.request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
+        finally:
+            term.close()
+            scan.close()
+        results = httpx.post(f"http://127.0.0.1:{port}/api/polls/close").json()
+        assert results["contests"]["mayor"]["options"]["m-chyngyz"] == 1
+        assert all(results["checks"].values())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    wait_until(lambda: out.has("controller stopped"), 5, "stop message")
+
+
+def test_serve_explains_a_bad_setup(tmp_path: Path, broker: Broker) -> None:
+    setup = tmp_path / "station.json"
+    setup.write_text('{"station": "s1", "mode": "live"}')
+    process = _serve(setup, tmp_path / "data", broker, free_port())
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "mode must be 'test' or 'official'" in output
