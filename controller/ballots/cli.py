@@ -1,0 +1,147 @@
+"""``shailoo ballots``: render printable ballots and read scans of them.
+
+``render`` writes, for every ballot style (or the one given), ``NAME.png`` (or ``.pdf``)
+and ``NAME.layout.json`` with the oval targets in pixels of that image. ``read`` prints
+what the reader makes of each scan; with ``--json`` one JSON object per line.
+Rendering makes official ballots and reading expects them unless ``--test`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from controller.ballots.layout import PAPERS, LayoutError
+from controller.ballots.read import MAX_SIDE, BallotImageError, read_ballot
+from controller.ballots.render import render_ballot
+from controller.election import ElectionError, load_election
+
+_election_option = click.option(
+    "--election",
+    "election_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The election definition (JSON, see docs/election.md).",
+)
+
+
+def _load(path: Path) -> Any:
+    try:
+        return load_election(path)
+    except ElectionError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@click.group()
+def ballots() -> None:
+    """Render and read ballots."""
+
+
+@ballots.command()
+@_election_option
+@click.option("--style", "styles", multiple=True, help="Ballot style (repeatable; default all).")
+@click.option("--station", default=None, help="Valid only at this station (default: any).")
+@click.option("--dpi", default=150, show_default=True, type=click.IntRange(100, 600))
+@click.option("--paper", default="A4", show_default=True, type=click.Choice(sorted(PAPERS)))
+@click.option("--format", "fmt", default="png", show_default=True,
+              type=click.Choice(["png", "pdf"]), help="pdf: the same raster in a PDF page.")
+@click.option("--test", "test_mode", is_flag=True, help="Test ballots (with the test band).")
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+def render(election_path: Path, styles: tuple[str, ...], station: str | None, dpi: int,
+           paper: str, fmt: str, test_mode: bool, out_dir: Path) -> None:
+    """Render the ballots of an election, one file per style, with layout records."""
+    election = _load(election_path)
+    mode = "test" if test_mode else "official"
+    chosen = list(styles) or sorted(election.styles)
+    unknown = [s for s in chosen if s not in election.styles]
+    if unknown:
+        raise click.ClickException(
+            f"no ballot style {', '.join(unknown)} in {election.id} "
+            f"(it has {', '.join(sorted(election.styles))})"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for style in chosen:
+        try:
+            image, layout = render_ballot(election, style, dpi, mode, station, paper)
+        except (ValueError, LayoutError) as err:
+            raise click.ClickException(str(err)) from None
+        name = "-".join(p for p in (election.id, style, station, mode) if p)
+        path = out_dir / f"{name}.{fmt}"
+        if fmt == "pdf":
+            image.save(path, "PDF", resolution=float(dpi))
+        else:
+            image.save(path, dpi=(dpi, dpi))
+        (out_dir / f"{name}.layout.json").write_text(
+            json.dumps(layout, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
+        click.echo(str(path))
+
+
+def load_scan(path: Path) -> np.ndarray:
+    """A scan file as 8-bit grey; ``BallotImageError`` when it is not a usable image."""
+    try:
+        with Image.open(path) as image:
+            # The size is known before decoding: refuse huge images without decoding them.
+            if max(image.size) > MAX_SIDE:
+                raise BallotImageError(
+                    f"an image of {image.width}x{image.height} pixels is too large"
+                )
+            return np.array(image.convert("L"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+        raise BallotImageError(f"not an image that can be read: {err}") from None
+
+
+def _summary(record: dict[str, Any]) -> str:
+    if record["status"] == "error":
+        return f"{record['file']}: error: {record['error']}"
+    if record["status"] == "rejected":
+        return f"{record['file']}: rejected ({record['reason']}): {record['detail']}"
+    contests = "; ".join(
+        f"{cid}={','.join(record['votes'][cid]) or '-'} ({verdict})"
+        for cid, verdict in record["contests"].items()
+    )
+    marginal = sum(1 for m in record["marks"] if m["class"] == "marginal")
+    flag = f"  [{marginal} marginal]" if marginal else ""
+    return f"{record['file']}: accepted {record['style']}: {contests}{flag}"
+
+
+@ballots.command()
+@click.argument("images", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@_election_option
+@click.option("--station", default=None, help="This station's id (default: accept any).")
+@click.option("--test", "test_mode", is_flag=True, help="Read in test mode (default official).")
+@click.option("--dpi", default=None, type=click.IntRange(50, 1200),
+              help="The scans' resolution: enables the wrong-scale check.")
+@click.option("--marked", type=float, default=None, help="Score from which a mark is a vote.")
+@click.option("--marginal", type=float, default=None, help="Score from which a mark is flagged.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image and line.")
+def read(images: tuple[Path, ...], election_path: Path, station: str | None, test_mode: bool,
+         dpi: int | None, marked: float | None, marginal: float | None, as_json: bool) -> None:
+    """Read scanned ballots; exits 1 when a file could not be read at all."""
+    election = _load(election_path)
+    thresholds = {k: v for k, v in (("marked", marked), ("marginal", marginal)) if v is not None}
+    mode = "test" if test_mode else "official"
+    failed = False
+    for path in images:
+        try:
+            gray = load_scan(path)
+            record = {"file": str(path)} | read_ballot(
+                gray, election, mode=mode, station=station, thresholds=thresholds or None,
+                dpi=dpi,
+            )
+        except BallotImageError as err:
+            failed = True
+            record = {"file": str(path), "status": "error", "error": str(err)}
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(json.dumps(record, ensure_ascii=False) if as_json else _summary(record))
+    if failed:
+        sys.exit(1)
