@@ -389,7 +389,7 @@ def _scores(
 def _verdict(contest: Any, chosen: list[str]) -> str:
     if not chosen:
         return "blank"
-    against = contest.against_all
+    against = getattr(contest, "against_all", None)
     if len(chosen) > contest.vote_for or (
         against is not None and against.id in chosen and len(chosen) > 1
     ):
