@@ -120,6 +120,11 @@ class Election:
     style_districts: dict[str, str | None] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def __hash__(self) -> int:
+        # The definition hash is the election's identity (the generated hash would trip
+        # over the dict of styles).
+        return hash(self.hash)
+
     def contest(self, contest_id: str) -> Contest:
         """The contest with this id (``KeyError`` naming it when there is none)."""
         for contest in self.contests:

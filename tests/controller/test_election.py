@@ -58,6 +58,8 @@ def test_hash_ignores_formatting_but_not_content(doc: dict[str, Any]) -> None:
     changed["contests"][0]["options"][0]["name"]["ky"] += "."
     assert Election.from_dict(changed).hash != base.hash
     assert Election.from_dict(base.to_dict()).hash == base.hash
+    assert Election.from_dict(base.to_dict()) == base
+    assert len({base, Election.from_dict(base.to_dict())}) == 1
 
 
 def test_lookups_name_what_is_missing() -> None:
