@@ -81,9 +81,13 @@ def seal_parts(key, dev, direction, seq, mtype, body, re=None, attachment=b""):
     """Return ``(head, attachment)``: the signed header line (ending in ``\\n``) and the
     attachment, so a device can write both to the socket without joining them."""
     header = _header(dev, direction, seq, mtype, body, re, attachment)
-    tag = hmac_sha256(key, dumps(header), b"\n", attachment)
-    header["tag"] = binascii.hexlify(tag).decode()
-    head = dumps(header) + b"\n"
+    unsigned = dumps(header)
+    tag = hmac_sha256(key, unsigned, b"\n", attachment)
+    # "tag" sorts just before "type", the last key but "v"; splicing it in spares a
+    # second encoding of the header. No string can hide ',"type":' (quotes inside
+    # strings are escaped), so the last occurrence is the top-level key.
+    at = unsigned.rfind(b',"type":')
+    head = b"".join((unsigned[:at], b',"tag":"', binascii.hexlify(tag), b'"', unsigned[at:], b"\n"))
     if len(head) > MAX_HEADER or len(head) + len(attachment) > MAX_MESSAGE:
         raise ProtocolError(
             "too_large", "message of %d bytes exceeds the limit" % (len(head) + len(attachment))

@@ -28,6 +28,7 @@ idempotent per sheet id.
 """
 
 import asyncio
+import gc
 
 from drivers import scanlink
 from drivers.scanlink import ScanFault
@@ -170,6 +171,9 @@ class Scanner:
 
     async def _scan(self, sheet):
         """FEED and stream the image; return the seq of ``blob.end``."""
+        # Start each sheet on a collected heap: a day of sheets otherwise leaves
+        # the free space in holes too small for the next header.
+        gc.collect()
         width, height, dpi = await self.engine.feed()
         if not 0 < width <= scanlink.MAX_PAYLOAD - 2 or not 0 < height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "sheet of %dx%d pixels" % (width, height))
