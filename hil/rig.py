@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from hil.board import VirtualBoard
 from hil.broker import Broker, free_port, start_broker
@@ -160,7 +159,7 @@ class ControllerProcess:
         try:
             # The command prints the dashboard address once the MQTT bridge is subscribed.
             self.log.wait_for(
-                lambda line: "dashboard at" in line or not self.alive(),
+                lambda line: "dashboard at" in line or line.startswith("[controller exited"),
                 STARTUP_TIMEOUT,
                 what="controller start",
             )
@@ -168,8 +167,9 @@ class ControllerProcess:
             self.stop()
             raise RigError(f"the controller did not start: {self.tail()}") from None
         if not self.alive():
-            self._thread.join(2)
-            raise RigError(f"the controller exited with {self.process.returncode}: {self.tail()}")
+            self._thread.join(5)
+            self._file.close()
+            raise RigError(f"the controller did not start:\n{self.tail()}")
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -179,6 +179,9 @@ class ControllerProcess:
             if not self._file.closed:
                 self._file.write(line + "\n")
                 self._file.flush()
+        # End of output: the process is gone. A line wakes whoever waits on the log.
+        self.process.wait()
+        self.log.append(f"[controller exited with status {self.process.returncode}]")
 
     def alive(self) -> bool:
         """True while the controller process runs."""
@@ -555,8 +558,7 @@ class StationRig:
                 )
             image, layout = self._blank[style]
         marked = mark_ballot(image.copy(), layout, choices, seed)
-        grey = np.asarray(marked.convert("L") if hasattr(marked, "convert") else marked)
-        return Sheet(np.array(grey, dtype=np.uint8), self.scan_dpi)
+        return Sheet(marked, self.scan_dpi)
 
     def simulated_voter(self, voter: Voter) -> SimulatedVoter:
         """The walk-through of ``voter`` with their ground-truth marks."""

@@ -44,7 +44,10 @@ COMMAND_NAMES = {
 
 @dataclass(eq=False)
 class Sheet:
-    """One physical sheet of paper: its image, scan resolution and who brought it."""
+    """One physical sheet of paper: its image, scan resolution and who brought it.
+
+    ``image`` is a 2-D uint8 array (0 black, 255 white) or a PIL image (made grey).
+    """
 
     image: np.ndarray
     dpi: int
@@ -54,6 +57,8 @@ class Sheet:
     path: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if hasattr(self.image, "convert"):  # a PIL image, as the ballot renderer makes
+            self.image = self.image.convert("L")
         image = np.asarray(self.image)
         if image.ndim != 2 or image.dtype != np.uint8:
             raise ValueError("a sheet image is a 2-D array of uint8 grey levels")
