@@ -112,6 +112,12 @@ def test_dashboard_shows_results_after_closing(make_station) -> None:
     ctx = make_station()
     with httpx.Client(base_url=ctx.station.url) as http:
         assert 'id="results"' not in http.get("/").text
-        http.post("/api/polls/close")
+        checks = http.post("/api/polls/close").json()["checks"]
         page = http.get("/", params={"lang": "en"}).text
+        russian = http.get("/", params={"lang": "ru"}).text
     assert 'id="results"' in page and "Mayor" in page and "Chyngyz" in page
+    assert "Совет" in russian  # contest titles follow the page language
+    for name in checks:  # every control check has its text in every language
+        for lang, texts in TEXTS.items():
+            assert f"check_{name}" in texts, (lang, name)
+        assert TEXTS["en"][f"check_{name}"] in page
