@@ -400,7 +400,6 @@ class SimulatedVoter:
                 if reason not in REFEED_REASONS:
                     outcome.error = f"ballot returned: {reason} ({(screen or {}).get('message')})"
                     return
-                sheet.path.clear()
         outcome.error = f"ballot returned {outcome.feeds} times: {', '.join(outcome.returns)}"
 
 
