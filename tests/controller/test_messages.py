@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
 from controller import audit
+from controller.app import Station
+from hil.broker import start_broker
 from protocol import envelope, topics
-from tests.controller.helpers import wait_until
+from tests.controller.conftest import default_devices
+from tests.controller.helpers import WireDevice, make_voters, station_id, wait_until, write_station
 
 
 def _counts(ctx) -> dict:
@@ -236,3 +240,31 @@ def test_device_events_are_audited(make_station) -> None:
         {"event": "cover_open", "detail": "(detail too long)"},
     ]
     assert [r["detail"]["code"] for r in _refusals(ctx)] == ["malformed"]
+
+
+def test_controller_comes_back_after_a_broker_restart(tmp_path: Path) -> None:
+    first = start_broker()
+    port = first.port
+    sid = station_id()
+    devices = default_devices()
+    voters = make_voters(3)
+    setup = write_station(tmp_path, sid, devices, voters)
+    station = Station(setup, tmp_path / "data", first.host, port).start(http=False)
+    second = None
+    term = WireDevice(first.host, port, sid, "term-1", devices[0].key)
+    try:
+        assert term.request("checkin.request", _checkin(voters[0])).body["status"] == "issued"
+        term.close()
+        first.stop()
+        wait_until(lambda: not station.bridge.connected, what="controller notices the outage")
+        second = start_broker(port=port)
+        wait_until(lambda: station.bridge.connected, 30, "controller reconnects")
+        term = WireDevice(second.host, port, sid, "term-1", devices[0].key)
+        term.seq = 1
+        assert term.request("checkin.request", _checkin(voters[1], "t2")).body["status"] == "issued"
+        assert station.status()["checked_in"] == 2
+    finally:
+        term.close()
+        station.stop()
+        if second is not None:
+            second.stop()
