@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,3 +115,57 @@ def test_serve_explains_a_bad_setup(tmp_path: Path, broker: Broker) -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 1
     assert "mode must be 'test' or 'official'" in output
+
+
+def test_killed_controller_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, broker: Broker
+) -> None:
+    sid = station_id()
+    devices = default_devices()
+    voters = make_voters(120)
+    setup = write_station(tmp_path, sid, devices, voters)
+    data = tmp_path / "data"
+    port = free_port()
+
+    def start() -> tuple[subprocess.Popen[str], _Output]:
+        process = _serve(setup, data, broker, port)
+        out = _Output(process)
+        wait_until(lambda: out.has("dashboard at") or process.poll() is not None, 30, "start")
+        assert process.poll() is None, out.lines
+        return process, out
+
+    process, _ = start()
+    term = WireDevice(broker.host, broker.port, sid, "term-1", devices[0].key)
+    try:
+        term.hello(role="idterminal")  # the controller's persistent session now exists
+        sent = [term.seal("checkin.request", {"txn": v.voter_id, "mrz": v.mrz()}) for v in voters]
+        for _, payload in sent[:5]:
+            term.publish(payload)
+        wait_until(lambda: len(term.replies) >= 6, what="the first answers")
+        infos = [
+            term.client.publish(f"shailoo/v1/{sid}/dev/term-1/up", payload, qos=1)
+            for _, payload in sent[5:]
+        ]
+        for info in infos:
+            info.wait_for_publish(10)
+        process.kill()  # a crash in the middle of the stream: no clean shutdown of anything
+        process.wait(10)
+        assert len(term.replies) < len(sent) + 1  # some requests were still unanswered
+        process, _ = start()
+        # The terminal's outbox resends whatever got no answer, byte for byte.
+        for seq, payload in sent:
+            if not term.replies_to(seq):
+                term.publish(payload)
+        for seq, _ in sent:
+            term.reply_to(seq, timeout=30)
+        for seq, _ in sent:
+            bodies = {json.dumps(r.body, sort_keys=True) for r in term.replies_to(seq)}
+            assert len(bodies) == 1, seq  # a repeated answer is always the same answer
+            assert json.loads(bodies.pop())["status"] == "issued"
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
+        assert status["checked_in"] == len(voters)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/audit/verify").json()["intact"] is True
+    finally:
+        term.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
