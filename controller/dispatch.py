@@ -216,6 +216,13 @@ class Dispatcher:
         body = msg.body
         if msg.type == "hello":
             ack = self.registry.on_hello(conn, device, body, polls)
+            if not ack["known"]:
+                log.warning(
+                    "%s runs firmware %s with a hash not on the allowed list%s",
+                    device,
+                    body["fw"],
+                    " (quarantined)" if ack["quarantined"] else "",
+                )
             audit.append(
                 conn,
                 "device.hello",
