@@ -124,6 +124,14 @@ def run_day(
     cast = sum(o.cast for o in outcomes)
     refeeds = sum(o.feeds - 1 for o in outcomes if o.feeds)
     echo(f"{cast} of {len(outcomes)} voters cast their ballot ({refeeds} fed again)")
+    for unit in rig.units():
+        if unit.board.resets:
+            # Recovered, so not a wrong result; but a device that resets is worth a look.
+            rig.keep_workdir = True
+            echo(
+                f"WARNING: {unit.name} reset {unit.board.resets} time(s) during the day "
+                f"(console log: {unit.board.log_path})"
+            )
     report.problems += _mischief(rig, echo)
     if not close:
         report.seconds = time.monotonic() - started
