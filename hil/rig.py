@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -601,34 +600,41 @@ class StationRig:
                     outcome.error = f"{type(err).__name__}: {err}"
                 done.put((i, outcome))
 
-        # Daemon threads: a Ctrl-C in the demo must not wait for voters stuck in a queue.
+        stop = threading.Event()
         workers = len(self.terminals) + len(self.scanners) + 1
+
+        def arrivals() -> None:
+            for i, voter in enumerate(voters):
+                # Spacing arrivals is the scenario itself, not a wait for an event.
+                if (pace and i and stop.wait(pace)) or stop.is_set():
+                    break
+                jobs.put((i, voter))
+            for _ in range(workers):
+                jobs.put(None)
+
+        # Daemon threads: a Ctrl-C in the demo must not wait for voters stuck in a queue.
         threads = [
             threading.Thread(target=worker, name=f"voter-{n}", daemon=True) for n in range(workers)
         ]
+        threads.append(threading.Thread(target=arrivals, name="arrivals", daemon=True))
         for thread in threads:
             thread.start()
+        outcomes: dict[int, VoterOutcome] = {}
         try:
-            for i, voter in enumerate(voters):
-                if pace and i:
-                    time.sleep(pace)  # arrivals, not a wait for an event
-                jobs.put((i, voter))
-            for _ in threads:
-                jobs.put(None)
-            outcomes: dict[int, VoterOutcome] = {}
             while len(outcomes) < len(voters):
                 i, outcome = done.get()
                 outcomes[i] = outcome
                 if on_done is not None:
                     on_done(outcome)
         finally:
-            # On an interrupt: let the workers drain the queue without starting anyone new.
+            # On an interrupt: nobody new arrives, and waiting voters go home.
+            stop.set()
             while True:
                 try:
                     jobs.get_nowait()
                 except queue.Empty:
                     break
-            for _ in threads:
+            for _ in range(workers):
                 jobs.put(None)
         return [outcomes[i] for i in range(len(voters))]
 
