@@ -25,7 +25,9 @@ from protocol.canonical import dumps
 from protocol.errors import ProtocolError
 from protocol.replay import DUPLICATE, NEW, ReplayWindow
 
-KEPT_REPLIES = 8
+# Replies that arrived before anyone waited for them (e.g. after a restart); each
+# holds about 1 KB of a small heap, so only a few are kept.
+KEPT_REPLIES = 4
 MAX_INCOMING = 8192
 
 

@@ -87,8 +87,15 @@ class Scanner:
             journal["counter"] - 1)
         self.sheets = 0
         self.buf = bytearray(CHUNK_BYTES)
+        # Nothing waits for the confirmations of drop and return reports; left to the
+        # link's reply buffer they would hold about 1 KB of heap each.
+        self.link.handlers["ballot.recorded"] = self._confirmed
+        self.link.handlers["ballot.voided"] = self._confirmed
         reader, writer = device.board.uart("scan")
         self.engine = ScanStream(reader, writer)
+
+    def _confirmed(self, msg):
+        _log("controller confirms %s %s" % (msg.type, msg.body.get("sheet")))
 
     # ---- journal and durable messages ---------------------------------------
 
@@ -174,6 +181,7 @@ class Scanner:
         # Start each sheet on a collected heap: a day of sheets otherwise leaves
         # the free space in holes too small for the next header.
         gc.collect()
+        _log("sheet %s, heap free %d" % (sheet, gc.mem_free()))
         width, height, dpi = await self.engine.feed()
         if not 0 < width <= scanlink.MAX_PAYLOAD - 2 or not 0 < height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "sheet of %dx%d pixels" % (width, height))
