@@ -28,24 +28,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.voters import FIELDS as VOTER_FIELDS
 from drivers.mrz import make_td1, make_td3
 from hil.history import RigTimeout
 
 if TYPE_CHECKING:
     from hil.rig import ScannerUnit, TerminalUnit
 
-CSV_FIELDS = (
-    "row",
-    "voter_id",
-    "surname",
-    "given_names",
-    "birth_date",
-    "sex",
-    "document_type",
-    "document_number",
-    "personal_number",
-    "style",
-)
+# The station's voter-list columns, as the controller imports them.
+CSV_FIELDS = VOTER_FIELDS
 
 # ICAO 9303-3 transliteration of Russian Cyrillic. The table has no entry for the three
 # Kyrgyz letters; Kyrgyz documents write them as the Latin base letter (Ө O, Ү U, Ң N).

