@@ -268,17 +268,16 @@ class FakeController:
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-controller-{os.getpid()}-{id(self)}"
         )
         self.client.on_message = self._on_message
-        ready = threading.Event()
-        self.client.on_connect = lambda *a: (
-            self.client.subscribe([
-                (f"shailoo/v1/{STATION}/dev/+/up", 1),
-                (f"shailoo/v1/{STATION}/dev/+/status", 1)]),
-            ready.set())
+        # Devices may talk only once the broker confirmed the subscriptions (SUBACK).
+        subscribed = threading.Event()
+        self.client.on_connect = lambda *a: self.client.subscribe([
+            (f"shailoo/v1/{STATION}/dev/+/up", 1),
+            (f"shailoo/v1/{STATION}/dev/+/status", 1)])
+        self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect(host, port)
         self.client.loop_start()
-        if not ready.wait(10):
-            raise RuntimeError("fake controller could not connect")
-        time.sleep(0.2)  # let SUBACK land before devices talk
+        if not subscribed.wait(10):
+            raise RuntimeError("fake controller could not connect and subscribe")
 
     def stop(self) -> None:
         """Disconnect."""
