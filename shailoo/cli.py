@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "controller": ("controller.cli", "controller", "Run the station controller."),
     "demo": ("hil.cli", "demo", "Run a whole training station on this machine."),
     "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
+    "id": ("drivers.id_cli", "id_group", "ID documents: parse machine-readable zones."),
 }
 
 
@@ -49,3 +50,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="shailoo")
 def main() -> None:
     """Shailoo: firmware and station software for polling stations."""
+
+
+if __name__ == "__main__":
+    main()
