@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.voters import FIELDS as VOTER_FIELDS
-from drivers.mrz import make_td1, make_td3
+from drivers.mrz_make import make_td1, make_td3
 from hil.history import RigTimeout
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from drivers.mrz import make_td1, make_td3
+from drivers.mrz_make import make_td1, make_td3
 from protocol import envelope, topics
 from protocol.blob import BlobSender
 

@@ -1,5 +1,5 @@
 # Checks of the byte-level drivers, run under CPython and MicroPython (see tests/dual.py).
-from drivers import mrz, scanlink
+from drivers import mrz, mrz_make, scanlink
 from tests.dual import run
 
 TD1 = [
@@ -74,7 +74,7 @@ def check_ocr_confusion_is_reported_not_fixed():
 
 
 def check_make_and_assemble_kyrgyz_card():
-    lines = mrz.make_td1(
+    lines = mrz_make.make_td1(
         document_number="ID0123456",
         birth_date="900115",
         sex="M",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from drivers import mrz
+from drivers import mrz_make
 from hil.broker import free_port, start_broker
 from tests.firmware.rig import FakeController
 
-DOC = mrz.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
+DOC = mrz_make.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
                    personal_number="21402198500123")
 
 
@@ -191,7 +191,7 @@ def test_a_morning_of_voters_fits_in_96k(make_terminal, controller):
     ctl.wait("hello")
     for n in range(1, 26):
         start = len(term.display.screens)
-        doc = mrz.make_td1("AN%07d" % n, "850214", "F", "310101", "KGZ", "VOTER", "NUMBER",
+        doc = mrz_make.make_td1("AN%07d" % n, "850214", "F", "310101", "KGZ", "VOTER", "NUMBER",
                            personal_number="2140219850%04d" % n)
         term.present(doc)
         shown = term.display.screens.wait(
