@@ -67,3 +67,27 @@ def open_serial(port: str, baudrate: int = 9600, timeout: float = 1.0) -> escpos
     printer = escpos.Printer(link.write, link.read, rasterise)
     printer.link = link  # type: ignore[attr-defined]
     return printer
+
+
+def from_python_escpos(device: object) -> escpos.Printer:
+    """A ``Printer`` over a python-escpos printer (``Usb``, ``Serial``, ``Network``, ``Dummy``).
+
+    Commands go out through the device's raw write; status answers come back through
+    its read, which returns b"" (or raises) when the device cannot be read.
+    """
+
+    def read(n: int) -> bytes:
+        try:
+            data = device._read()  # type: ignore[attr-defined]
+        except (NotImplementedError, AttributeError):
+            return b""
+        return bytes(data or b"")[:n]
+
+    return escpos.Printer(device._raw, read, rasterise)  # type: ignore[attr-defined]
+
+
+def open_usb(vendor_id: int, product_id: int, **kwargs: object) -> escpos.Printer:
+    """A ``Printer`` on a USB printer through python-escpos (pyusb)."""
+    from escpos.printer import Usb
+
+    return from_python_escpos(Usb(vendor_id, product_id, **kwargs))

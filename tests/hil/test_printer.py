@@ -178,3 +178,36 @@ def test_garbage_and_truncated_commands_do_not_crash(sim: SimPrinter) -> None:
         assert sim._reader.error is None  # type: ignore[attr-defined]
     finally:
         link.close()
+
+
+def test_python_escpos_dummy_collects_the_same_bytes() -> None:
+    from escpos.printer import Dummy
+
+    sent = bytearray()
+    print_slip(escpos.Printer(sent.extend, None, escpos_host.rasterise))
+    dummy = Dummy()
+    print_slip(escpos_host.from_python_escpos(dummy))
+    assert dummy.output == bytes(sent)
+    assert dummy.output.startswith(b"\x1b@\x1bt\x11")
+
+
+def test_python_escpos_serial_reads_the_simulators_status(sim: SimPrinter) -> None:
+    from escpos.printer import Serial
+
+    device = Serial(devfile=sim.device_path, timeout=0.1)
+    try:
+        printer = escpos_host.from_python_escpos(device)
+        assert printer.check() == 0
+        sim.cover_open = True
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.check()
+        assert err.value.code == escpos.E_COVER_OPEN
+        printer.line(VOTER)
+        assert sim.wait(lambda s: s.dropped > 0)
+        sim.cover_open = False
+        printer.line(VOTER)
+        printer.cut()
+        assert sim.wait(lambda s: s.cuts == 1)
+        assert len(sim.rasters) == 1
+    finally:
+        device.close()
