@@ -307,3 +307,59 @@ class Printer:
         if flags & ERROR:
             raise PrinterError(E_ERROR)
         return flags
+
+
+# --- a rasteriser for the device: bitmap glyphs, no font engine -------------------
+
+
+def glyph_rasteriser(glyphs, height):
+    """A rasteriser callback drawing text from a bitmap font, for devices without Pillow.
+
+    ``glyphs`` maps a character to ``(width, data)``: ``height`` rows of
+    ``(width + 7) // 8`` bytes each, MSB first, 1 black (``escpos_host.glyph_table``
+    makes one from DejaVu Sans). A character without a glyph is drawn as ``?``, or
+    raises ``PrinterError(E_UNPRINTABLE)`` when the font has no ``?`` either. Bold
+    is drawn by widening every stroke one dot to the right.
+    """
+
+    def rasterise(text, bold=False, width_mult=1, height_mult=1):
+        parts = []
+        total = 0
+        for ch in text:
+            glyph = glyphs.get(ch) or glyphs.get("?")
+            if glyph is None:
+                raise PrinterError(E_UNPRINTABLE, "no glyph for U+%04X" % ord(ch))
+            parts.append(glyph)
+            total += glyph[0] * width_mult
+        total = max(8, min(PAPER_DOTS, total + (1 if bold else 0)))
+        wb = (total + 7) // 8
+        rows = height * height_mult
+        out = bytearray(wb * rows)
+        x = 0
+        for width, data in parts:
+            gb = (width + 7) // 8
+            for row in range(height):
+                base = row * gb
+                for col in range(width):
+                    if not data[base + (col >> 3)] & (0x80 >> (col & 7)):
+                        continue
+                    for dx in range(width_mult):
+                        px = x + col * width_mult + dx
+                        if px >= total:
+                            break
+                        bit = 0x80 >> (px & 7)
+                        for dy in range(height_mult):
+                            out[(row * height_mult + dy) * wb + (px >> 3)] |= bit
+            x += width * width_mult
+            if x >= total:
+                break
+        if bold:
+            for row in range(rows):
+                carry = 0
+                for i in range(row * wb, row * wb + wb):
+                    b = out[i]
+                    out[i] = b | (b >> 1) | carry
+                    carry = (b & 1) << 7
+        return wb, rows, bytes(out)
+
+    return rasterise

@@ -91,3 +91,18 @@ def open_usb(vendor_id: int, product_id: int, **kwargs: object) -> escpos.Printe
     from escpos.printer import Usb
 
     return from_python_escpos(Usb(vendor_id, product_id, **kwargs))
+
+
+def glyph_table(chars: str, bold: bool = False) -> dict[str, tuple[int, bytes]]:
+    """Bitmap glyphs of ``chars`` for ``escpos.glyph_rasteriser`` (height ``LINE_HEIGHT``).
+
+    This is how the device gets its Kyrgyz letters: the table is made on the host
+    and shipped with the firmware; the device draws with it, no font engine needed.
+    """
+    table = {}
+    for ch in dict.fromkeys(chars):
+        stride, height, data = to_raster(render_line(ch, bold))
+        width = max(1, math.ceil(_font(bold).getlength(ch)))
+        wb = (width + 7) // 8
+        table[ch] = (width, b"".join(data[r * stride : r * stride + wb] for r in range(height)))
+    return table

@@ -131,4 +131,20 @@ def check_printer_status_and_faults():
         raise AssertionError("silence accepted")
 
 
+def check_glyph_rasteriser():
+    # Two 3x2 glyphs: "a" a top bar, "b" a left column; "?" a dot.
+    glyphs = {"a": (3, b"\xe0\x00"), "b": (3, b"\x80\x80"), "?": (1, b"\x80\x00")}
+    r = escpos.glyph_rasteriser(glyphs, 2)
+    assert r("ab") == (1, 2, b"\xf0\x10")
+    assert r("a", False, 2, 2) == (1, 4, b"\xfc\xfc\x00\x00")
+    assert r("b", True) == (1, 2, b"\xc0\xc0")
+    assert r("ң") == (1, 2, b"\x80\x00")
+    try:
+        escpos.glyph_rasteriser({}, 2)("x")
+    except escpos.PrinterError as err:
+        assert err.code == escpos.E_UNPRINTABLE
+    else:
+        raise AssertionError("missing glyph accepted")
+
+
 run(globals())

@@ -211,3 +211,30 @@ def test_python_escpos_serial_reads_the_simulators_status(sim: SimPrinter) -> No
         assert len(sim.rasters) == 1
     finally:
         device.close()
+
+
+def test_device_glyph_rasteriser_prints_kyrgyz_letters(sim: SimPrinter) -> None:
+    """The device path: bitmap glyphs made on the host, drawn without Pillow."""
+    glyphs = escpos_host.glyph_table(VOTER + "?")
+    link = serial.Serial(sim.device_path, timeout=1.0)
+    try:
+        printer = escpos.Printer(
+            link.write, link.read, escpos.glyph_rasteriser(glyphs, escpos_host.LINE_HEIGHT)
+        )
+        printer.reset()
+        printer.line(VOTER)
+        printer.cut()
+        assert sim.wait(lambda s: s.cuts == 1)
+    finally:
+        link.close()
+    paper = sim.paper()
+    x, y, w, h = sim.rasters[0]
+    assert h == LINE
+    ref = escpos_host.render_line(VOTER)
+    got = paper.crop((x, y, x + w, y + h))
+    # Glyph by glyph, advances round differently from a laid-out line: close, not equal.
+    assert abs(black(got) - black(ref)) < 0.05 * black(ref)
+    font = ImageFont.truetype(FONT, SIZE)
+    left = sum(math.ceil(font.getlength(ch)) for ch in VOTER[: VOTER.index("Ң")])
+    glyph = got.crop((left, 0, left + math.ceil(font.getlength("Ң")), h))
+    assert black(glyph) > 20
