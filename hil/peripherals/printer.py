@@ -5,7 +5,8 @@ the stream and draws what it would print onto a 384-dot wide paper image:
 
 * text bytes are decoded as CP866 (after ``ESC t 17``; other tables are recorded
   and CP866 is used anyway) and drawn with DejaVu Sans at ``FONT_SIZE``, one line of
-  ``LINE_HEIGHT`` dots per LF, in the current bold, size and alignment;
+  ``LINE_HEIGHT`` dots per LF, in the current bold, size and alignment; a line too
+  long for the paper wraps onto the next;
 * ``GS v 0`` raster images are pasted as given, aligned like text;
 * ``ESC @``, ``ESC t``, ``ESC E``, ``ESC !``, ``ESC -``, ``ESC a``, ``ESC d``,
   ``GS !``, ``GS V`` (cuts are counted) are understood;
@@ -262,7 +263,21 @@ class Printer:
         if not text:
             self._y += LINE_HEIGHT * self.height_mult
             return
-        self._place(self.render_text(text, self.bold, self.width_mult, self.height_mult))
+        for part in self._wrap(text):
+            self._place(self.render_text(part, self.bold, self.width_mult, self.height_mult))
+
+    def _wrap(self, text: str) -> list[str]:
+        """``text`` cut into pieces that fit the paper, as a printer wraps a long line."""
+        font = self._fonts[self.bold]
+        room = PAPER_DOTS / self.width_mult
+        parts: list[str] = []
+        start = 0
+        for end in range(1, len(text) + 1):
+            if end - start > 1 and font.getlength(text[start:end]) > room:
+                parts.append(text[start : end - 1])
+                start = end - 1
+        parts.append(text[start:])
+        return parts
 
     def render_text(
         self, text: str, bold: bool = False, width_mult: int = 1, height_mult: int = 1

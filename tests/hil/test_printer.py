@@ -238,3 +238,19 @@ def test_device_glyph_rasteriser_prints_kyrgyz_letters(sim: SimPrinter) -> None:
     left = sum(math.ceil(font.getlength(ch)) for ch in VOTER[: VOTER.index("Ң")])
     glyph = got.crop((left, 0, left + math.ceil(font.getlength("Ң")), h))
     assert black(glyph) > 20
+
+
+def test_long_text_wraps_and_keeps_every_letter(sim: SimPrinter) -> None:
+    link = serial.Serial(sim.device_path, timeout=1.0)
+    try:
+        text = "Избирательный участок №1234, город Бишкек, Первомайский район"
+        link.write(escpos.init() + escpos.codepage() + escpos.encode_cp866(text) + b"\n")
+        link.write(escpos.cut())
+        assert sim.wait(lambda s: s.cuts == 1)
+    finally:
+        link.close()
+    assert sim.text_lines == [text]
+    paper = sim.paper()
+    assert paper.height % LINE == 0 and paper.height >= 2 * LINE
+    for top in range(0, paper.height, LINE):
+        assert black(paper.crop((0, top, DOTS, top + LINE))) > 100
