@@ -1,0 +1,280 @@
+"""A simulated ZhianTec R30x/R50x fingerprint module on a pseudo-terminal.
+
+It speaks the module side of ``drivers.fingerprint`` over a ``PtyPair``: the
+terminal opens ``device_path``. The module holds a template library (page ->
+template bytes), two character buffers, an image buffer, and the finger currently
+on the glass (an image of ``IMAGE_BYTES`` 4-bit pixels, or None). Templates are
+derived from the image deterministically, so the same finger image always gives
+the same template and Search/Match find it.
+
+Faults (``faults`` set of names, stay armed until removed): ``noise`` puts garbage
+bytes before every answer, ``drop`` loses a byte from every answer, ``checksum``
+sends answers with a wrong checksum, ``silent`` answers nothing. No finger is
+``finger = None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+
+from drivers import fingerprint as fp
+from hil.pty import PtyClosed, PtyPair, reader_thread
+
+TEMPLATE_BYTES = 512
+NOISE = b"\x00\xef\x55\xef\x01\xff\x13"
+
+
+def template_of(image: bytes) -> bytes:
+    """The template the simulated module extracts from ``image``."""
+    out = b""
+    counter = 0
+    while len(out) < TEMPLATE_BYTES:
+        out += hashlib.sha256(struct.pack(">I", counter) + image).digest()
+        counter += 1
+    return out[:TEMPLATE_BYTES]
+
+
+def finger_image(seed: int) -> bytes:
+    """A deterministic 256x288 4-bit image standing in for finger ``seed``."""
+    out = b""
+    counter = 0
+    while len(out) < fp.IMAGE_BYTES:
+        out += hashlib.sha256(struct.pack(">II", seed, counter)).digest()
+        counter += 1
+    return out[: fp.IMAGE_BYTES]
+
+
+class FingerprintModule:
+    """The module side on a pty; ``close()`` when done."""
+
+    def __init__(
+        self,
+        address: int = fp.DEFAULT_ADDRESS,
+        password: int = 0,
+        library_size: int = 200,
+        packet_size: int = 128,
+    ) -> None:
+        self.pair = PtyPair("fingerprint")
+        self.device_path = self.pair.device_path
+        self.address = address
+        self.password = password
+        self.library_size = library_size
+        self.packet_size = packet_size
+        self.library: dict[int, bytes] = {}
+        self.buffers: dict[int, bytes | None] = {1: None, 2: None}
+        self.image: bytes | None = None
+        self.finger: bytes | None = None
+        self.faults: set[str] = set()
+        self.verified = password == 0
+        self.commands: list[int] = []
+        self.decoder = fp.PacketDecoder()
+        self._incoming: tuple[str, int, bytearray] | None = None
+        self._lock = threading.Lock()
+        self.thread = reader_thread(self.pair, self._receive, "fingerprint-module")
+
+    def close(self) -> None:
+        self.pair.close()
+
+    def __enter__(self) -> FingerprintModule:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- wire ----------------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        if "silent" in self.faults:
+            return
+        if "checksum" in self.faults:
+            data = data[:-1] + bytes([data[-1] ^ 0x5A])
+        if "drop" in self.faults:
+            data = data[:5] + data[6:]
+        if "noise" in self.faults:
+            data = NOISE + data
+        try:
+            self.pair.write(data)
+        except PtyClosed:
+            pass
+
+    def _ack(self, code: int, data: bytes = b"") -> None:
+        self._send(fp.ack(code, data, self.address))
+
+    def _receive(self, data: bytes) -> None:
+        with self._lock:
+            for pid, address, payload in self.decoder.feed(data):
+                if address != self.address:
+                    continue
+                if pid == fp.COMMAND and payload:
+                    self._command(payload[0], payload[1:])
+                elif pid in (fp.DATA, fp.END_DATA) and self._incoming:
+                    kind, buf, blob = self._incoming
+                    blob.extend(payload)
+                    if pid == fp.END_DATA:
+                        self._incoming = None
+                        if kind == "char":
+                            self.buffers[buf] = bytes(blob)
+                        else:
+                            self.image = bytes(blob)
+
+    # -- instructions --------------------------------------------------------
+    def _command(self, ins: int, params: bytes) -> None:
+        self.commands.append(ins)
+        if ins == fp.VFY_PWD:
+            ok = len(params) >= 4 and struct.unpack(">I", params[:4])[0] == self.password
+            self.verified = self.verified or ok
+            self._ack(fp.OK if ok else fp.WRONG_PASSWORD)
+            return
+        if not self.verified:
+            self._ack(fp.MUST_VERIFY_PASSWORD)
+            return
+        handler = getattr(self, "_do_%02x" % ins, None)
+        if handler is None:
+            self._ack(fp.RECEIVE_ERROR)
+            return
+        handler(params)
+
+    def _buf(self, params: bytes) -> int | None:
+        return params[0] if params and params[0] in (1, 2) else None
+
+    def _do_01(self, params: bytes) -> None:  # GenImg
+        if self.finger is None:
+            self._ack(fp.NO_FINGER)
+            return
+        self.image = self.finger
+        self._ack(fp.OK)
+
+    def _do_02(self, params: bytes) -> None:  # Img2Tz
+        buf = self._buf(params)
+        if buf is None:
+            self._ack(fp.BAD_REGISTER)
+        elif self.image is None:
+            self._ack(fp.NO_VALID_IMAGE)
+        else:
+            self.buffers[buf] = template_of(self.image)
+            self._ack(fp.OK)
+
+    def _do_03(self, params: bytes) -> None:  # Match
+        a, b = self.buffers[1], self.buffers[2]
+        if a is not None and a == b:
+            self._ack(fp.OK, struct.pack(">H", 200))
+        else:
+            self._ack(fp.NO_MATCH, b"\x00\x00")
+
+    def _do_04(self, params: bytes) -> None:  # Search
+        if len(params) < 5:
+            self._ack(fp.RECEIVE_ERROR)
+            return
+        buf, start, count = struct.unpack(">BHH", params[:5])
+        want = self.buffers.get(buf)
+        for page in range(start, start + count):
+            if want is not None and self.library.get(page) == want:
+                self._ack(fp.OK, struct.pack(">HH", page, 150))
+                return
+        self._ack(fp.NOT_FOUND, b"\x00\x00\x00\x00")
+
+    _do_1b = _do_04  # HighSpeedSearch
+
+    def _do_05(self, params: bytes) -> None:  # RegModel
+        a, b = self.buffers[1], self.buffers[2]
+        if a is None or a != b:
+            self._ack(fp.MERGE_FAIL)
+        else:
+            self._ack(fp.OK)
+
+    def _do_06(self, params: bytes) -> None:  # Store
+        buf, page = struct.unpack(">BH", params[:3])
+        if page >= self.library_size:
+            self._ack(fp.BAD_PAGE)
+        elif self.buffers.get(buf) is None:
+            self._ack(fp.BAD_TEMPLATE)
+        else:
+            self.library[page] = self.buffers[buf]  # type: ignore[assignment]
+            self._ack(fp.OK)
+
+    def _do_07(self, params: bytes) -> None:  # LoadChar
+        buf, page = struct.unpack(">BH", params[:3])
+        if page >= self.library_size:
+            self._ack(fp.BAD_PAGE)
+        elif page not in self.library:
+            self._ack(fp.BAD_TEMPLATE)
+        else:
+            self.buffers[buf] = self.library[page]
+            self._ack(fp.OK)
+
+    def _do_08(self, params: bytes) -> None:  # UpChar
+        buf = self._buf(params)
+        data = self.buffers.get(buf) if buf else None
+        if data is None:
+            self._ack(fp.UPLOAD_FAIL)
+            return
+        self._ack(fp.OK)
+        self._send_data(data)
+
+    def _do_09(self, params: bytes) -> None:  # DownChar
+        buf = self._buf(params)
+        if buf is None:
+            self._ack(fp.BAD_REGISTER)
+            return
+        self._incoming = ("char", buf, bytearray())
+        self._ack(fp.OK)
+
+    def _do_0a(self, params: bytes) -> None:  # UpImage
+        if self.image is None:
+            self._ack(fp.IMAGE_UPLOAD_FAIL)
+            return
+        self._ack(fp.OK)
+        self._send_data(self.image)
+
+    def _do_0b(self, params: bytes) -> None:  # DownImage
+        self._incoming = ("image", 0, bytearray())
+        self._ack(fp.OK)
+
+    def _do_0c(self, params: bytes) -> None:  # DeletChar
+        page, count = struct.unpack(">HH", params[:4])
+        if page + count > self.library_size:
+            self._ack(fp.DELETE_FAIL)
+            return
+        for p in range(page, page + count):
+            self.library.pop(p, None)
+        self._ack(fp.OK)
+
+    def _do_0d(self, params: bytes) -> None:  # Empty
+        self.library.clear()
+        self._ack(fp.OK)
+
+    def _do_0f(self, params: bytes) -> None:  # ReadSysPara
+        self._ack(
+            fp.OK,
+            fp.sys_para_bytes(
+                library_size=self.library_size,
+                address=self.address,
+                packet_size=self.packet_size,
+            ),
+        )
+
+    def _do_12(self, params: bytes) -> None:  # SetPwd
+        self.password = struct.unpack(">I", params[:4])[0]
+        self._ack(fp.OK)
+
+    def _do_14(self, params: bytes) -> None:  # GetRandomCode
+        self._ack(fp.OK, b"\x12\x34\x56\x78")
+
+    def _do_1d(self, params: bytes) -> None:  # TemplateNum
+        self._ack(fp.OK, struct.pack(">H", len(self.library)))
+
+    def _do_1f(self, params: bytes) -> None:  # ReadIndexTable
+        page = params[0] if params else 0
+        table = bytearray(32)
+        for p in self.library:
+            i = p - page * 256
+            if 0 <= i < 256:
+                table[i // 8] |= 1 << (i % 8)
+        self._ack(fp.OK, bytes(table))
+
+    def _send_data(self, blob: bytes) -> None:
+        for i in range(0, len(blob), self.packet_size):
+            chunk = blob[i : i + self.packet_size]
+            last = i + self.packet_size >= len(blob)
+            self._send(fp.encode_packet(fp.END_DATA if last else fp.DATA, chunk, self.address))
