@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from drivers import fingerprint as fp
+from hil.history import wait_until
 from hil.peripherals.fingerprint_sensor import FingerprintModule, finger_image, template_of
 
 
@@ -97,7 +98,8 @@ def test_up_and_down_char(rig) -> None:
     template = sensor.up_char(1)
     assert template == template_of(finger_image(1))
     sensor.down_char(2, template)
-    time.sleep(0.1)
+    # DownChar data packets get no answer: wait until the module holds them.
+    wait_until(lambda: module.buffers[2] == template, 5, "template in buffer 2")
     assert sensor.match() > 0
 
 
