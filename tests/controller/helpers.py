@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.mrz_make import make_td1, make_td3
+from hil.history import wait_until as rig_wait_until
 from protocol import envelope, topics
 from protocol.blob import BlobSender
 
@@ -28,14 +28,7 @@ def wait_until(
     predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = ""
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
+    return rig_wait_until(predicate, timeout, what, interval=0.02)
 
 
 def station_id(prefix: str = "st") -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from drivers import scanlink
+from hil.history import wait_until
 
 
 def journal(scanner) -> dict:
@@ -15,17 +15,15 @@ def journal(scanner) -> dict:
 
 def wait_journal(scanner, phase: str, timeout: float = 20) -> dict:
     """Wait until the scanner's journal file shows ``phase`` (a file: polled, bounded)."""
-    deadline = time.monotonic() + timeout
-    state = None
-    while time.monotonic() < deadline:
+
+    def reached() -> dict | None:
         try:
             state = journal(scanner)
         except (OSError, ValueError):
-            state = None
-        if state and state["phase"] == phase:
-            return state
-        time.sleep(0.02)
-    raise AssertionError(f"journal never reached {phase}: last {state}")
+            return None
+        return state if state and state["phase"] == phase else None
+
+    return wait_until(reached, timeout, f"journal phase {phase}", interval=0.02)
 
 
 def test_full_size_ballot_streams_in_128k_and_is_accepted(make_scanner, controller):
