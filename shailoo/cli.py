@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "demo": ("hil.cli", "demo", "Run a whole training station on this machine."),
     "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
     "id": ("drivers.id_cli", "id_group", "ID documents: parse machine-readable zones."),
+    "bio": ("controller.biometrics.cli", "bio", "Fingerprints: extract, match, identify."),
+    "devices": ("drivers.discovery_cli", "devices", "Attached serial and USB devices."),
 }
 
 
