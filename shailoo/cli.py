@@ -20,6 +20,8 @@ SUBCOMMANDS = {
     "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
     "id": ("drivers.id_cli", "id_group", "ID documents: parse machine-readable zones."),
     "bio": ("controller.biometrics.cli", "bio", "Fingerprints: extract, match, identify."),
+    "election": ("controller.nist.cli", "election",
+                 "Election definitions: check, convert NIST SP 1500-100."),
     "devices": ("drivers.discovery_cli", "devices", "Attached serial and USB devices."),
 }
 
