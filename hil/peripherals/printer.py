@@ -1,7 +1,8 @@
-"""A simulated 58 mm thermal printer (ESC/POS) on a real pseudo-terminal.
+"""A simulated thermal printer (ESC/POS) on a real pseudo-terminal, 58 mm or 80 mm.
 
 The board (or a host driver) writes ESC/POS to ``device_path``; the printer parses
-the stream and draws what it would print onto a 384-dot wide paper image:
+the stream and draws what it would print onto a paper image ``paper_dots`` wide
+(384 for 58 mm paper, the default; 576 for 80 mm):
 
 * text bytes are decoded as CP866 (after ``ESC t 17``; other tables are recorded
   and CP866 is used anyway) and drawn with DejaVu Sans at ``FONT_SIZE``, one line of
@@ -15,8 +16,13 @@ the stream and draws what it would print onto a 384-dot wide paper image:
 Bytes that are no known command are recorded in ``unknown`` and skipped, never a
 crash; a command cut short waits for the rest of its bytes. Fault modes:
 ``paper_out``, ``cover_open`` (both make the printer offline: it keeps parsing and
-answering status, but draws nothing and counts what it dropped in ``dropped``) and
-``near_end`` (status only). ``paper()`` is the image so far, ``save(path)`` a PNG.
+answering status, but draws nothing and counts what it dropped in ``dropped``),
+``near_end`` (status only), ``mute`` (status requests go unanswered, as from a
+printer that hangs or is switched off behind its cable) and ``babble`` (bytes sent
+instead of every status answer: a printer with a wrong baud rate or a broken
+firmware). ``fault_after(lines, fault)`` raises a fault once so many lines are on the
+paper, e.g. the cover opened in the middle of a long printout. ``paper()`` is the
+image so far, ``save(path)`` a PNG.
 """
 
 from __future__ import annotations
@@ -49,12 +55,19 @@ _GS_ONE = {0x21}
 class Printer:
     """The printer end of a ``printer`` UART."""
 
-    def __init__(self, name: str = "printer", pair: PtyPair | None = None) -> None:
+    def __init__(
+        self, name: str = "printer", pair: PtyPair | None = None, paper_dots: int = PAPER_DOTS
+    ) -> None:
         self.name = name
         self.pair = pair or PtyPair(name)
+        self.paper_dots = paper_dots
         self.paper_out = False
         self.cover_open = False
         self.near_end = False
+        self.mute = False
+        self.babble: bytes | None = None
+        self.printed = 0  # lines and images on the paper
+        self._scheduled: list[tuple[int, str]] = []
         self.unknown: list[bytes] = []
         self.codepages: list[int] = []
         self.status_requests: list[int] = []
@@ -99,10 +112,21 @@ class Printer:
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self), timeout)
 
+    def fault_after(self, lines: int, fault: str) -> None:
+        """Set ``fault`` (``"cover_open"``, ``"paper_out"``, ...) once ``lines`` more lines
+        are on the paper."""
+        if fault not in ("paper_out", "cover_open", "near_end", "mute"):
+            raise ValueError(f"no fault mode {fault!r}")
+        with self._cond:
+            self._scheduled.append((self.printed + lines, fault))
+
     def _answer(self, n: int) -> None:
         self.status_requests.append(n)
+        if self.mute:
+            return
+        answer = self.babble if self.babble is not None else bytes((self.status_byte(n),))
         try:
-            self.pair.write(bytes((self.status_byte(n),)), timeout=1.0)
+            self.pair.write(answer, timeout=1.0)
         except PtyClosed:
             pass
 
@@ -269,7 +293,7 @@ class Printer:
     def _wrap(self, text: str) -> list[str]:
         """``text`` cut into pieces that fit the paper, as a printer wraps a long line."""
         font = self._fonts[self.bold]
-        room = PAPER_DOTS / self.width_mult
+        room = self.paper_dots / self.width_mult
         parts: list[str] = []
         start = 0
         for end in range(1, len(text) + 1):
@@ -295,23 +319,27 @@ class Printer:
         if not self.online:
             self.dropped += 1
             return None
-        if img.width > PAPER_DOTS:
-            img = img.crop((0, 0, PAPER_DOTS, img.height))
+        if img.width > self.paper_dots:
+            img = img.crop((0, 0, self.paper_dots, img.height))
         x = 0
         if self.align == 1:
-            x = (PAPER_DOTS - img.width) // 2
+            x = (self.paper_dots - img.width) // 2
         elif self.align == 2:
-            x = PAPER_DOTS - img.width
-        self._strips.append((self._y, _at(img, x)))
+            x = self.paper_dots - img.width
+        self._strips.append((self._y, _at(img, x, self.paper_dots)))
         self._y += img.height
+        self.printed += 1
+        for due, fault in [item for item in self._scheduled if item[0] <= self.printed]:
+            self._scheduled.remove((due, fault))
+            setattr(self, fault, True)
         return x
 
     def paper(self) -> Image.Image:
-        """Everything printed so far: a mode "1" image ``PAPER_DOTS`` wide (0 black)."""
+        """Everything printed so far: a mode "1" image ``paper_dots`` wide (0 black)."""
         with self._cond:
             strips = list(self._strips)
             height = max(1, self._y)
-        page = Image.new("1", (PAPER_DOTS, height), 1)
+        page = Image.new("1", (self.paper_dots, height), 1)
         for y, strip in strips:
             page.paste(strip, (0, y))
         return page
@@ -327,8 +355,8 @@ class Printer:
         self.pair.close()
 
 
-def _at(img: Image.Image, x: int) -> Image.Image:
+def _at(img: Image.Image, x: int, paper_dots: int) -> Image.Image:
     """``img`` on a white strip the paper's width, ``x`` dots from the left."""
-    strip = Image.new("1", (PAPER_DOTS, img.height), 1)
+    strip = Image.new("1", (paper_dots, img.height), 1)
     strip.paste(img, (x, 0))
     return strip
