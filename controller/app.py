@@ -7,6 +7,11 @@ In-process use (tests, the HIL rig)::
     station.status()
     station.stop()
 
+With ``printer=PrintSettings(...)`` (``controller.printing.config``) the station prints
+the results protocol when the polls close, in the background, and prints it again
+on ``print_results()``; ``printer_status()`` says whether the printer is ready, out
+of paper or open, and how the last print job ended.
+
 A station refuses to start on a data directory that belongs to another station,
 or whose election or voter list changed after ballots were issued: the records
 of a day are never silently mixed with another setup.
@@ -20,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -34,6 +39,7 @@ from controller.registry import Registry
 from controller.results import (
     OPEN,
     SETUP,
+    PollsError,
     close_polls,
     get_results,
     open_polls,
@@ -42,6 +48,10 @@ from controller.results import (
 from controller.setup import StationSetup, load_setup
 from controller.store import Store, get_meta, set_meta
 from controller.voters import VoterListError, digest, load_voters, store_voters
+
+if TYPE_CHECKING:
+    from controller.printing.config import PrintSettings
+    from controller.printing.service import PrintJob, ProtocolPrinter
 
 log = logging.getLogger("shailoo.controller")
 
@@ -77,6 +87,7 @@ class Station:
         http_port: int = 0,
         reader: Reader | None = None,
         election_loader: ElectionLoader | None = None,
+        printer: PrintSettings | None = None,
     ) -> None:
         self.setup = setup if isinstance(setup, StationSetup) else load_setup(setup)
         self.data_dir = Path(data_dir)
@@ -94,6 +105,16 @@ class Station:
         self.bridge: Bridge | None = None
         self._server: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
+        self._close_lock = threading.Lock()
+        self.printer: ProtocolPrinter | None = None
+        if printer is not None:
+            from controller.printing.service import ProtocolPrinter
+
+            self.printer = ProtocolPrinter(
+                printer,
+                on_change=lambda: self.hub.publish("printer"),
+                on_finished=self._print_finished,
+            )
 
     @property
     def station(self) -> str:
@@ -254,7 +275,7 @@ class Station:
             def count(sql: str) -> int:
                 return conn.execute(sql).fetchone()[0]
 
-            return {
+            doc = {
                 "station": self.station,
                 "mode": self.mode,
                 "polls": polls_state(conn),
@@ -264,6 +285,10 @@ class Station:
                 "cast": count("SELECT COUNT(*) FROM sheets WHERE state = 'cast'"),
                 "pending": count("SELECT COUNT(*) FROM sheets WHERE state = 'pending'"),
             }
+        if self.printer is not None:
+            # The last known state only: a status call must not wait for the printer.
+            doc["printer"] = self.printer.status(refresh=False)
+        return doc
 
     def open_polls(self) -> str:
         """Open the polls."""
@@ -272,10 +297,51 @@ class Station:
         return state
 
     def close_polls(self, force: bool = False) -> dict[str, Any]:
-        """Close the polls and return the results."""
-        results = close_polls(self._store(), self.station, self.election, self.mode, force)
+        """Close the polls and return the results; with a printer, start printing them."""
+        with self._close_lock:
+            with self._store().read() as conn:
+                closing_now = polls_state(conn) == OPEN
+            results = close_polls(self._store(), self.station, self.election, self.mode, force)
         self.hub.publish("polls")
+        if closing_now and self.printer is not None:
+            self.printer.submit(results, self.election)
         return results
+
+    def print_results(self, copies: int | None = None) -> dict[str, Any]:
+        """Print the results protocol (again): the job document, printing in the background.
+
+        ``PollsError`` while polls are not closed, or when no printer is configured.
+        """
+        if self.printer is None:
+            raise PollsError("no printer is configured for this station", 409)
+        if copies is not None and not 1 <= copies <= 5:
+            raise PollsError("copies must be 1..5", 422)
+        job = self.printer.submit(self.results(), self.election, copies)
+        return job.to_json()
+
+    def printer_status(self, refresh: bool = True) -> dict[str, Any]:
+        """The printer's status document (``{"configured": false}`` without a printer);
+        ``refresh`` asks the printer now unless it is printing."""
+        if self.printer is None:
+            return {"configured": False}
+        return self.printer.status(refresh)
+
+    def _print_finished(self, job: PrintJob) -> None:
+        store = self.store
+        if store is None:
+            return
+        kind = "results.printed" if job.state == "printed" else "results.print_failed"
+        with store.tx() as conn:
+            audit.append(
+                conn,
+                kind,
+                None,
+                job=job.id,
+                copies=job.copies,
+                results_sha256=job.sha256,
+                code=job.code,
+                sections=job.sections,
+            )
 
     def results(self) -> dict[str, Any]:
         """The stored results (``PollsError`` while polls are not closed)."""
