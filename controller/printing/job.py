@@ -68,6 +68,7 @@ class Printed:
     copies: int
     sections: int
     checked: bool
+    printed_at: str
     warnings: list[str] = field(default_factory=list)
 
 
@@ -139,10 +140,12 @@ def print_protocol(
     election: Any,
     opener: Callable[[PrintSettings], PrinterLink] = open_printer,
     copies: int | None = None,
+    printed_at: str | None = None,
 ) -> Printed:
-    """Lay out and print the protocol ``copies`` times (the settings' number by default)."""
+    """Lay out and print the protocol ``copies`` times (the settings' number by default),
+    stamped with ``printed_at`` (now, by default)."""
     count = copies or settings.copies
-    printed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    printed_at = printed_at or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     layouts = [
         protocol_sections(results, election, settings, n, count, printed_at)
         for n in range(1, count + 1)
@@ -154,4 +157,5 @@ def print_protocol(
         raise PrintFailed(err.code, str(err), 0, sum(len(x) for x in layouts)) from None
     with link:
         done = print_sections(link, layouts, warnings)
-    return Printed(results_sha256(results), count, done, settings.target.can_read, warnings)
+    checked = settings.target.can_read
+    return Printed(results_sha256(results), count, done, checked, printed_at, warnings)

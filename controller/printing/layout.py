@@ -251,6 +251,7 @@ def protocol_sections(
     b.pair(t["closed_at"], _when(results.get("closed_at", "")))
     sections = [b.section("header")]
 
+    b.blank()
     b.text(t["control"], bold=True)
     b.pair(t["checked_in"], _count(results.get("ballots_issued"), "ballots_issued"))
     b.pair(t["cast"], _count(results.get("ballots_cast"), "ballots_cast"))
@@ -265,6 +266,7 @@ def protocol_sections(
         if not isinstance(counted, dict) or not isinstance(counted.get("options"), dict):
             raise LayoutError(f"results: contest {cid!r} has no option counts")
         contest = known.get(cid)
+        b.blank()
         b.text(_name(getattr(contest, "title", None), lang, cid), bold=True)
         if contest is not None and contest.district:
             try:
@@ -288,12 +290,17 @@ def protocol_sections(
                 b.pair(t[key], _count(counted[key], f"{cid}.{key}"))
         sections.append(b.section(f"contest {cid}"))
 
+    b.blank()
     b.text(t["checks"], bold=True)
     for name, held in sorted(checks.items()):
         label = t.get(f"check_{name}", printable(name))
-        b.pair(label, t["check_ok"] if held is True else t["check_failed"])
+        if held is True:
+            b.pair(label, t["check_ok"])
+        else:
+            b.pair(label, t["check_failed"], bold=True)  # a failed check must stand out
     sections.append(b.section("checks"))
 
+    b.blank()
     b.text(t["commission"], bold=True)
     for member in settings.signers:
         b.blank()
@@ -306,6 +313,7 @@ def protocol_sections(
     sections.append(b.section("signatures"))
 
     digest = results_sha256(results)
+    b.blank()
     b.text(t["hash"], bold=True)
     groups = [digest[i : i + 8] for i in range(0, len(digest), 8)]
     per_line = max(1, (b.paper.columns + 1) // 9)

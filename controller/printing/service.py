@@ -16,7 +16,7 @@ Status document (``to_json``)::
      "job": null | {"id": 1, "what": "results-protocol", "state": "queued" | "printing" |
                     "printed" | "failed", "copies": 1, "sha256": "...", "code": null,
                     "error": null, "warnings": [], "sections": 7, "started_at": "...",
-                    "finished_at": "..."}}
+                    "finished_at": "...", "printed_at": "2026-11-29 20:05 UTC"}}
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class PrintJob:
         self.sections = 0
         self.started_at: str | None = None
         self.finished_at: str | None = None
+        self.printed_at: str | None = None  # the time stamped on the paper
         self._done = threading.Event()
 
     @property
@@ -87,6 +88,7 @@ class PrintJob:
             "sections": self.sections,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "printed_at": self.printed_at,
         }
 
 
@@ -190,6 +192,7 @@ class ProtocolPrinter:
                 log.exception("results protocol not printed")
             else:
                 job.state, job.sections, job.warnings = PRINTED, done.sections, done.warnings
+                job.printed_at = done.printed_at
                 if done.checked:
                     state = device.NEAR_END if done.warnings else device.READY
                     self._record(state, ", ".join(done.warnings) or "ready")
