@@ -162,9 +162,12 @@ def from_python_escpos(
 
     def write(data: bytes) -> None:
         port = _serial_port(device)
-        if port is not None:
-            port.write_timeout = write_timeout + 20.0 * len(data) / max(1, port.baudrate or 1)
         try:
+            if port is not None:
+                # Ten bits a byte at the port's rate, twice over, plus the settings' margin.
+                allowed = write_timeout + 20.0 * len(data) / max(1, port.baudrate or 1)
+                if port.write_timeout is None or port.write_timeout < allowed:
+                    port.write_timeout = allowed  # pyserial reconfigures the port on every set
             device._raw(data)  # type: ignore[attr-defined]
         except Exception as err:  # noqa: BLE001 - every transport has its own errors
             raise escpos.PrinterError(

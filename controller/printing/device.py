@@ -91,7 +91,15 @@ class PrinterLink:
         try:
             self.device.close()
         except Exception:  # noqa: BLE001 - a device that vanished cannot be closed any better
-            pass
+            # python-escpos flushes before closing, which fails on an unplugged port; close
+            # the port itself and mark the device closed so its destructor does not retry.
+            inner = getattr(self.device, "_device", None)
+            try:
+                if inner:
+                    inner.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.device._device = False
 
     def __enter__(self) -> PrinterLink:
         return self

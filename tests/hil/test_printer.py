@@ -254,3 +254,123 @@ def test_long_text_wraps_and_keeps_every_letter(sim: SimPrinter) -> None:
     assert paper.height % LINE == 0 and paper.height >= 2 * LINE
     for top in range(0, paper.height, LINE):
         assert black(paper.crop((0, top, DOTS, top + LINE))) > 100
+
+
+# -- the simulator's wider paper and its fault modes; host links ---------------------------------
+
+
+def test_80mm_paper_takes_a_576_dot_line(tmp_path: Path) -> None:
+    sim = SimPrinter("wide", paper_dots=escpos_host.PAPER_80MM)
+    try:
+        link = serial.Serial(sim.device_path, timeout=1.0)
+        text = "Шайлоо участкасынын жыйынтыктары: Өмүрбек Ңаматов"
+        printer = escpos.Printer(link.write, link.read, escpos_host.rasteriser(576))
+        printer.reset()
+        printer.line(text)
+        printer.cut()
+        assert sim.wait(lambda s: s.cuts == 1)
+        link.close()
+        paper = Image.open(sim.save(tmp_path / "wide.png"))
+    finally:
+        sim.close()
+    assert paper.width == 576
+    expected = escpos_host.render_line(text, paper_dots=576)
+    assert 384 < expected.width <= 576  # wider than 58 mm paper holds
+    x, y, w, h = sim.rasters[0]
+    assert paper.crop((x, y, x + w, y + h)).tobytes() == expected.tobytes()
+    # On 58 mm paper the same line is cut at 384 dots.
+    assert escpos_host.render_line(text).width == DOTS
+
+
+def test_mute_printer_answers_nothing_but_keeps_printing(sim: SimPrinter) -> None:
+    sim.mute = True
+    link = serial.Serial(sim.device_path, timeout=0.2)
+    try:
+        printer = escpos.Printer(link.write, link.read)
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.status()
+        assert err.value.code == escpos.E_TIMEOUT
+        assert sim.status_requests == [1]
+        printer.line("Участок")
+        printer.cut()
+        assert sim.wait(lambda s: s.cuts == 1)
+        assert sim.text_lines == ["Участок"]
+    finally:
+        link.close()
+
+
+def test_babbling_printer_answers_garbage(sim: SimPrinter) -> None:
+    sim.babble = b"\xfe\x00\x81"
+    link = serial.Serial(sim.device_path, timeout=0.5)
+    try:
+        printer = escpos.Printer(link.write, link.read)
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.status()
+        assert err.value.code == escpos.E_BAD_STATUS
+        assert "0xFE" in str(err.value)
+    finally:
+        link.close()
+
+
+def test_fault_after_lines_opens_the_cover_mid_print(
+    sim: SimPrinter, driver: escpos.Printer
+) -> None:
+    with pytest.raises(ValueError, match="no fault mode"):
+        sim.fault_after(1, "on_fire")
+    sim.fault_after(2, "cover_open")
+    driver.reset()
+    for n in range(4):
+        driver.line(f"Строка {n}")
+    driver.cut()
+    assert sim.wait(lambda s: s.dropped > 0)
+    assert sim.text_lines == ["Строка 0", "Строка 1"] and sim.cuts == 0
+    assert driver.status() & escpos.COVER_OPEN
+    assert sim.printed == 2
+
+
+def test_python_escpos_link_failures_are_printer_errors(sim: SimPrinter) -> None:
+    from escpos.printer import Serial
+
+    device = Serial(devfile=sim.device_path, timeout=0.2)
+    device.open()
+    port = device.device
+    try:
+        printer = escpos_host.from_python_escpos(device)
+        assert printer.check() == 0
+        sim.mute = True
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.status()
+        assert err.value.code == escpos.E_TIMEOUT
+        sim.mute = False
+        # Bytes the printer sent unasked are dropped before the question.
+        sim.pair.write(b"\xff\xff")
+        assert sim.wait(lambda s: True)
+        escpos_host.discard_input(device)
+        assert printer.status() == 0
+        sim.close()  # the printer is unplugged
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.line("Участок")
+        assert err.value.code == escpos_host.E_LINK
+        assert "could not send" in str(err.value)
+        with pytest.raises(escpos.PrinterError) as err:
+            printer.status()
+        assert err.value.code in (escpos_host.E_LINK, escpos.E_TIMEOUT)
+    finally:
+        port.close()
+        device._device = False  # closed by hand: python-escpos's own close would flush
+
+
+def test_python_escpos_serial_read_is_exact() -> None:
+    """A one-byte status answer is read as one byte; what follows stays for the next read."""
+    from escpos.printer import Serial
+
+    with PtyPair("exact") as pair:
+        device = Serial(devfile=pair.device_path, timeout=2.0)
+        device.open()
+        try:
+            read = escpos_host.from_python_escpos(device)._read  # type: ignore[attr-defined]
+            pair.write(b"\x12\x16")
+            assert read(1) == b"\x12"
+            assert read(1) == b"\x16"
+        finally:
+            device.close()
