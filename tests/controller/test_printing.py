@@ -655,3 +655,54 @@ def test_reprint_needs_closed_polls(station_files: tuple[Path, Path], sim: SimPr
         assert sim.printed == 0
     finally:
         station.stop()
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def test_cli_status(sim: SimPrinter, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from controller.printing.cli import printer
+
+    spec = f"serial:{sim.device_path}"
+    ok = CliRunner().invoke(printer, ["status", spec])
+    assert ok.exit_code == 0 and f"{spec}:9600: ready" in ok.output
+    sim.cover_open = True
+    settings = tmp_path / "print.json"
+    settings.write_text(json.dumps({"printer": spec, "timeout": 0.3}))
+    open_cover = CliRunner().invoke(printer, ["status", str(settings), "--json"])
+    assert open_cover.exit_code == 1
+    assert json.loads(open_cover.output)["state"] == "cover-open"
+    bad = CliRunner().invoke(printer, ["status", "lpt:1"])
+    assert bad.exit_code == 1 and "must be usb:, serial:, tcp: or file:" in bad.output
+
+
+def test_cli_reprints_a_closed_stations_protocol(
+    station_files: tuple[Path, Path], sim: SimPrinter
+) -> None:
+    from click.testing import CliRunner
+
+    from controller.printing.cli import printer
+
+    setup, data = station_files
+    station = Station(setup, data).start(http=False, mqtt=False)
+    try:
+        args = ["protocol", "--setup", str(setup), "--data", str(data)]
+        args += ["--printer", f"serial:{sim.device_path}"]
+        still_open = CliRunner().invoke(printer, args)
+        assert still_open.exit_code == 1 and "close the polls first" in still_open.output
+        results = station.close_polls()
+    finally:
+        station.stop()
+    sim.paper_out = True
+    out = CliRunner().invoke(printer, args)
+    assert out.exit_code == 1 and "protocol not printed: printer is out of paper" in out.output
+    sim.paper_out = False
+    done = CliRunner().invoke(printer, [*args, "--copies", "2"])
+    assert done.exit_code == 0, done.output
+    assert f"SHA-256 {results_sha256(results)}" in done.output
+    assert sim.wait(lambda s: s.cuts == 2)
+    assert any(results["station"] in t for t in sim.text_lines)
+    missing = CliRunner().invoke(printer, [*args[:4], str(setup.parent), *args[5:]])
+    assert missing.exit_code == 1 and "no station database" in missing.output
