@@ -3,11 +3,15 @@
 ``load_election(path)`` and ``Election.from_dict(d)`` check a definition completely and
 raise ``ElectionError`` listing every problem found, each with the place it was found
 (``contests[1].options[3].id: ...``). The form is documented in ``docs/election.md``.
+``load_election`` and ``parse_election_json`` also take a NIST SP 1500-100 election
+report (``"@type": "ElectionResults.ElectionReport"``), which ``controller.nist``
+converts into this form.
 
 ``Election.hash`` is the SHA-256 of the canonical JSON (``protocol.canonical``) of the
-definition exactly as given. The ballot's code carries a prefix of it, so a ballot is
-read only against the very definition it was printed from: one changed letter in an
-option's name is another election.
+definition's normal form (``normal_form``: defaults written out, nothing else changed).
+The ballot's code carries a prefix of it, so a ballot is read only against the very
+definition it was printed from: one changed letter in an option's name is another
+election, while writing a default out or leaving it implicit is not.
 """
 
 from __future__ import annotations
@@ -25,14 +29,24 @@ from protocol.errors import ProtocolError
 
 FORMAT = "shailoo-election/1"
 LANGUAGES = ("ky", "ru", "en")
-KINDS = ("party_list", "candidate")
+KINDS = ("party_list", "candidate", "ballot_measure")
+# Area types of NIST SP 1500-100 (ReportingUnitType), for the election's scope.
+SCOPE_TYPES = (
+    "ballot-batch", "ballot-style-area", "borough", "city", "city-council",
+    "combined-precinct", "congressional", "country", "county", "county-council",
+    "drop-box", "judicial", "municipality", "other", "polling-place", "precinct",
+    "school", "special", "split-precinct", "state", "state-house", "state-senate",
+    "town", "township", "utility", "village", "vote-center", "ward", "water",
+)  # fmt: skip
 MAX_FILE = 1024 * 1024
+MAX_NIST_FILE = 4 * 1024 * 1024
 MAX_ID = 32
 MAX_TEXT = 200
 MAX_CONTESTS = 64
 MAX_OPTIONS = 60
 MAX_STYLES = 512
 MAX_DISTRICTS = 512
+MAX_STATIONS = 4096
 _ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _ID_REST = _ID_FIRST | {"-"}
 
@@ -80,8 +94,29 @@ class District:
 
 
 @dataclass(frozen=True)
+class PollingStation:
+    """A polling station named by the definition, and so able to hold ballot styles."""
+
+    id: str
+    name: Text = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The area the whole election covers (a country, a city); ``type`` as in NIST."""
+
+    id: str
+    name: Text = field(compare=False)
+    type: str = "country"
+
+
+@dataclass(frozen=True)
 class Contest:
-    """A contest: pick at most ``vote_for`` of its options."""
+    """A contest: pick at most ``vote_for`` of its options.
+
+    ``kind`` is ``candidate``, ``party_list`` or ``ballot_measure`` (a question whose
+    options are the answers).
+    """
 
     id: str
     title: Text = field(compare=False)
@@ -119,6 +154,9 @@ class Election:
     districts: tuple[District, ...] = ()
     style_districts: dict[str, str | None] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    scope: Scope | None = None
+    stations: tuple[PollingStation, ...] = ()
+    style_stations: dict[str, list[str]] = field(default_factory=dict)
 
     def __hash__(self) -> int:
         # The definition hash is the election's identity (the generated hash would trip
@@ -145,13 +183,25 @@ class Election:
                 return district
         raise KeyError(f"election {self.id!r} has no district {district_id!r}")
 
+    def station(self, station_id: str) -> PollingStation:
+        """The polling station with this id (``KeyError`` naming it when there is none)."""
+        for station in self.stations:
+            if station.id == station_id:
+                return station
+        raise KeyError(f"election {self.id!r} names no polling station {station_id!r}")
+
+    def station_styles(self, station_id: str) -> list[str]:
+        """The ballot styles a station holds, in definition order (a station abroad: many)."""
+        self.station(station_id)
+        return [sid for sid, held_at in self.style_stations.items() if station_id in held_at]
+
     @classmethod
     def from_dict(cls, d: Any, source: str = "election") -> Election:
         """Check the definition ``d`` (parsed JSON) and build the election from it."""
         return _Checker(source).election(d)
 
     def to_dict(self) -> dict[str, Any]:
-        """A deep copy of the definition the election was built from (hashes the same)."""
+        """A deep copy of the definition's normal form (builds an election with this hash)."""
         return json.loads(json.dumps(self.definition))
 
 
@@ -166,8 +216,55 @@ def is_id(value: object) -> bool:
 
 
 def definition_hash(d: Mapping[str, Any]) -> str:
-    """SHA-256 hex of the canonical JSON of a definition."""
+    """SHA-256 hex of the canonical JSON of a definition (give it the normal form)."""
     return hashlib.sha256(canonical.dumps(d)).hexdigest()
+
+
+def normal_form(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The normal form of a checked definition: the bytes ``Election.hash`` covers.
+
+    Defaults are written out (``format``, a contest's ``kind``, the scope's ``type``);
+    what means "none" is left out (a ``null`` district, ``against_all: false``); names
+    and texts stay exactly as given. Two files that differ only in such spelling are
+    one election, and the NIST form of an election converts to this same form.
+    """
+    out: dict[str, Any] = {"format": FORMAT, "id": d["id"], "title": d["title"], "date": d["date"]}
+    if d.get("scope") is not None:
+        scope = d["scope"]
+        kind = scope.get("type", "country")
+        out["scope"] = {"id": scope["id"], "name": scope["name"], "type": kind}
+    for key in ("districts", "stations"):
+        if d.get(key):
+            out[key] = [{"id": x["id"], "name": x["name"]} for x in d[key]]
+    contests = []
+    for c in d["contests"]:
+        contest: dict[str, Any] = {
+            "id": c["id"],
+            "kind": c.get("kind", "candidate"),
+            "title": c["title"],
+            "vote_for": c["vote_for"],
+        }
+        if c.get("district") is not None:
+            contest["district"] = c["district"]
+        options = []
+        for o in c["options"]:
+            option: dict[str, Any] = {"id": o["id"], "name": o["name"]}
+            if o.get("against_all"):
+                option["against_all"] = True
+            options.append(option)
+        contest["options"] = options
+        contests.append(contest)
+    out["contests"] = contests
+    styles = []
+    for st in d["styles"]:
+        style: dict[str, Any] = {"id": st["id"], "contests": list(st["contests"])}
+        if st.get("district") is not None:
+            style["district"] = st["district"]
+        if st.get("stations"):
+            style["stations"] = list(st["stations"])
+        styles.append(style)
+    out["styles"] = styles
+    return json.loads(json.dumps(out))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -184,18 +281,14 @@ def _reject_constant(name: str) -> Any:
     raise ElectionError([f"{name} is not a JSON number a definition may hold"])
 
 
-def parse_election_json(data: bytes | str, source: str = "election") -> Election:
-    """Parse and check a definition from JSON text."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if len(data) > MAX_FILE:
-        raise ElectionError([f"larger than {MAX_FILE} bytes ({len(data)})"], source)
+def decode_json(data: bytes, source: str = "election") -> Any:
+    """Parse JSON bytes strictly: UTF-8, no key twice in an object, no NaN or Infinity."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ElectionError([f"not UTF-8 text (byte {err.start})"], source) from None
     try:
-        doc = json.loads(
+        return json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
         )
     except ElectionError as err:
@@ -206,17 +299,49 @@ def parse_election_json(data: bytes | str, source: str = "election") -> Election
         ) from None
     except RecursionError:
         raise ElectionError(["nested too deeply"], source) from None
+
+
+def is_election_report(doc: Any) -> bool:
+    """True for a document in NIST form (an object with an ``@type``), whatever its type."""
+    return isinstance(doc, dict) and "@type" in doc
+
+
+def parse_election_json(data: bytes | str, source: str = "election") -> Election:
+    """Parse and check a definition from JSON text, in the project's form or NIST's.
+
+    The project's form may be up to ``MAX_FILE`` bytes; a NIST SP 1500-100 election
+    report, several times as wordy for the same election, up to ``MAX_NIST_FILE``.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_NIST_FILE:
+        raise ElectionError([f"larger than {MAX_NIST_FILE} bytes ({len(data)})"], source)
+    too_large = ElectionError([f"larger than {MAX_FILE} bytes ({len(data)})"], source)
+    try:
+        doc = decode_json(data, source)
+    except ElectionError:
+        if len(data) > MAX_FILE:
+            raise too_large from None
+        raise
+    if is_election_report(doc):
+        from controller.nist.election_report import from_election_report
+
+        return from_election_report(doc, source)
+    if len(data) > MAX_FILE:
+        raise too_large
     return Election.from_dict(doc, source)
 
 
 def load_election(path: str | Path) -> Election:
-    """Read and check the election definition in the JSON file at ``path``."""
+    """Read and check the election definition in the JSON file at ``path`` (either form)."""
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE:
-            raise ElectionError([f"larger than {MAX_FILE} bytes ({size})"], str(path))
-        data = path.read_bytes()
+        if size > MAX_NIST_FILE:
+            raise ElectionError([f"larger than {MAX_NIST_FILE} bytes ({size})"], str(path))
+        with path.open("rb") as f:
+            # Read no more than the cap even if the file grows after the stat.
+            data = f.read(MAX_NIST_FILE + 1)
     except OSError as err:
         raise ElectionError([f"cannot read: {err.strerror or err}"], str(path)) from None
     return parse_election_json(data, str(path))
@@ -302,21 +427,30 @@ class _Checker:
             "",
             d,
             {"id", "title", "date", "contests", "styles"},
-            {"format", "id", "title", "date", "districts", "contests", "styles"},
-        )
+            {
+                "format", "id", "title", "date", "scope", "districts", "stations",
+                "contests", "styles",
+            },
+        )  # fmt: skip
         if "format" in d and d["format"] != FORMAT:
             self.fail("format", f"{d['format']!r} is not {FORMAT!r}")
         election_id = self.ident("id", d.get("id"))
         title = self.text("title", d.get("title"))
         date = self.date(d.get("date"))
+        scope = self.scope(d.get("scope")) if d.get("scope") is not None else None
         districts = self.districts(d.get("districts")) if "districts" in d else ()
         district_ids = {x.id for x in districts}
+        stations = self.stations(d.get("stations")) if "stations" in d else ()
         contests = self.contests(d.get("contests"), district_ids)
-        styles, style_districts = self.styles(d.get("styles"), contests, district_ids)
+        styles, style_districts, style_stations = self.styles(
+            d.get("styles"), contests, district_ids, {x.id for x in stations}
+        )
         digest = None
+        normal: dict[str, Any] = {}
         if not self.problems:
             try:
-                digest = definition_hash(d)
+                normal = normal_form(d)
+                digest = definition_hash(normal)
             except ProtocolError as err:
                 self.fail("", f"has no canonical form: {err}")
         if self.problems:
@@ -331,7 +465,10 @@ class _Checker:
             hash=digest,
             districts=tuple(districts),
             style_districts=style_districts,
-            definition=json.loads(json.dumps(d)),
+            definition=normal,
+            scope=scope,
+            stations=tuple(stations),
+            style_stations=style_stations,
         )
 
     def date(self, value: object) -> str | None:
@@ -361,6 +498,34 @@ class _Checker:
                 out.append(District(did, name))
         return out
 
+    def scope(self, value: object) -> Scope | None:
+        if not isinstance(value, dict):
+            self.fail("scope", "must be an object with id, name and type")
+            return None
+        self.keys("scope", value, {"id", "name"}, {"id", "name", "type"})
+        sid = self.ident("scope.id", value.get("id"))
+        name = self.text("scope.name", value.get("name"), plain_ok=True)
+        kind = value.get("type", "country")
+        if kind not in SCOPE_TYPES:
+            self.fail("scope.type", f"{kind!r} is not an area type of NIST SP 1500-100")
+            return None
+        if sid is None or name is None:
+            return None
+        return Scope(sid, name, kind)
+
+    def stations(self, value: object) -> list[PollingStation]:
+        out: list[PollingStation] = []
+        seen: set[str] = set()
+        for i, item in self.items("stations", value, MAX_STATIONS, "polling stations"):
+            where = f"stations[{i}]"
+            self.keys(where, item, {"id", "name"}, {"id", "name"})
+            pid = self.ident(f"{where}.id", item.get("id"))
+            self.unique(f"{where}.id", seen, pid, "station")
+            name = self.text(f"{where}.name", item.get("name"), plain_ok=True)
+            if pid is not None and name is not None:
+                out.append(PollingStation(pid, name))
+        return out
+
     def contests(self, value: object, districts: set[str]) -> dict[str, Contest]:
         out: dict[str, Contest] = {}
         seen: set[str] = set()
@@ -384,6 +549,8 @@ class _Checker:
                 if district not in districts:
                     self.fail(f"{where}.district", f"names district {district!r}, not defined")
             options = self.options(where, item.get("options"))
+            if kind == "ballot_measure" and any(o.against_all for o in options):
+                self.fail(f"{where}.options", "a ballot measure has no 'against all' option")
             vote_for = item.get("vote_for")
             choosable = sum(1 for o in options if not o.against_all)
             if not isinstance(vote_for, int) or isinstance(vote_for, bool):
@@ -394,6 +561,8 @@ class _Checker:
                     f"{vote_for} is out of range: between 1 and {choosable} "
                     f"(the options other than 'against all')",
                 )
+            elif kind == "ballot_measure" and vote_for != 1:
+                self.fail(f"{where}.vote_for", "a ballot measure takes one answer: must be 1")
             if len(self.problems) == before and cid is not None and title is not None:
                 out[cid] = Contest(cid, title, vote_for, tuple(options), kind, district)
         return out
@@ -422,15 +591,22 @@ class _Checker:
         return out
 
     def styles(
-        self, value: object, contests: dict[str, Contest], districts: set[str]
-    ) -> tuple[dict[str, list[str]], dict[str, str | None]]:
+        self,
+        value: object,
+        contests: dict[str, Contest],
+        districts: set[str],
+        stations: set[str],
+    ) -> tuple[dict[str, list[str]], dict[str, str | None], dict[str, list[str]]]:
         styles: dict[str, list[str]] = {}
         style_districts: dict[str, str | None] = {}
+        style_stations: dict[str, list[str]] = {}
         seen: set[str] = set()
         used: set[str] = set()
         for i, item in self.items("styles", value, MAX_STYLES, "ballot styles"):
             where = f"styles[{i}]"
-            self.keys(where, item, {"id", "contests"}, {"id", "contests", "district"})
+            self.keys(
+                where, item, {"id", "contests"}, {"id", "contests", "district", "stations"}
+            )
             sid = self.ident(f"{where}.id", item.get("id"))
             self.unique(f"{where}.id", seen, sid, "style")
             district = item.get("district")
@@ -456,19 +632,39 @@ class _Checker:
                         )
                     ids.append(cid)
                     used.add(cid)
+            held_at = self.style_stations(where, item, stations) if "stations" in item else []
             if sid is not None:
                 styles[sid] = ids
                 style_districts[sid] = district
+                style_stations[sid] = held_at
         for cid in contests:
             if cid not in used:
                 self.fail("styles", f"contest {cid!r} is on no ballot style")
-        return styles, style_districts
+        return styles, style_districts, style_stations
 
-    def plain_items(self, where: str, value: object) -> Iterator[tuple[int, Any]]:
+    def style_stations(self, where: str, item: dict[str, Any], stations: set[str]) -> list[str]:
+        held_at: list[str] = []
+        for j, pid in self.plain_items(
+            f"{where}.stations", item["stations"], MAX_STATIONS, "station ids"
+        ):
+            at = f"{where}.stations[{j}]"
+            if not is_id(pid):
+                self.fail(at, f"{pid!r} is not a station id")
+            elif pid in held_at:
+                self.fail(at, f"station {pid!r} appears twice on the style")
+            elif pid not in stations:
+                self.fail(at, f"names station {pid!r}, which the election does not define")
+            else:
+                held_at.append(pid)
+        return held_at
+
+    def plain_items(
+        self, where: str, value: object, most: int = MAX_CONTESTS, what: str = "contest ids"
+    ) -> Iterator[tuple[int, Any]]:
         if not isinstance(value, list) or not value:
-            self.fail(where, "must be a non-empty list of contest ids")
+            self.fail(where, f"must be a non-empty list of {what}")
             return
-        if len(value) > MAX_CONTESTS:
-            self.fail(where, f"more than {MAX_CONTESTS} contests")
+        if len(value) > most:
+            self.fail(where, f"more than {most} {what.split()[0]}s")
             return
         yield from enumerate(value)

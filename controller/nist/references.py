@@ -1,0 +1,105 @@
+"""Checking that every id in a NIST document points at an object of the right kind.
+
+The schemas mark reference fields with ``refTypes`` but JSON Schema does not check
+them: a ``GpUnitId`` naming nothing, or naming a party, validates. This module reads
+the ``refTypes`` of the schema itself, so every reference field of the standard is
+checked, and reports each bad one with the object and the field it is in. It also
+requires ``@id``s to be unique and to be XML NCNames, as the standards define them.
+
+Run it on a document that already passed ``schemas.validate``: it relies on each
+object's ``@type`` being one the schema knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from controller.nist.schemas import load_schema, where
+
+
+def is_ncname(value: object) -> bool:
+    """True for an XML NCName: a letter or ``_``, then letters, digits, ``.``, ``-``, ``_``."""
+    if not isinstance(value, str) or not value:
+        return False
+    if not (value[0].isalpha() or value[0] == "_"):
+        return False
+    return all(ch.isalnum() or ch in "._-" for ch in value[1:])
+
+
+def short_type(type_name: str) -> str:
+    """``ElectionResults.CandidateContest`` → ``CandidateContest``."""
+    return type_name.rsplit(".", 1)[-1]
+
+
+def objects(document: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Every object in ``document`` with its path, parents before children."""
+    todo: list[tuple[list[Any], Any]] = [([], document)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, dict):
+            yield path, node
+            todo.extend((path + [key], value) for key, value in reversed(list(node.items())))
+        elif isinstance(node, list):
+            todo.extend((path + [i], value) for i, value in reversed(list(enumerate(node))))
+
+
+def describe(path: list[Any], obj: dict[str, Any]) -> str:
+    """The object at ``path`` for a message: ``Election[0].Contest[1] (CandidateContest 'x')``."""
+    kind = short_type(str(obj.get("@type", "object")))
+    name = f" {obj['@id']!r}" if isinstance(obj.get("@id"), str) else ""
+    return f"{where(path)} ({kind}{name})"
+
+
+def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
+    """``@id`` → ``@type`` of every identified object, and the problems with the ids."""
+    index: dict[str, str] = {}
+    first_at: dict[str, str] = {}
+    problems: list[str] = []
+    for path, obj in objects(document):
+        if "@id" not in obj:
+            continue
+        oid = obj["@id"]
+        here = describe(path, obj)
+        if not is_ncname(oid):
+            problems.append(f"{here}.@id: {oid!r} is not an XML NCName (a letter or '_' first)")
+        if oid in index:
+            problems.append(f"{here}.@id: {oid!r} is already the @id of {first_at[oid]}")
+            continue
+        index[oid] = str(obj.get("@type", ""))
+        first_at[oid] = here
+    return index, problems
+
+
+def check_references(document: Any, schema_name: str) -> list[str]:
+    """Every reference in ``document`` that names nothing or an object of the wrong kind."""
+    definitions = load_schema(schema_name)["definitions"]
+    index, problems = index_ids(document)
+    for path, obj in objects(document):
+        definition = definitions.get(str(obj.get("@type", "")))
+        if definition is None:
+            continue
+        for key, prop in definition.get("properties", {}).items():
+            if key not in obj:
+                continue
+            single = prop.get("refTypes")
+            targets = single or prop.get("items", {}).get("refTypes")
+            if not targets:
+                continue
+            values = [obj[key]] if single else obj[key]
+            for i, value in enumerate(values):
+                field = key if single else f"{key}[{i}]"
+                found = index.get(value)
+                if found is None:
+                    wanted = " or ".join(short_type(t) for t in targets)
+                    problems.append(
+                        f"{describe(path, obj)}.{field}: {value!r} points at nothing "
+                        f"(it must name a {wanted})"
+                    )
+                elif found not in targets:
+                    wanted = " or ".join(short_type(t) for t in targets)
+                    problems.append(
+                        f"{describe(path, obj)}.{field}: {value!r} is a {short_type(found)}, "
+                        f"not a {wanted}"
+                    )
+    return problems
