@@ -158,12 +158,51 @@ def test_the_machines_own_ports_are_described() -> None:
         json.dumps(item.to_json())
 
 
-def test_no_libusb_still_lists_serial_ports() -> None:
-    with pytest.raises(discovery.UsbUnavailable, match="libusb"):
+# pyusb keeps a loaded libusb for the life of the process, so the machine without one
+# is a fresh interpreter whose library lookups find nothing.
+NO_LIBUSB = """
+import json, sys
+from drivers import discovery, discovery_cli
+real = discovery.discover
+discovery.discover = lambda: real(find_library=lambda name: None)
+if sys.argv[1] == "api":
+    try:
         discovery.list_usb(find_library=lambda name: None)
-    listing = discovery.discover(find_library=lambda name: None)
-    assert listing.usb_error and "libusb" in listing.usb_error
-    assert [f.path for f in listing.devices] == [f.path for f in discovery.list_serial()]
+    except discovery.UsbUnavailable as err:
+        raised = str(err)
+    listing = discovery.discover()
+    print(json.dumps({"raised": raised, "error": listing.usb_error,
+                      "paths": [f.path for f in listing.devices]}))
+else:
+    discovery_cli.devices(["list", "--json"])
+"""
+
+
+def without_libusb(mode: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", NO_LIBUSB, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_no_libusb_still_lists_serial_ports() -> None:
+    done = without_libusb("api")
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert "libusb" in got["raised"] and got["error"] == got["raised"]
+    assert got["paths"] == [f.path for f in discovery.list_serial()]
+
+
+def test_cli_without_libusb_says_so_and_lists_serial_ports() -> None:
+    done = without_libusb("cli")
+    assert done.returncode == 0, done.stderr
+    assert "USB listing unavailable: no libusb library for pyusb" in done.stderr
+    items = json.loads(done.stdout)
+    assert [i["path"] for i in items] == [f.path for f in discovery.list_serial()]
+    assert all(i["kind"] == "serial" for i in items)
 
 
 def test_real_usb_listing_runs() -> None:
