@@ -1,0 +1,110 @@
+"""``shailoo election``: check an election definition, convert it between its two forms.
+
+``check FILE`` accepts either form (the project's JSON or a NIST SP 1500-100 election
+report), prints what the station would use — contests, ballot styles, the stations
+holding them, the hash ballots carry — and exits 1 listing every problem otherwise.
+``convert FILE --to nist|shailoo --out FILE`` writes the other form; both forms of one
+election have the same hash.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from controller.election import Election, ElectionError, decode_json, load_election
+
+_KINDS = {"candidate": "candidates", "party_list": "party list", "ballot_measure": "measure"}
+
+
+def _load(path: Path) -> Election:
+    try:
+        return load_election(path)
+    except ElectionError as err:
+        click.echo(f"{err.source}: {len(err.problems)} problem(s)", err=True)
+        for problem in err.problems:
+            click.echo(f"  - {problem}", err=True)
+        raise SystemExit(1) from None
+
+
+@click.group()
+def election() -> None:
+    """Election definitions: check, convert NIST SP 1500-100."""
+
+
+@election.command()
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """Check a definition (either form) and summarise what the station would use."""
+    e = _load(path)
+    nist = _is_nist_file(path)
+    click.echo(f"{path}: valid ({'NIST SP 1500-100' if nist else 'Shailoo'} form)")
+    click.echo(f"election {e.id} on {e.date}: {e.title['en']}")
+    click.echo(f"hash {e.hash} (ballots carry {e.hash[:16].upper()})")
+    if e.scope is not None:
+        click.echo(f"scope {e.scope.id} ({e.scope.type}): {e.scope.name['en']}")
+    click.echo(f"{len(e.contests)} contest(s):")
+    for c in e.contests:
+        where = f"district {c.district}" if c.district else "election-wide"
+        against = ", with 'against all'" if c.against_all is not None else ""
+        click.echo(
+            f"  {c.id}: {_KINDS[c.kind]}, vote for {c.vote_for} of {len(c.options)} options"
+            f"{against}; {where}"
+        )
+    click.echo(f"{len(e.styles)} ballot style(s):")
+    for sid, contests in e.styles.items():
+        district = e.style_districts.get(sid)
+        held = e.style_stations.get(sid) or []
+        line = f"  {sid}: {', '.join(contests)}"
+        if district:
+            line += f"; district {district}"
+        if held:
+            line += f"; held at {', '.join(held)}"
+        click.echo(line)
+    if e.stations:
+        click.echo(f"{len(e.stations)} polling station(s):")
+        for station in e.stations:
+            styles = e.station_styles(station.id)
+            click.echo(f"  {station.id}: {len(styles)} style(s) {', '.join(styles)}")
+
+
+def _is_nist_file(path: Path) -> bool:
+    """Whether an already loaded definition file is in NIST form."""
+    try:
+        doc = decode_json(path.read_bytes(), str(path))
+    except (ElectionError, OSError):
+        return False
+    return isinstance(doc, dict) and "@type" in doc
+
+
+@election.command()
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--to", "target", required=True, type=click.Choice(["nist", "shailoo"]),
+    help="nist: a NIST SP 1500-100 pre-election report; shailoo: the project's form.",
+)  # fmt: skip
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write.",
+)  # fmt: skip
+@click.option("--issuer", default="Shailoo", show_default=True, help="NIST: who issues it.")
+@click.option("--issuer-abbreviation", default="Shailoo", show_default=True)
+def convert(path: Path, target: str, out: Path, issuer: str, issuer_abbreviation: str) -> None:
+    """Write a definition (either form) in the NIST form or the project's form."""
+    e = _load(path)
+    if target == "nist":
+        from controller.nist.election_report import to_election_report
+
+        try:
+            doc = to_election_report(e, issuer=issuer, issuer_abbreviation=issuer_abbreviation)
+        except ElectionError as err:
+            raise click.ClickException(str(err)) from None
+    else:
+        doc = e.to_dict()
+    try:
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise click.ClickException(f"cannot write {out}: {err.strerror or err}") from None
+    click.echo(f"{out}: {target} form of election {e.id}, hash {e.hash}")
