@@ -154,10 +154,8 @@ def from_python_escpos(
                 # a one-byte status answer.
                 return bytes(port.read(n))
             data = device._read()  # type: ignore[attr-defined]
-        except (NotImplementedError, AttributeError):
-            return b""
-        except Exception:  # noqa: BLE001 - USBTimeoutError, socket.timeout, SerialException
-            return b""
+        except Exception:  # noqa: BLE001 - NotImplementedError (no reading), USBTimeoutError,
+            return b""  # socket.timeout, SerialException: for the writer all mean "no answer"
         return bytes(data or b"")[:n]
 
     def write(data: bytes) -> None:
