@@ -6,12 +6,27 @@ Packets in both directions (see /work/shared/REFERENCES.md, "Peripherals")::
           | checksum (2, BE) = low 16 bits of sum(packet id, length bytes, payload)
 
 The codec (``encode_packet``, ``PacketDecoder``, data split/join) runs on the
-terminal (MicroPython) and in the host simulator. ``FingerprintSensor`` is a
-synchronous command layer over any stream with ``read(n)``/``write(b)``; every
-read is bounded by ``timeout_ms`` and raises ``SensorTimeout`` when it runs out.
+terminal (MicroPython) and in the host simulator. Two command layers share it:
+
+* ``FingerprintSensor``: synchronous, over any stream with ``read(n)``/``write(b)``
+  (pyserial on a host, a test stream);
+* ``AsyncFingerprintSensor``: asyncio, over the ``(reader, writer)`` pair of a
+  board's UART; what the terminal firmware uses. Multi-packet uploads (UpImage,
+  UpChar) go packet by packet to a callback, so the caller never holds more than
+  one packet of an image it does not want to keep.
+
+Every wait is bounded by ``timeout_ms`` and raises ``SensorTimeout`` when it runs
+out, also on a line that never stops sending garbage. Images are 256 x 288 pixels,
+4 bits per pixel, two pixels a byte with the left pixel in the high nibble, rows
+top to bottom (36,864 bytes).
 """
 
 import struct
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover - every supported interpreter has asyncio
+    asyncio = None
 
 try:
     import time
@@ -456,3 +471,177 @@ class FingerprintSensor:
 
     def get_random_code(self):
         return struct.unpack(">I", self.execute(GET_RANDOM_CODE, b"", "GetRandomCode")[:4])[0]
+
+
+# -- the asyncio command layer (the terminal) ----------------------------------------
+
+READ_SIZE = 128
+# The largest template a terminal accepts from UpChar (an ISO/IEC 19794-2 record of
+# one view with 255 minutiae is 1,558 bytes).
+MAX_TEMPLATE = 4096
+POLL_MS = 100
+# Confirmation codes of GenImg/Img2Tz that say "this capture is no good, try again"
+# rather than "the sensor is broken".
+CAPTURE_FAILURES = (NO_FINGER, IMAGE_FAIL, DISORDERLY_IMAGE, TOO_FEW_FEATURES, NO_VALID_IMAGE)
+
+
+class AsyncFingerprintSensor:
+    """Terminal side of a ZhianTec module over an asyncio ``(reader, writer)`` pair.
+
+    ``start()`` verifies the password and reads the system parameters (packet size).
+    Each method sends one command and waits at most ``timeout_ms`` for each packet of
+    its answer; a silent line, a line of garbage and packets that fail their checksum
+    all end in ``SensorTimeout``. Data packets arriving while an acknowledge is
+    expected are the rest of an abandoned upload: they are skipped (``stale``).
+    """
+
+    def __init__(self, reader, writer, address=DEFAULT_ADDRESS, password=0, timeout_ms=1000):
+        self.reader = reader
+        self.writer = writer
+        self.address = address
+        self.password = password
+        self.timeout_ms = timeout_ms
+        self.decoder = PacketDecoder()
+        self.pending = []
+        self.stale = 0
+        self.packet_size = 128
+        self.params = None
+
+    # -- low level -----------------------------------------------------------
+    async def _read(self, limit_ms):
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), limit_ms / 1000)
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+            return None
+
+    async def _next_packet(self, what, timeout_ms=None):
+        timeout_ms = self.timeout_ms if timeout_ms is None else timeout_ms
+        start = _ticks_ms()
+        while not self.pending:
+            left = timeout_ms - _ticks_diff(_ticks_ms(), start)
+            if left <= 0:
+                raise SensorTimeout("%s within %d ms" % (what, timeout_ms))
+            data = await self._read(left)
+            if data:
+                self.pending.extend(self.decoder.feed(data))
+            elif data is not None:
+                # End of file: the line is unplugged. Look again shortly, within the bound.
+                await asyncio.sleep(0.02)
+        pid, address, payload = self.pending.pop(0)
+        if address != self.address:
+            raise SensorError(
+                ADDRESS_ERROR,
+                "fingerprint sensor: packet from address "
+                "0x%08X, expected 0x%08X" % (address, self.address),
+            )
+        return pid, payload
+
+    async def send(self, instruction, params=b""):
+        """Send one command; packets still queued from earlier are thrown away."""
+        self.stale += len(self.pending)
+        self.pending = []
+        self.writer.write(command(instruction, params, self.address))
+        await self.writer.drain()
+
+    async def read_ack(self, what, timeout_ms=None):
+        """``(code, data)`` of the next acknowledge, whatever its code."""
+        timeout_ms = self.timeout_ms if timeout_ms is None else timeout_ms
+        start = _ticks_ms()
+        while True:
+            left = timeout_ms - _ticks_diff(_ticks_ms(), start)
+            pid, payload = await self._next_packet(what, max(1, left))
+            if pid in (DATA, END_DATA):
+                self.stale += 1
+                continue
+            if pid != ACK or not payload:
+                raise ProtocolError(
+                    "expected an acknowledge to %s, got packet id 0x%02X" % (what, pid))
+            return payload[0], payload[1:]
+
+    async def execute(self, instruction, params=b"", what="command", timeout_ms=None):
+        """Send a command; return the data of its acknowledge, ``SensorError`` unless ok."""
+        await self.send(instruction, params)
+        code, data = await self.read_ack(what, timeout_ms)
+        if code != OK:
+            raise SensorError(code)
+        return data
+
+    async def _upload(self, what, sink, limit):
+        """Pass each data packet's payload to ``await sink(payload)``; return the byte count."""
+        total = 0
+        while True:
+            pid, payload = await self._next_packet(what)
+            if pid not in (DATA, END_DATA):
+                raise ProtocolError("packet id 0x%02X inside %s" % (pid, what))
+            total += len(payload)
+            if total > limit:
+                raise ProtocolError("%s longer than %d bytes" % (what, limit))
+            await sink(payload)
+            if pid == END_DATA:
+                return total
+
+    # -- what a terminal does ------------------------------------------------
+    async def start(self):
+        """VfyPwd then ReadSysPara; return the parameters (also kept in ``params``)."""
+        await self.execute(VFY_PWD, struct.pack(">I", self.password), "VfyPwd")
+        self.params = parse_sys_para(await self.execute(READ_SYS_PARA, b"", "ReadSysPara"))
+        if self.params["packet_size"]:
+            self.packet_size = self.params["packet_size"]
+        return self.params
+
+    async def gen_img(self):
+        """One GenImg; return its confirmation code (``OK``, ``NO_FINGER``, ...)."""
+        await self.send(GEN_IMG)
+        return (await self.read_ack("GenImg"))[0]
+
+    async def wait_finger(self, timeout_ms, poll_ms=POLL_MS):
+        """Poll GenImg until a finger is imaged; ``SensorError(NO_FINGER)`` after ``timeout_ms``.
+
+        Other capture failures (image fail, disorderly image) raise at once with their
+        code; the caller decides whether the voter tries again.
+        """
+        start = _ticks_ms()
+        while True:
+            code = await self.gen_img()
+            if code == OK:
+                return
+            if code != NO_FINGER:
+                raise SensorError(code)
+            if _ticks_diff(_ticks_ms(), start) + poll_ms >= timeout_ms:
+                raise SensorError(
+                    NO_FINGER, "fingerprint sensor: no finger placed within %d ms" % timeout_ms)
+            await asyncio.sleep(poll_ms / 1000)
+
+    async def img2tz(self, buf=1):
+        """Img2Tz: extract features of the image into char buffer ``buf``."""
+        await self.execute(IMG2TZ, bytes((buf,)), "Img2Tz")
+
+    async def up_image(self, sink, expected=IMAGE_BYTES):
+        """UpImage: stream the image buffer to ``await sink(payload)``, packet by packet.
+
+        Exactly ``expected`` bytes must arrive (else ``ProtocolError``); returns that count.
+        """
+        await self.execute(UP_IMAGE, b"", "UpImage")
+        total = await self._upload("UpImage data", sink, expected)
+        if total != expected:
+            raise ProtocolError("image of %d bytes, expected %d" % (total, expected))
+        return total
+
+    async def up_char(self, buf=1, sink=None, limit=MAX_TEMPLATE):
+        """UpChar: the template in char buffer ``buf``, streamed to ``sink`` or returned."""
+        await self.execute(UP_CHAR, bytes((buf,)), "UpChar")
+        if sink is not None:
+            return await self._upload("UpChar data", sink, limit)
+        parts = []
+
+        async def keep(payload):
+            parts.append(payload)
+
+        await self._upload("UpChar data", keep, limit)
+        return b"".join(parts)
+
+    async def template_count(self):
+        data = await self.execute(TEMPLATE_NUM, b"", "TemplateNum")
+        if len(data) < 2:
+            raise ProtocolError("TemplateNum answer of %d bytes" % len(data))
+        return struct.unpack(">H", data[:2])[0]

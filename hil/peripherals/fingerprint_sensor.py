@@ -3,14 +3,23 @@
 It speaks the module side of ``drivers.fingerprint`` over a ``PtyPair``: the
 terminal opens ``device_path``. The module holds a template library (page ->
 template bytes), two character buffers, an image buffer, and the finger currently
-on the glass (an image of ``IMAGE_BYTES`` 4-bit pixels, or None). Templates are
-derived from the image deterministically, so the same finger image always gives
-the same template and Search/Match find it.
+on the glass (an image of ``IMAGE_BYTES`` 4-bit pixels, or None): ``place(image)``
+puts one there (a 288 x 256 uint8 array, e.g. an impression of ``hil.fingerprints``,
+or packed bytes), ``lift()`` takes it away.
+
+Templates are derived from the image deterministically, so the same finger image
+always gives the same template and Search/Match find it. With
+``template_format="iso19794-2"`` the module is one that hands out ISO/IEC 19794-2
+minutiae records: Img2Tz writes a record of the minutiae given to ``place`` (or,
+for a plain test image, of minutiae derived from its bytes).
 
 Faults (``faults`` set of names, stay armed until removed): ``noise`` puts garbage
-bytes before every answer, ``drop`` loses a byte from every answer, ``checksum``
-sends answers with a wrong checksum, ``silent`` answers nothing. No finger is
-``finger = None``.
+bytes before every packet, ``drop`` loses a byte from every packet, ``checksum``
+sends packets with a wrong checksum, ``silent`` answers nothing, ``babble`` sends
+garbage without pause and never answers. ``corrupt_packet = k`` breaks the checksum
+of the k-th data packet (from 0) of the next upload only. No finger is ``finger =
+None``; a finger too worn to image is ``unreadable = True`` (GenImg answers "could
+not take the finger image" while it is on the glass).
 """
 
 from __future__ import annotations
@@ -18,12 +27,64 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+from typing import Any
+
+import numpy as np
 
 from drivers import fingerprint as fp
 from hil.pty import PtyClosed, PtyPair, reader_thread
 
 TEMPLATE_BYTES = 512
+# An ISO-template module refuses a capture with fewer minutiae than this.
+MIN_MINUTIAE = 8
 NOISE = b"\x00\xef\x55\xef\x01\xff\x13"
+BABBLE = bytes(range(0x30, 0x70)) + b"\xef\x01\xff\xff"
+ZHIANTEC = "zhiantec"
+ISO = "iso19794-2"
+
+
+def pack_image(gray: Any) -> bytes:
+    """A 288 x 256 uint8 image as the module sends it: 4 bits a pixel, left pixel high."""
+    image = np.asarray(gray)
+    if image.shape != (fp.IMAGE_HEIGHT, fp.IMAGE_WIDTH) or image.dtype != np.uint8:
+        raise ValueError(
+            f"a sensor image is {fp.IMAGE_HEIGHT}x{fp.IMAGE_WIDTH} uint8, not "
+            f"{image.shape} {image.dtype}"
+        )
+    nibbles = image >> 4
+    return (nibbles[:, 0::2] << 4 | nibbles[:, 1::2]).astype(np.uint8).tobytes()
+
+
+def unpack_image(data: bytes) -> np.ndarray:
+    """The inverse of ``pack_image``: a 288 x 256 uint8 image (each level times 17)."""
+    if len(data) != fp.IMAGE_BYTES:
+        raise ValueError(f"a packed image is {fp.IMAGE_BYTES} bytes, not {len(data)}")
+    packed = np.frombuffer(data, dtype=np.uint8).reshape(fp.IMAGE_HEIGHT, fp.IMAGE_WIDTH // 2)
+    out = np.empty((fp.IMAGE_HEIGHT, fp.IMAGE_WIDTH), dtype=np.uint8)
+    out[:, 0::2] = packed >> 4
+    out[:, 1::2] = packed & 0x0F
+    return out * 17
+
+
+def iso_template_of(image: bytes, minutiae: Any = None) -> bytes:
+    """An ISO/IEC 19794-2 record for ``image``: of ``minutiae`` when given (a
+    ``controller.biometrics.template.Minutiae``), else of 24 minutiae drawn from the
+    image's bytes, so equal images give equal records."""
+    from controller.biometrics import iso19794_2
+    from controller.biometrics.template import FingerRecord, FingerView, Minutiae
+
+    if minutiae is None:
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(image).digest()[:8], "big"))
+        n = 24
+        minutiae = Minutiae.from_columns(
+            rng.uniform(16, fp.IMAGE_WIDTH - 16, n),
+            rng.uniform(16, fp.IMAGE_HEIGHT - 16, n),
+            rng.uniform(0, 2 * np.pi, n),
+            rng.integers(1, 3, n),
+            np.full(n, 60),
+        )
+    record = FingerRecord(fp.IMAGE_WIDTH, fp.IMAGE_HEIGHT, [FingerView(minutiae, quality=60)])
+    return iso19794_2.encode(record)
 
 
 def template_of(image: bytes) -> bytes:
@@ -55,7 +116,10 @@ class FingerprintModule:
         password: int = 0,
         library_size: int = 200,
         packet_size: int = 128,
+        template_format: str = ZHIANTEC,
     ) -> None:
+        if template_format not in (ZHIANTEC, ISO):
+            raise ValueError(f"template format {template_format!r} is not {ZHIANTEC} or {ISO}")
         self.pair = PtyPair("fingerprint")
         self.device_path = self.pair.device_path
         self.address = address
@@ -66,9 +130,16 @@ class FingerprintModule:
         self.buffers: dict[int, bytes | None] = {1: None, 2: None}
         self.image: bytes | None = None
         self.finger: bytes | None = None
+        self.minutiae: Any = None
+        self._image_minutiae: Any = None
+        self.unreadable = False
+        self.template_format = template_format
         self.faults: set[str] = set()
+        self.corrupt_packet: int | None = None
         self.verified = password == 0
         self.commands: list[int] = []
+        self.uploads = 0  # UpImage transfers sent to the end
+        self._babbler: threading.Thread | None = None
         self.decoder = fp.PacketDecoder()
         self._incoming: tuple[str, int, bytearray] | None = None
         self._lock = threading.Lock()
@@ -77,6 +148,44 @@ class FingerprintModule:
     def close(self) -> None:
         self.pair.close()
 
+    def place(self, image: Any, minutiae: Any = None) -> None:
+        """Put a finger on the glass: a 288 x 256 uint8 image or ``IMAGE_BYTES`` packed bytes;
+        ``minutiae`` are what an ISO-template module would find in it."""
+        if isinstance(image, (bytes, bytearray)):
+            if len(image) != fp.IMAGE_BYTES:
+                raise ValueError(f"a packed image is {fp.IMAGE_BYTES} bytes, not {len(image)}")
+            packed = bytes(image)
+        else:
+            packed = pack_image(image)
+        with self._lock:
+            self.finger = packed
+            self.minutiae = minutiae
+
+    def lift(self) -> None:
+        """Take the finger off the glass."""
+        with self._lock:
+            self.finger = None
+            self.minutiae = None
+
+    def babble(self, on: bool = True) -> None:
+        """Start (or stop) sending garbage without pause, answering nothing meanwhile."""
+        if not on:
+            self.faults.discard("babble")
+            return
+        self.faults.add("babble")
+        if self._babbler is None or not self._babbler.is_alive():
+            self._babbler = threading.Thread(
+                target=self._babble, name="fingerprint-babble", daemon=True
+            )
+            self._babbler.start()
+
+    def _babble(self) -> None:
+        while "babble" in self.faults and not self.pair.closed:
+            try:
+                self.pair.write(BABBLE, timeout=0.2)
+            except PtyClosed:
+                return
+
     def __enter__(self) -> FingerprintModule:
         return self
 
@@ -84,9 +193,11 @@ class FingerprintModule:
         self.close()
 
     # -- wire ----------------------------------------------------------------
-    def _send(self, data: bytes) -> None:
-        if "silent" in self.faults:
-            return
+    def _send(self, data: bytes, timeout: float = 2.0) -> bool:
+        """Write one packet (with the armed faults); False when the terminal did not take it
+        within ``timeout`` (it stopped reading, e.g. after a power cut)."""
+        if "silent" in self.faults or "babble" in self.faults:
+            return True
         if "checksum" in self.faults:
             data = data[:-1] + bytes([data[-1] ^ 0x5A])
         if "drop" in self.faults:
@@ -94,9 +205,9 @@ class FingerprintModule:
         if "noise" in self.faults:
             data = NOISE + data
         try:
-            self.pair.write(data)
+            return self.pair.write(data, timeout=timeout) == len(data)
         except PtyClosed:
-            pass
+            return False
 
     def _ack(self, code: int, data: bytes = b"") -> None:
         self._send(fp.ack(code, data, self.address))
@@ -142,7 +253,11 @@ class FingerprintModule:
         if self.finger is None:
             self._ack(fp.NO_FINGER)
             return
+        if self.unreadable:
+            self._ack(fp.IMAGE_FAIL)
+            return
         self.image = self.finger
+        self._image_minutiae = self.minutiae
         self._ack(fp.OK)
 
     def _do_02(self, params: bytes) -> None:  # Img2Tz
@@ -151,6 +266,13 @@ class FingerprintModule:
             self._ack(fp.BAD_REGISTER)
         elif self.image is None:
             self._ack(fp.NO_VALID_IMAGE)
+        elif self.template_format == ISO:
+            minutiae = self._image_minutiae
+            if minutiae is not None and len(minutiae) < MIN_MINUTIAE:
+                self._ack(fp.TOO_FEW_FEATURES)
+                return
+            self.buffers[buf] = iso_template_of(self.image, minutiae)
+            self._ack(fp.OK)
         else:
             self.buffers[buf] = template_of(self.image)
             self._ack(fp.OK)
@@ -225,7 +347,8 @@ class FingerprintModule:
             self._ack(fp.IMAGE_UPLOAD_FAIL)
             return
         self._ack(fp.OK)
-        self._send_data(self.image)
+        if self._send_data(self.image):
+            self.uploads += 1
 
     def _do_0b(self, params: bytes) -> None:  # DownImage
         self._incoming = ("image", 0, bytearray())
@@ -273,8 +396,15 @@ class FingerprintModule:
                 table[i // 8] |= 1 << (i % 8)
         self._ack(fp.OK, bytes(table))
 
-    def _send_data(self, blob: bytes) -> None:
-        for i in range(0, len(blob), self.packet_size):
+    def _send_data(self, blob: bytes) -> bool:
+        """Send ``blob`` as data packets; True when every packet went out."""
+        corrupt, self.corrupt_packet = self.corrupt_packet, None
+        for n, i in enumerate(range(0, len(blob), self.packet_size)):
             chunk = blob[i : i + self.packet_size]
             last = i + self.packet_size >= len(blob)
-            self._send(fp.encode_packet(fp.END_DATA if last else fp.DATA, chunk, self.address))
+            packet = fp.encode_packet(fp.END_DATA if last else fp.DATA, chunk, self.address)
+            if n == corrupt:
+                packet = packet[:-1] + bytes((packet[-1] ^ 0x33,))
+            if not self._send(packet):
+                return False  # nobody reads any more: the rest would only fill the line
+        return True

@@ -1,5 +1,8 @@
-# Checks of the ZhianTec fingerprint packet codec, run under CPython and MicroPython.
+# Checks of the ZhianTec fingerprint packet codec and both command layers, run under
+# CPython and MicroPython.
+import asyncio
 import binascii
+import hashlib
 
 from drivers import fingerprint as fp
 from tests.dual import run
@@ -102,6 +105,182 @@ def check_sensor_over_fake_stream():
         raise AssertionError("no timeout")
     except fp.SensorTimeout as err:
         assert "30 ms" in str(err)
+
+
+# -- the asyncio command layer over scripted streams ----------------------------------
+
+
+class _AsyncStream:
+    """A UART as asyncio sees it: ``answers`` is a list of byte strings handed out one
+    per command written (b"" for silence); ``babble`` returns garbage on every read."""
+
+    def __init__(self, answers, babble=b"", piece=50):
+        self.answers = list(answers)
+        self.inbox = b""
+        self.pos = 0
+        self.sent = []
+        self.babble = babble
+        self.piece = piece
+
+    async def read(self, n):
+        while True:
+            if self.babble:
+                await asyncio.sleep(0)
+                return self.babble[:n]
+            if self.pos < len(self.inbox):
+                end = self.pos + min(n, self.piece)
+                out = self.inbox[self.pos : end]
+                self.pos = end
+                return out
+            await asyncio.sleep(0.005)
+
+    def write(self, data):
+        self.sent.append(bytes(data))
+        if self.answers:
+            self.inbox = self.inbox[self.pos :] + self.answers.pop(0)
+            self.pos = 0
+
+    async def drain(self):
+        pass
+
+
+def _sensor(answers, timeout_ms=200, **kw):
+    stream = _AsyncStream(answers, **kw)
+    return fp.AsyncFingerprintSensor(stream, stream, timeout_ms=timeout_ms), stream
+
+
+def _arun(coro):
+    return asyncio.run(coro)
+
+
+def _error(coro):
+    try:
+        _arun(coro)
+    except fp.SensorError as err:
+        return err
+    raise AssertionError("no SensorError")
+
+
+def check_async_start_reads_packet_size():
+    para = fp.sys_para_bytes(library_size=150, packet_size=256)
+    sensor, stream = _sensor([fp.ack(fp.OK), b"\xff\x00" + fp.ack(fp.OK, para)])
+    got = _arun(sensor.start())
+    assert got["library_size"] == 150 and sensor.packet_size == 256
+    assert stream.sent == [fp.command(fp.VFY_PWD, b"\x00\x00\x00\x00"),
+                           fp.command(fp.READ_SYS_PARA)]
+
+
+def check_async_wrong_password_is_a_clear_error():
+    sensor, _ = _sensor([fp.ack(fp.WRONG_PASSWORD)])
+    err = _error(sensor.start())
+    assert err.code == fp.WRONG_PASSWORD and "wrong sensor password" in str(err)
+
+
+def check_async_wait_finger_polls_until_the_finger_comes():
+    no = fp.ack(fp.NO_FINGER)
+    sensor, stream = _sensor([no, no, no, fp.ack(fp.OK)])
+    _arun(sensor.wait_finger(2000, poll_ms=10))
+    assert stream.sent == [fp.command(fp.GEN_IMG)] * 4
+
+
+def check_async_wait_finger_gives_up_after_its_timeout():
+    sensor, stream = _sensor([fp.ack(fp.NO_FINGER)] * 100)
+    err = _error(sensor.wait_finger(120, poll_ms=20))
+    assert err.code == fp.NO_FINGER and "within 120 ms" in str(err)
+    assert 2 <= len(stream.sent) <= 8
+
+
+def check_async_image_fail_is_raised_at_once():
+    sensor, stream = _sensor([fp.ack(fp.IMAGE_FAIL)])
+    err = _error(sensor.wait_finger(2000))
+    assert err.code == fp.IMAGE_FAIL and len(stream.sent) == 1
+
+
+# An eighth of a sensor image keeps these checks inside a small heap; the full 36,864
+# bytes go over a pty against the simulated module in tests/hil.
+SMALL = fp.IMAGE_BYTES // 8
+
+
+def _image():
+    out = bytearray(SMALL)
+    for n in range(SMALL // 32):
+        out[n * 32 : n * 32 + 32] = hashlib.sha256(bytes((n & 0xFF, n >> 8))).digest()
+    return bytes(out)
+
+
+def check_async_up_image_streams_packet_by_packet():
+    image = _image()
+    wire = fp.ack(fp.OK) + fp.split_data(image, 128)
+    sensor, _ = _sensor([wire], piece=97)
+    seen = []
+    digest = hashlib.sha256()
+
+    async def sink(payload):
+        seen.append(len(payload))
+        digest.update(payload)
+
+    assert _arun(sensor.up_image(sink, SMALL)) == SMALL
+    assert seen == [128] * 36
+    assert digest.digest() == hashlib.sha256(image).digest()
+
+
+def check_async_up_image_refuses_short_and_long_images():
+    async def sink(payload):
+        pass
+
+    short = fp.ack(fp.OK) + fp.split_data(bytes(1000), 128)
+    err = _error(_sensor([short])[0].up_image(sink))
+    assert isinstance(err, fp.ProtocolError) and "1000 bytes" in str(err)
+    # A forged transfer that never ends must stop at the limit, not fill the heap.
+    endless = fp.ack(fp.OK) + fp.encode_packet(fp.DATA, bytes(128)) * 300
+    err = _error(_sensor([endless])[0].up_image(sink))
+    assert isinstance(err, fp.ProtocolError) and "longer than" in str(err)
+
+
+def check_async_lost_data_packet_is_detected():
+    image = _image()
+    wire = bytearray(fp.ack(fp.OK) + fp.split_data(image, 128))
+    wire[12 + 139 * 5 + 50] ^= 0x40  # inside the sixth data packet: its checksum fails
+    sensor, _ = _sensor([bytes(wire)])
+
+    async def sink(payload):
+        pass
+
+    err = _error(sensor.up_image(sink, SMALL))
+    assert "%d bytes" % (SMALL - 128) in str(err), err
+    assert sensor.decoder.bad_packets >= 1
+
+
+def check_async_up_char_returns_the_template():
+    template = bytes(range(256)) * 2
+    sensor, stream = _sensor([fp.ack(fp.OK) + fp.split_data(template, 64)])
+    assert _arun(sensor.up_char(1)) == template
+    assert stream.sent == [fp.command(fp.UP_CHAR, b"\x01")]
+
+
+def check_async_silence_times_out():
+    sensor, _ = _sensor([b""], timeout_ms=60)
+    err = _error(sensor.template_count())
+    assert isinstance(err, fp.SensorTimeout) and "TemplateNum within 60 ms" in str(err)
+
+
+def check_async_babble_times_out():
+    sensor, _ = _sensor([], timeout_ms=80, babble=b"\x55\xef\x01\xff" * 16)
+    err = _error(sensor.template_count())
+    assert isinstance(err, fp.SensorTimeout)
+
+
+def check_async_garbage_then_answer_and_stale_data_skipped():
+    answer = b"\x00\x13\xef" + fp.encode_packet(fp.DATA, b"old") + fp.ack(fp.OK, b"\x00\x07")
+    sensor, _ = _sensor([answer])
+    assert _arun(sensor.template_count()) == 7
+    assert sensor.stale == 1 and sensor.decoder.skipped >= 3
+
+
+def check_async_foreign_address_is_an_error():
+    sensor, _ = _sensor([fp.ack(fp.OK, b"\x00\x01", 0x12345678)])
+    err = _error(sensor.template_count())
+    assert err.code == fp.ADDRESS_ERROR
 
 
 run(globals())
