@@ -50,20 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         images = dataset(
             args.fingers, args.impressions, args.seed, width, height, condition=args.condition
         )
-        args.out.mkdir(parents=True, exist_ok=True)
-        records = []
-        for finger, impression, made in images:
-            name = image_name(finger, impression)
-            png = png_bytes(made.image)
-            _write_atomic(args.out / (name + ".png"), png)
-            record = truth_record(made, name, png)
-            record["finger"] = finger + 1
-            record["impression"] = impression + 1
-            records.append(record)
-            print("\r%s" % name, end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    args.out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for finger, impression, made in images:
+        name = image_name(finger, impression)
+        png = png_bytes(made.image)
+        _write_atomic(args.out / (name + ".png"), png)
+        record = truth_record(made, name, png)
+        record["finger"] = finger + 1
+        record["impression"] = impression + 1
+        records.append(record)
+        print("\r%s" % name, end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
     truth = {
         "generator": GENERATOR_VERSION,
         "seed": args.seed,

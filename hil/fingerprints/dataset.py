@@ -33,7 +33,7 @@ from hil.fingerprints.master import make_master
 from hil.fingerprints.placement import Placement
 
 # Bump when the generator changes what it draws, so caches of older images are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MIXED = "mixed"
 # What a day of captures at a polling station looks like.
 MIXED_SHARES = {"good": 0.15, "normal": 0.55, "dry": 0.12, "wet": 0.12, "poor": 0.06}
@@ -88,8 +88,8 @@ def dataset(
 
     With ``cache_dir`` the images and their ground truth are kept under a subfolder named
     by the parameters and read back on the next run instead of being made again. A
-    loaded impression has everything a made one has except its ``contact`` mask, which is
-    read from its own PNG.
+    loaded impression has everything a made one has; its ``contact`` mask comes from its
+    own PNG. Parameters are checked at the call, before anything is made.
     """
     check_counts(fingers, impressions)
     check_size(width, height)
@@ -101,6 +101,18 @@ def dataset(
             "v%d-%dx%d-seed%d-%s" % (GENERATOR_VERSION, width, height, seed, condition)
         )
         folder.mkdir(parents=True, exist_ok=True)
+    return _generate(fingers, impressions, seed, width, height, folder, condition)
+
+
+def _generate(
+    fingers: int,
+    impressions: int,
+    seed: int,
+    width: int,
+    height: int,
+    folder: Path | None,
+    condition: str,
+) -> Iterator[tuple[int, int, Impression]]:
     for finger in range(fingers):
         master = None
         for impression in range(impressions):

@@ -98,10 +98,12 @@ class _Style:
         self.condition = condition
         hard = condition in ("poor",) or condition in UNUSABLE
         # Placement
+        limit = 25.0 if hard else 20.0
         self.rotation = np.radians(
-            rng.normal(0.0, {"good": 5.0, "normal": 9.0}.get(condition, 11.0))
+            np.clip(
+                rng.normal(0.0, {"good": 5.0, "normal": 9.0}.get(condition, 11.0)), -limit, limit
+            )
         )
-        self.rotation = float(np.clip(self.rotation, -np.radians(25), np.radians(25)))
         spread = {"good": 18.0, "normal": 30.0}.get(condition, 38.0)
         self.offset = (rng.normal(0.0, spread), rng.normal(0.0, spread))
         # Contact ellipse (master pixels): a firm press covers the whole frame.
@@ -140,17 +142,25 @@ class _Style:
         self.blots = {"wet": u(0.1, 0.25), "poor": u(0.0, 0.2), "normal": u(0.0, 0.06)}.get(
             condition, 0.0
         )
-        self.pores = u(0.0005, 0.002) if condition != "black" else 0.0
+        self.roughness = {"good": u(0.05, 0.12)}.get(condition, u(0.1, 0.22))
+        self.tone = {"good": u(0.05, 0.2)}.get(condition, u(0.15, 0.4))
+        self.pores = u(0.0, 0.004) if condition != "black" else 0.0
         self.scratches = int(rng.integers(0, 3 if condition != "good" else 1))
         # Sensor
         self.background = u(200, 240)
-        self.contrast = {"good": u(170, 210), "dry": u(90, 150), "poor": u(70, 150)}.get(
-            condition, u(120, 190)
-        )
+        self.contrast = {
+            "good": u(170, 210),
+            "dry": u(90, 150),
+            "poor": u(70, 150),
+            "black": u(185, 215),
+        }.get(condition, u(120, 190))
         self.shading = u(0.0, 25.0)
-        self.blur = {"good": u(0.5, 0.8), "wet": u(0.9, 1.4), "poor": u(0.9, 1.6)}.get(
-            condition, u(0.6, 1.1)
-        )
+        self.blur = {
+            "good": u(0.5, 0.8),
+            "wet": u(0.9, 1.4),
+            "poor": u(0.9, 1.6),
+            "smeared": u(2.5, 3.5),
+        }.get(condition, u(0.6, 1.1))
         self.noise = {"good": u(2, 5), "poor": u(8, 16)}.get(condition, u(4, 10))
         self.smear = u(14.0, 30.0) if condition == "smeared" else 0.0
         self.smear_angle = u(0.0, np.pi)
@@ -265,6 +275,8 @@ def _print_ridges(
     """Ink at each pixel, 0 (nothing) to 1 (ridge in full contact)."""
     h, w = mx.shape
     profile = ndimage.map_coordinates(master.ridges, [my, mx], order=1, cval=-1.0)
+    # Ridge edges are never smooth: the skin's texture frays them a little.
+    profile = profile + style.roughness * smooth_noise(rng, h, w, 1.2)
     # Light pressure near the rim thins the ridges; skin varies from place to place.
     threshold = (
         style.threshold
@@ -283,14 +295,18 @@ def _print_ridges(
         cut = np.quantile(wet, 1.0 - style.blots)
         ink = np.maximum(ink, np.clip((wet - cut) / 0.3, 0.0, 0.85))
     if style.pores > 0:
-        pores = (rng.random((h, w)) < style.pores) & (profile > 0.6)
-        holes = ndimage.binary_dilation(pores, iterations=1)
-        ink[holes] *= 0.35
+        # Sweat pores: light specks of a pixel or two on the crest of the ridges.
+        pores = (rng.random((h, w)) < style.pores) & (profile > 0.7)
+        holes = ndimage.binary_dilation(pores, structure=ndimage.generate_binary_structure(2, 1))
+        ink[holes] *= 0.45
+    # Ridges in contact are not equally dark: moisture and pressure vary over the pad.
+    ink *= 1.0 - style.tone * np.clip(0.5 + 0.35 * smooth_noise(rng, h, w, 18.0), 0.0, 1.0)
     for _ in range(style.scratches):
         _scratch(ink, rng)
     ink *= np.clip(pressure / VISIBLE_PRESSURE, 0.0, 1.0)
     if style.condition == "black":
-        ink = np.maximum(ink, 0.85 + 0.1 * rng.random((h, w)))
+        # Soaked or over-pressed: the whole glass reads as contact.
+        ink = np.maximum(ink, 0.9 + 0.1 * rng.random((h, w)))
     return ink.astype(np.float32)
 
 

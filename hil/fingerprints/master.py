@@ -11,6 +11,8 @@ from hil.fingerprints.minutiae import clean_ridges, find_minutiae
 
 MIN_MASTER = (256, 288)
 MAX_MASTER = (1024, 1024)
+MM2_PER_PIXEL = (25.4 / 500) ** 2
+MINUTIAE_PER_MM2 = (0.2, 0.3)  # what each master aims for, drawn per finger
 EDGE_MARGIN = 12  # pixels: minutiae this close to the finger's outline are cut ridges
 
 
@@ -85,10 +87,15 @@ def make_master(seed: int, width: int = 400, height: int = 480) -> MasterFinger:
     orientation = fields.orientation_field(pattern, cores, deltas, width, height, rng)
     period = fields.period_field(width, height, cores, rng)
     mask = fields.finger_mask(width, height, rng)
-    grown = ridges.grow(orientation, period, rng)
+    grown = ridges.sharpen(ridges.grow(orientation, period, rng), orientation, period)
     mean_period = float(period[mask].mean())
-    binary = clean_ridges(grown, mean_period)
     valid = ndimage.binary_erosion(mask, iterations=EDGE_MARGIN, border_value=0)
+    # Top up the minutiae that the ridge flow forces to the density of a real finger.
+    forced = len(find_minutiae(clean_ridges(grown, mean_period), orientation, valid, mean_period))
+    wanted = rng.uniform(*MINUTIAE_PER_MM2) * float(valid.sum()) * MM2_PER_PIXEL
+    pairs = int(round(max(0.0, wanted - forced) / 2.0))
+    grown = ridges.insert_dislocations(grown, orientation, period, valid, pairs, rng)
+    binary = clean_ridges(grown, mean_period)
     minutiae = find_minutiae(binary, orientation, valid, mean_period)
     return MasterFinger(
         seed,

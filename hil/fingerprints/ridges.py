@@ -20,6 +20,9 @@ from math import comb
 import numpy as np
 from scipy import fft, ndimage
 
+DEAD_ZONE = 0.05
+PAD = 12  # half-resolution pixels of dead band around the growing pattern
+FILLED = 0.97  # share of non-zero pixels at which the fronts count as having met
 ANGULAR_ORDER = 4  # cos^(2k) angular profile: about ±22° at half power for k = 4
 
 
@@ -35,7 +38,8 @@ class SteerableBank:
         self.rings = []
         self.short = short
         self.long = long
-        spread = 0.45 * (1.0 / short - 1.0 / long)
+        # A ring never narrower than for a 1.5-pixel spread of periods, or the filter rings.
+        spread = 0.45 * max(1.0 / short - 1.0 / long, 1.0 / short - 1.0 / (short + 1.5))
         for period in (long, short):
             ring = np.exp(-0.5 * ((rho - 1.0 / period) / spread) ** 2)
             self.rings.append(ring.astype(np.float32))
@@ -83,39 +87,111 @@ def grow(
     orientation: np.ndarray,
     period: np.ndarray,
     rng: np.random.Generator,
-    seeds: int = 40,
-    steps: int = 40,
+    seeds: int = 4,
+    max_steps: int = 90,
+    settle_steps: int = 6,
 ) -> np.ndarray:
     """A ridge pattern in [-1, 1] (ridges positive) following the two fields.
 
-    The growth runs at half resolution, where ridges are still four pixels or more
-    apart, and two final steps at full resolution sharpen the ridge edges.
+    Growth starts from ``seeds`` points near the middle and runs until the fronts have
+    filled the image (then ``settle_steps`` more), at most ``max_steps``. It runs at half
+    resolution, where ridges are still four pixels or more apart; the result is brought
+    to full resolution but still soft: ``sharpen`` finishes it.
     """
     height, width = orientation.shape
-    h2, w2 = (height + 1) // 2, (width + 1) // 2
-    theta2 = _half(orientation, doubled=True)
-    period2 = _half(period) / 2.0
+    theta2 = np.pad(_half(orientation, doubled=True), PAD, mode="edge")
+    period2 = np.pad(_half(period) / 2.0, PAD, mode="edge")
+    h2, w2 = theta2.shape
+    # The FFT wraps around; a dead band around the image keeps fronts from crossing it.
+    live = np.zeros((h2, w2), dtype=bool)
+    live[PAD:-PAD, PAD:-PAD] = True
     bank = SteerableBank(h2, w2, float(period2.min()), float(period2.max()) + 1e-3)
     steering = bank.steering(normal_angle(theta2), period2)
 
     pattern = np.zeros((h2, w2), dtype=np.float32)
-    ys = rng.integers(0, h2, seeds)
-    xs = rng.integers(0, w2, seeds)
-    pattern[ys, xs] = rng.choice([-1.0, 1.0], seeds)
-    for _ in range(steps):
+    ys = PAD + (h2 - 2 * PAD) * rng.uniform(0.3, 0.7, seeds)
+    xs = PAD + (w2 - 2 * PAD) * rng.uniform(0.3, 0.7, seeds)
+    pattern[ys.astype(int), xs.astype(int)] = rng.choice([-1.0, 1.0], seeds)
+    remaining = settle_steps
+    for _ in range(max_steps):
         filtered = bank.apply(pattern, steering)
         level = float(np.abs(filtered).max()) + 1e-12
         pattern = np.clip(filtered * (4.0 / level), -1.0, 1.0)
-    full = ndimage.zoom(pattern, 2, order=1)[:height, :width]
-    bank = SteerableBank(height, width, float(period.min()), float(period.max()) + 1e-3)
+        # The dead zone stops ridges from nucleating out of rounding noise: they only
+        # spread from what is already there, as fronts.
+        pattern[(np.abs(pattern) < DEAD_ZONE) | ~live] = 0.0
+        if np.count_nonzero(pattern) >= FILLED * live.sum():
+            remaining -= 1
+            if remaining == 0:
+                break
+    pattern = pattern[PAD:-PAD, PAD:-PAD]
+    return ndimage.zoom(pattern, 2, order=1)[:height, :width]
+
+
+def sharpen(pattern: np.ndarray, orientation: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Two full-resolution filtering steps that give the ridges clean, saturated edges."""
+    bank = SteerableBank(*pattern.shape, float(period.min()), float(period.max()) + 1e-3)
     steering = bank.steering(normal_angle(orientation), period)
     for _ in range(2):
-        filtered = bank.apply(full, steering)
+        filtered = bank.apply(pattern, steering)
         # Dividing by the local amplitude lifts the faint zones where fronts met, so every
         # dislocation becomes a clean ending or fork instead of a grey smear.
         amplitude = np.sqrt(ndimage.gaussian_filter(filtered * filtered, float(period.mean())))
-        full = np.clip(2.0 * filtered / (amplitude + 1e-6), -1.0, 1.0)
-    return full.astype(np.float32)
+        pattern = np.clip(2.0 * filtered / (amplitude + 1e-6), -1.0, 1.0)
+    return pattern.astype(np.float32)
+
+
+def insert_dislocations(
+    pattern: np.ndarray,
+    orientation: np.ndarray,
+    period: np.ndarray,
+    where: np.ndarray,
+    pairs: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``pattern`` with ``pairs`` dislocation pairs added at random places in ``where``.
+
+    Growth alone leaves only the minutiae that the ridge flow forces; real skin has as
+    many again that nothing forces: short ridges, lakes, spurs, ridges that just stop.
+    Each pair is a displacement of the ridges by one period times the angle that the
+    segment between its two ends subtends, which puts a phase singularity of +1 at one
+    end and -1 at the other and leaves the pattern untouched far away.
+    """
+    height, width = pattern.shape
+    ys, xs = np.nonzero(where)
+    if pairs <= 0 or len(ys) == 0:
+        return pattern
+    shift_x = np.zeros(pattern.shape, dtype=np.float64)
+    shift_y = np.zeros(pattern.shape, dtype=np.float64)
+    for pick in rng.integers(0, len(ys), pairs):
+        cy, cx = int(ys[pick]), int(xs[pick])
+        p = float(period[cy, cx])
+        theta = float(orientation[cy, cx])
+        # Mostly along the ridges (short ridges and lakes), sometimes across (spurs, steps).
+        turn = rng.normal(0.0, 0.35) if rng.random() < 0.7 else rng.uniform(0.0, np.pi)
+        length = p * min(0.9 + rng.exponential(1.3), 5.0)
+        ux, uy = np.cos(theta + turn), -np.sin(theta + turn)
+        x1, y1 = cx - 0.5 * length * ux, cy - 0.5 * length * uy
+        x2, y2 = cx + 0.5 * length * ux, cy + 0.5 * length * uy
+        reach = int(3.0 * length + 2.0 * p)
+        y0, y9 = max(0, cy - reach), min(height, cy + reach + 1)
+        x0, x9 = max(0, cx - reach), min(width, cx + reach + 1)
+        gy, gx = np.mgrid[y0:y9, x0:x9].astype(np.float64)
+        z = gx + 1j * gy
+        subtended = np.angle((z - (x1 + 1j * y1)) / (z - (x2 + 1j * y2) + 1e-9))
+        r = np.abs(z - (cx + 1j * cy))
+        inner = 1.5 * length + p
+        taper = np.clip((reach - r) / max(reach - inner, 1.0), 0.0, 1.0)
+        taper = np.sin(0.5 * np.pi * taper) ** 2
+        burgers = p / (2.0 * np.pi) * rng.choice([-1.0, 1.0])
+        # The ridge normal in image axes (x right, y down).
+        nx, ny = np.sin(theta), np.cos(theta)
+        shift_x[y0:y9, x0:x9] += burgers * nx * subtended * taper
+        shift_y[y0:y9, x0:x9] += burgers * ny * subtended * taper
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float64)
+    return ndimage.map_coordinates(
+        pattern, [gy - shift_y, gx - shift_x], order=1, mode="nearest"
+    ).astype(np.float32)
 
 
 def _half(field: np.ndarray, doubled: bool = False) -> np.ndarray:
