@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -132,6 +133,31 @@ def discard_input(device: object) -> None:
             pass
         finally:
             sock.settimeout(timeout)
+
+
+def drain_output(device: object, timeout: float) -> None:
+    """Wait until a serial port has sent everything written to it.
+
+    A status request queued behind kilobytes of raster at 9600 baud is answered only
+    seconds later; without this wait a read timeout would call a working printer
+    silent. Waits at most ``timeout`` beyond what the bytes need at the port's rate;
+    ``PrinterError(E_TIMEOUT)`` when the port is still full then.
+    """
+    port = _serial_port(device)
+    if port is None:
+        return
+    try:
+        pending = port.out_waiting
+        deadline = time.monotonic() + timeout + 20.0 * pending / max(1, port.baudrate or 1)
+        while port.out_waiting:
+            if time.monotonic() > deadline:
+                raise escpos.PrinterError(
+                    escpos.E_TIMEOUT,
+                    "printer stopped taking data (%d bytes still waiting)" % port.out_waiting,
+                )
+            time.sleep(0.01)
+    except OSError:
+        return  # the port cannot say; the status read's own timeout still bounds the wait
 
 
 def from_python_escpos(

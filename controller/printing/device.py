@@ -3,10 +3,11 @@
 ``open_printer(settings)`` connects through python-escpos (``Usb`` via pyusb,
 ``Serial`` via pyserial, ``Network``, ``File``) with a bounded timeout on every read
 and write, and returns a ``PrinterLink``. ``PrinterLink.status()`` asks the printer
-(``DLE EOT``) after dropping whatever it sent unasked, so an old byte is never taken
-for the answer. Failures are ``escpos.PrinterError``s with a code: the device is not
-there (``E_LINK``), it does not answer (``E_TIMEOUT``), it answers garbage
-(``E_BAD_STATUS``), or it reports paper out, cover open or an error.
+(``DLE EOT``) once everything written has left the port, and after dropping whatever
+the printer sent unasked, so an old byte is never taken for the answer. Failures are
+``escpos.PrinterError``s with a code: the device is not there (``E_LINK``), it does
+not answer (``E_TIMEOUT``), it answers garbage (``E_BAD_STATUS``), or it reports paper
+out, cover open or an error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from controller.printing.config import PrintSettings, Target
 from drivers import escpos
-from drivers.escpos_host import E_LINK, discard_input, from_python_escpos
+from drivers.escpos_host import E_LINK, discard_input, drain_output, from_python_escpos
 
 # Printer states for the dashboard, from the most to the least urgent.
 READY = "ready"
@@ -61,6 +62,7 @@ class PrinterLink:
     def __init__(self, device: Any, settings: PrintSettings) -> None:
         self.device = device
         self.target = settings.target
+        self.timeout = settings.timeout
         self.printer = from_python_escpos(
             device, settings.paper_dots, write_timeout=settings.timeout
         )
@@ -71,6 +73,7 @@ class PrinterLink:
             raise escpos.PrinterError(
                 escpos.E_TIMEOUT, f"{self.target} is write-only: paper and cover cannot be read"
             )
+        drain_output(self.device, self.timeout)
         discard_input(self.device)
         return self.printer.status()
 
