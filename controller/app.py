@@ -312,10 +312,12 @@ class Station:
 
         ``PollsError`` while polls are not closed, or when no printer is configured.
         """
+        from controller.printing.config import MAX_COPIES
+
         if self.printer is None:
             raise PollsError("no printer is configured for this station", 409)
-        if copies is not None and not 1 <= copies <= 5:
-            raise PollsError("copies must be 1..5", 422)
+        if copies is not None and not 1 <= copies <= MAX_COPIES:
+            raise PollsError(f"copies must be 1..{MAX_COPIES}", 422)
         job = self.printer.submit(self.results(), self.election, copies)
         return job.to_json()
 
