@@ -652,6 +652,9 @@ def test_reprint_needs_closed_polls(station_files: tuple[Path, Path], sim: SimPr
     try:
         with pytest.raises(PollsError, match="close the polls first"):
             station.print_results()
+        with pytest.raises(PollsError, match="copies must be 1..5") as err:
+            station.print_results(copies=9)
+        assert err.value.status == 422
         assert sim.printed == 0
     finally:
         station.stop()
