@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
+import threading
 import time
 import tty
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from drivers import fingerprint as fp
 from hil.history import wait_until
-from hil.peripherals.fingerprint_sensor import FingerprintModule, finger_image, template_of
+from hil.peripherals.fingerprint_sensor import (
+    FingerprintModule,
+    finger_image,
+    pack_image,
+    template_of,
+    unpack_image,
+)
 
 
 class TtyStream:
@@ -159,3 +168,243 @@ def test_faults_time_out_quickly(rig, fault: str) -> None:
         assert sensor.decoder.bad_packets >= 1
     module.faults.clear()
     assert sensor.template_count() == 0
+
+
+# -- the asyncio driver (what the terminal runs) over a real pty ---------------------
+
+
+def run_async(path: str, job, timeout_ms: int = 300):  # noqa: ANN001 - a coroutine function
+    """Open ``path`` the way the virtual board does and run ``job(sensor)`` under asyncio."""
+
+    async def main():  # noqa: ANN202
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        loop.add_reader(fd, lambda: _pump(fd, reader))
+        sensor = fp.AsyncFingerprintSensor(reader, FdWriter(fd), timeout_ms=timeout_ms)
+        try:
+            return await job(sensor)
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    return asyncio.run(main())
+
+
+def _pump(fd: int, reader: asyncio.StreamReader) -> None:
+    try:
+        data = os.read(fd, 65536)
+    except (BlockingIOError, OSError):
+        return
+    if data:
+        reader.feed_data(data)
+
+
+class FdWriter:
+    """The writer half of the board's UART over a non-blocking descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except BlockingIOError:
+                select.select([], [self.fd], [], 0.05)
+
+    async def drain(self) -> None:
+        return None
+
+
+async def capture(sensor: fp.AsyncFingerprintSensor) -> tuple[dict, bytes]:
+    """What the terminal does: start, wait for a finger, stream the image."""
+    params = await sensor.start()
+    await sensor.wait_finger(2000, poll_ms=20)
+    parts: list[bytes] = []
+
+    async def sink(payload: bytes) -> None:
+        parts.append(payload)
+
+    await sensor.up_image(sink)
+    return params, b"".join(parts)
+
+
+@pytest.fixture
+def module() -> Iterator[FingerprintModule]:
+    m = FingerprintModule()
+    yield m
+    m.close()
+
+
+def test_async_capture_of_a_synthetic_finger(module: FingerprintModule) -> None:
+    from hil.fingerprints import make_impression, make_master
+
+    impression = make_impression(make_master(11, 320, 360), 2)
+    module.place(impression.image, impression.minutiae)
+    params, image = run_async(module.device_path, capture)
+    assert params["packet_size"] == 128
+    assert image == pack_image(impression.image)
+    restored = unpack_image(image)
+    assert np.abs(restored.astype(int) - impression.image.astype(int)).max() <= 15
+    assert module.uploads == 1
+    assert module.commands[:2] == [fp.VFY_PWD, fp.READ_SYS_PARA]
+
+
+def test_async_finger_placed_while_polling(module: FingerprintModule) -> None:
+    placed = threading.Timer(0.3, module.place, (finger_image(4),))
+    placed.start()
+    try:
+        _, image = run_async(module.device_path, capture)
+    finally:
+        placed.cancel()
+    assert image == finger_image(4)
+    assert module.commands.count(fp.GEN_IMG) >= 3
+
+
+def test_async_missing_finger_ends_in_no_finger(module: FingerprintModule) -> None:
+    async def job(sensor: fp.AsyncFingerprintSensor) -> None:
+        await sensor.wait_finger(250, poll_ms=20)
+
+    start = time.monotonic()
+    with pytest.raises(fp.SensorError) as err:
+        run_async(module.device_path, job)
+    assert err.value.code == fp.NO_FINGER and time.monotonic() - start < 2
+    module.place(finger_image(1))
+    module.unreadable = True
+    with pytest.raises(fp.SensorError) as err:
+        run_async(module.device_path, job)
+    assert err.value.code == fp.IMAGE_FAIL and "could not take the finger image" in str(err.value)
+
+
+def test_async_iso_template_from_a_template_module() -> None:
+    from controller.biometrics import iso19794_2
+    from hil.fingerprints import make_impression, make_master
+
+    impression = make_impression(make_master(5, 320, 360), 1)
+    with FingerprintModule(template_format="iso19794-2") as m:
+        m.place(impression.image, impression.minutiae)
+
+        async def job(sensor: fp.AsyncFingerprintSensor) -> bytes:
+            await sensor.start()
+            await sensor.wait_finger(1000)
+            await sensor.img2tz(1)
+            return await sensor.up_char(1)
+
+        record = iso19794_2.parse(run_async(m.device_path, job))
+        assert (record.width, record.height) == (256, 288)
+        assert len(record.views[0].minutiae) == len(impression.minutiae)
+
+
+def test_async_noise_is_survived(module: FingerprintModule) -> None:
+    module.faults.add("noise")
+    module.place(finger_image(6))
+    _, image = run_async(module.device_path, capture)
+    assert image == finger_image(6)
+
+
+def test_async_one_lost_data_packet_fails_the_upload_cleanly(module: FingerprintModule) -> None:
+    module.place(finger_image(2))
+    module.corrupt_packet = 100
+
+    async def job(sensor: fp.AsyncFingerprintSensor) -> tuple[str, bytes]:
+        try:
+            await capture(sensor)
+        except fp.ProtocolError as err:
+            first = str(err)
+        # The module still holds the image: the terminal asks again and gets it whole.
+        parts: list[bytes] = []
+
+        async def sink(payload: bytes) -> None:
+            parts.append(payload)
+
+        await sensor.up_image(sink)
+        return first, b"".join(parts)
+
+    first, image = run_async(module.device_path, job)
+    assert "36736 bytes, expected 36864" in first
+    assert image == finger_image(2)
+
+
+@pytest.mark.parametrize("fault", ["drop", "checksum", "silent", "babble"])
+def test_async_faults_end_in_a_timeout(module: FingerprintModule, fault: str) -> None:
+    if fault == "babble":
+        module.babble()
+    else:
+        module.faults.add(fault)
+
+    async def job(sensor: fp.AsyncFingerprintSensor) -> None:
+        await sensor.start()
+
+    start = time.monotonic()
+    with pytest.raises(fp.SensorTimeout) as err:
+        run_async(module.device_path, job)
+    assert time.monotonic() - start < 2
+    assert "did not answer VfyPwd within 300 ms" in str(err.value)
+    module.babble(False)
+    module.faults.clear()
+
+    async def recovered(sensor: fp.AsyncFingerprintSensor) -> int:
+        await sensor.start()
+        return await sensor.template_count()
+
+    assert run_async(module.device_path, recovered) == 0
+
+
+MICROPYTHON_CAPTURE = """
+import asyncio, hashlib, binascii, gc, sys
+from firmware.boards.unix import Board
+from drivers import fingerprint as fp
+
+async def main(path, fault):
+    reader, writer = Board({"uart": {"finger": path}}).uart("finger")
+    sensor = fp.AsyncFingerprintSensor(reader, writer, timeout_ms=300)
+    if fault:
+        try:
+            await sensor.start()
+        except fp.SensorError as err:
+            print("error", err.code, err)
+        return
+    await sensor.start()
+    await sensor.wait_finger(3000, 20)
+    digest = hashlib.sha256()
+    low = [gc.mem_free()]
+
+    async def sink(payload):
+        digest.update(payload)
+        low[0] = min(low[0], gc.mem_free())
+
+    n = await sensor.up_image(sink)
+    print("image", n, binascii.hexlify(digest.digest()).decode(), "low", low[0])
+
+asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""))
+"""
+
+
+def test_async_driver_under_micropython_over_the_pty(module: FingerprintModule, tmp_path) -> None:
+    import hashlib
+
+    from tests.conftest import run_micropython
+
+    # Sources compile on the fly here, which a 96 KB heap cannot do; the terminal's heap
+    # during a capture is measured with the compiled firmware in tests/firmware.
+    script = tmp_path / "capture.py"
+    script.write_text(MICROPYTHON_CAPTURE)
+    module.place(finger_image(9))
+    done = run_micropython(script, heap="256k", args=[module.device_path], timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    words = done.stdout.split()
+    assert words[:3] == ["image", "36864", hashlib.sha256(finger_image(9)).hexdigest()]
+    for fault in ("silent", "babble", "checksum"):
+        if fault == "babble":
+            module.babble()
+        else:
+            module.faults.add(fault)
+        done = run_micropython(script, heap="256k", args=[module.device_path, fault], timeout=30)
+        module.babble(False)
+        module.faults.clear()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("error -1 fingerprint sensor did not answer VfyPwd"), (
+            fault, done.stdout)
