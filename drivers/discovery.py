@@ -28,6 +28,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -189,16 +190,37 @@ def udev_rule(found: Found) -> str:
     return f'{match}, MODE="0660", GROUP="{group}", TAG+="uaccess"'
 
 
-def _owner(path: str) -> str:
+def rules_cover(found: Found, rules_file: Path = RULES_FILE) -> bool:
+    """True when a rule of the shipped rules file names this device's ids."""
+    if found.vid is None:
+        return False
+    subsystem = "tty" if found.kind == "serial" else "usb"
+    try:
+        text = rules_file.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("#") or f'SUBSYSTEM=="{subsystem}"' not in line:
+            continue
+        ids = dict(re.findall(r'ATTRS?\{(idVendor|idProduct)\}=="([^"]*)"', line))
+        if "idVendor" not in ids or found.vid not in ids["idVendor"].split("|"):
+            continue
+        if "idProduct" not in ids or found.pid in ids["idProduct"].split("|"):
+            return True
+    return False
+
+
+def _node_group(path: str) -> tuple[str, bool] | None:
+    """The node's group and whether that group may read and write it."""
     try:
         st = os.stat(path)
     except OSError:
-        return ""
+        return None
     try:
         group = grp.getgrgid(st.st_gid).gr_name
     except KeyError:
         group = str(st.st_gid)
-    return f" (group {group}, mode {stat.filemode(st.st_mode)})"
+    return group, (st.st_mode & 0o060) == 0o060
 
 
 def _user() -> str:
@@ -210,14 +232,31 @@ def _user() -> str:
 
 def permission_hint(found: Found) -> str:
     """What a technician does about a device this user may not open."""
-    group = USB_GROUP if found.kind == "usb" else SERIAL_GROUP
-    return (
-        f"user {_user()} may not open {found.path}{_owner(found.path or '')}. "
-        f"Install Shailoo's udev rules ({RULES_FILE}): {INSTALL}, then unplug and "
-        f"replug the device; or add yourself to group {group} "
-        f"(sudo usermod -aG {group} {_user()}, then log in again). "
-        f"The rule for this device: {udev_rule(found)}"
-    )
+    path = found.path or "?"
+    node = _node_group(path)
+    mode = ""
+    if node is not None:
+        st_mode = os.stat(path).st_mode
+        mode = f" (group {node[0]}, mode {stat.filemode(st_mode)})"
+    parts = [f"user {_user()} may not open {path}{mode}."]
+    if rules_cover(found):
+        parts.append(
+            f"Install Shailoo's udev rules ({RULES_FILE}): {INSTALL}, then unplug and replug "
+            "the device."
+        )
+    else:
+        parts.append(
+            f"Shailoo's udev rules ({RULES_FILE}) do not name this device: put the rule below in "
+            "/etc/udev/rules.d/61-shailoo-local.rules, then sudo udevadm control --reload "
+            "&& sudo udevadm trigger."
+        )
+    if node is not None and node[1] and node[0] != "root":
+        parts.append(
+            f"Or add yourself to group {node[0]} (sudo usermod -aG {node[0]} {_user()}, "
+            "then log in again)."
+        )
+    parts.append(f"The rule for this device: {udev_rule(found)}")
+    return " ".join(parts)
 
 
 def _with_access(found: Found) -> Found:

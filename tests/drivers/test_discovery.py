@@ -15,6 +15,7 @@ kernel then denies it for real.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import re
@@ -315,29 +316,65 @@ def test_access_on_files_whose_mode_denies(open_dir: Path) -> None:
     assert answers == ["denied", "ok", "denied", "unknown"], answers
 
 
-def test_denied_device_gets_the_rule_and_the_rules_file(open_dir: Path) -> None:
-    node = open_dir / "ttyUSB9"
-    node.write_bytes(b"")
-    node.chmod(0o600)
+def denied_port(node: Path, vid: int | None, pid: int | None) -> dict[str, Any]:
+    """``describe_port`` of ``node`` as a user who may not open it (``nobody`` under root)."""
     port = SysFS(str(node))
-    port.vid, port.pid = 0x1A86, 0x7523
+    port.vid, port.pid = vid, pid
 
     def describe() -> dict[str, Any]:
         return discovery.describe_port(port).to_json()
 
     if os.geteuid() == 0:
-        found = as_nobody(describe)
-    else:
-        node.chmod(0o000)
-        found = describe()
+        return as_nobody(describe)
+    node.chmod(node.stat().st_mode & 0o7707)  # the group's bits too: we may be in it
+    return describe()
+
+
+def test_denied_device_gets_the_rule_and_the_rules_file(open_dir: Path) -> None:
+    node = open_dir / "ttyUSB9"
+    node.write_bytes(b"")
+    node.chmod(0o600)
+    found = denied_port(node, 0x1A86, 0x7523)
     assert found["access"] == "denied" and found["role"] == "uart-bridge"
     hint = found["hint"]
-    assert str(discovery.RULES_FILE) in hint
-    assert "sudo udevadm control --reload" in hint and "usermod -aG dialout" in hint
+    assert f"may not open {node}" in hint
+    assert f"Install Shailoo's udev rules ({discovery.RULES_FILE})" in hint
+    assert "sudo udevadm control --reload && sudo udevadm trigger" in hint
     assert (
         'SUBSYSTEM=="tty", ATTRS{idVendor}=="1a86", ATTRS{idProduct}=="7523", '
         'MODE="0660", GROUP="dialout", TAG+="uaccess"'
     ) in hint
+
+
+def test_group_advice_names_the_nodes_own_group(open_dir: Path) -> None:
+    node = open_dir / "ttyACM7"
+    node.write_bytes(b"")
+    if os.geteuid() == 0:
+        try:
+            os.chown(node, -1, grp.getgrnam("dialout").gr_gid)
+        except KeyError:
+            pytest.skip("this machine has no dialout group")
+    node.chmod(0o660)
+    group = grp.getgrgid(node.stat().st_gid).gr_name
+    found = denied_port(node, 0x2E8A, 0x0005)
+    assert found["role"] == "board" and found["access"] == "denied"
+    if group == "root":
+        assert "usermod" not in found["hint"]
+    else:
+        assert f"add yourself to group {group} (sudo usermod -aG {group} " in found["hint"]
+
+
+def test_devices_the_rules_do_not_name_get_a_rule_of_their_own(open_dir: Path) -> None:
+    node = open_dir / "ttyS7"
+    node.write_bytes(b"")
+    node.chmod(0o600)
+    found = denied_port(node, None, None)
+    assert f"Shailoo's udev rules ({discovery.RULES_FILE}) do not name this device" in found["hint"]
+    assert 'SUBSYSTEM=="tty", KERNEL=="ttyS7", MODE="0660"' in found["hint"]
+    unknown = discovery.describe_usb(StandInUsb(0x046D, 0xC077))
+    assert not discovery.rules_cover(unknown)
+    assert discovery.rules_cover(discovery.describe_usb(StandInUsb(0x04B8, 0x0E28)))
+    assert not discovery.rules_cover(discovery.describe_usb(StandInUsb(0x10C4, 0xEA60)))
 
 
 def test_cli_prints_the_fix_for_ports_this_user_may_not_open() -> None:
