@@ -207,7 +207,11 @@ def test_cli_without_libusb_says_so_and_lists_serial_ports() -> None:
 
 
 def test_real_usb_listing_runs() -> None:
-    for found in discovery.list_usb():
+    try:
+        found_all = discovery.list_usb()
+    except discovery.UsbUnavailable as err:
+        pytest.skip(f"this machine has no libusb: {err}")
+    for found in found_all:
         assert found.kind == "usb" and re.fullmatch(r"[0-9a-f]{4}", found.vid or "")
         assert found.path and found.path.startswith("/dev/bus/usb/")
 
