@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "bio": ("controller.biometrics.cli", "bio", "Fingerprints: extract, match, identify."),
     "election": ("controller.nist.cli", "election",
                  "Election definitions: check, convert NIST SP 1500-100."),
+    "printer": ("controller.printing.cli", "printer",
+                "Thermal printer: status, print the results protocol again."),
     "devices": ("drivers.discovery_cli", "devices", "Attached serial and USB devices."),
 }
 
