@@ -106,31 +106,31 @@ def orientation_field(
         theta += 0.5 * np.arctan2(-(yy - y0), xx - x0)
     for x0, y0 in deltas:
         theta -= 0.5 * np.arctan2(-(yy - y0), xx - x0)
+    half = width * 0.42
     if len(cores) == 0:
-        top = height * rng.uniform(0.40, 0.55)
-        theta += _dome(xx, yy, width, top, height, rng.uniform(0.35, 0.7))
+        # A plain arch: a hump across the middle of the finger, flatter towards the crease.
+        middle = height * rng.uniform(0.42, 0.55)
+        weight = np.exp(-(((yy - middle) / (0.3 * height)) ** 2))
+        axis = width / 2.0 + rng.normal(0.0, 0.04 * width)
+        theta += _hump(xx, axis, width * rng.uniform(0.22, 0.32), weight * rng.uniform(0.9, 1.7))
+        top = middle - 0.15 * height
     else:
         top = float(np.min(cores[:, 1])) - rng.uniform(20.0, 50.0)
-        theta += _dome(xx, yy, width, top, height, rng.uniform(0.5, 0.9))
+    # Above the pattern the ridges follow the fingertip.
+    rise = np.clip((top - yy) / (0.5 * height), 0.0, 1.0) ** 0.7
+    theta += _hump(xx, width / 2.0, half, rise * rng.uniform(0.5, 0.9))
     theta += rng.uniform(0.06, 0.12) * smooth_noise(rng, height, width, 70.0)
     return np.mod(theta, np.pi).astype(np.float32)
 
 
-def _dome(
-    xx: np.ndarray, yy: np.ndarray, width: int, top: float, height: int, strength: float
-) -> np.ndarray:
-    """The turn that makes ridges follow the fingertip: none below ``top``, growing above.
+def _hump(xx: np.ndarray, axis: float, half: float, strength: np.ndarray) -> np.ndarray:
+    """The turn of ridges that bulge upwards around the vertical line x = ``axis``.
 
-    It is the slope of the curve y = -a * exp(-u^2 / 2) with u the offset from the
-    finger's axis in half-widths, so ridges rise towards the middle of the finger.
+    It is the direction of the curve y = -a exp(-u²/2), u = (x - axis) / ``half``, whose
+    slope ``strength`` scales point by point: ridges rise towards the axis (as viewed).
     """
-    half = width * 0.42
-    u = (xx - width / 2.0) / half
-    rise = np.clip((top - yy) / (0.5 * height), 0.0, 1.0) ** 0.7
-    amp = strength * rise
-    slope = amp * u * np.exp(-0.5 * u * u) * 1.6
-    # Below the top line an arch keeps a gentle hump that fades towards the crease.
-    return np.arctan(slope)
+    u = (xx - axis) / half
+    return -np.arctan(1.6 * strength * u * np.exp(-0.5 * u * u))
 
 
 def period_field(

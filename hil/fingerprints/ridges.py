@@ -21,6 +21,7 @@ import numpy as np
 from scipy import fft, ndimage
 
 DEAD_ZONE = 0.05
+GAIN = 8.0
 PAD = 12  # half-resolution pixels of dead band around the growing pattern
 FILLED = 0.97  # share of non-zero pixels at which the fronts count as having met
 ANGULAR_ORDER = 4  # cos^(2k) angular profile: about ±22° at half power for k = 4
@@ -116,7 +117,7 @@ def grow(
     for _ in range(max_steps):
         filtered = bank.apply(pattern, steering)
         level = float(np.abs(filtered).max()) + 1e-12
-        pattern = np.clip(filtered * (4.0 / level), -1.0, 1.0)
+        pattern = np.clip(filtered * (GAIN / level), -1.0, 1.0)
         # The dead zone stops ridges from nucleating out of rounding noise: they only
         # spread from what is already there, as fronts.
         pattern[(np.abs(pattern) < DEAD_ZONE) | ~live] = 0.0
@@ -167,9 +168,12 @@ def insert_dislocations(
         cy, cx = int(ys[pick]), int(xs[pick])
         p = float(period[cy, cx])
         theta = float(orientation[cy, cx])
-        # Mostly along the ridges (short ridges and lakes), sometimes across (spurs, steps).
-        turn = rng.normal(0.0, 0.35) if rng.random() < 0.7 else rng.uniform(0.0, np.pi)
-        length = p * min(0.9 + rng.exponential(1.3), 5.0)
+        # Half along the ridges (short ridges and lakes), half any way: a lone ending and
+        # a lone fork some ridges apart, which is what most minutiae look like.
+        if rng.random() < 0.5:
+            turn, length = rng.normal(0.0, 0.25), p * min(1.6 + rng.exponential(1.6), 7.0)
+        else:
+            turn, length = rng.uniform(0.0, np.pi), p * min(1.5 + rng.exponential(1.5), 6.0)
         ux, uy = np.cos(theta + turn), -np.sin(theta + turn)
         x1, y1 = cx - 0.5 * length * ux, cy - 0.5 * length * uy
         x2, y2 = cx + 0.5 * length * ux, cy + 0.5 * length * uy
