@@ -1,11 +1,14 @@
-"""Fonts for ballots: a TrueType sans-serif face that has the Kyrgyz letters ң ө ү.
+"""The ballot typeface: PT Sans, which draws the Kyrgyz letters ң ө ү, from a Python package.
 
-Looked for in this order: the files named by ``SHAILOO_FONT`` and ``SHAILOO_FONT_BOLD``,
-the usual places of DejaVu Sans, Liberation Sans and Noto Sans on Linux distributions
-(Debian: package ``fonts-dejavu-core``), then whatever ``fc-match`` offers for Kyrgyz.
-A candidate is used only if it really draws ң, ө and ү. With none, Pillow's built-in
-face is used and ``FontSet.cyrillic`` is False: the ballot still reads (positions never
-depend on text) but its Cyrillic text is not printable, which the renderer logs loudly.
+The regular and bold faces come from the package ``fontpkg-pt-sans`` (through
+``fontpkg``), so a ballot is set in the same letters on every machine and the PDF
+embeds the very file the PNG was drawn with. ``SHAILOO_FONT`` (and
+``SHAILOO_FONT_BOLD``) may name other TrueType files, for a commission that prints in
+its own typeface; a file that does not draw ң, ө and ү is refused.
+
+Texts are measured in millimetres (``FontSet.width_mm``) from the font's advance
+widths, so the PNG and the PDF fit a text into its box identically and the layout
+never depends on the resolution.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,47 +23,45 @@ from PIL import Image, ImageDraw, ImageFont
 
 log = logging.getLogger("shailoo.ballots")
 
-_DIRS = (
-    "/usr/share/fonts/truetype/dejavu",
-    "/usr/share/fonts/dejavu",
-    "/usr/share/fonts/TTF",
-    "/usr/share/fonts/dejavu-sans-fonts",
-    "/usr/share/fonts/truetype/liberation",
-    "/usr/share/fonts/liberation-sans",
-    "/usr/share/fonts/truetype/noto",
-    "/usr/share/fonts/noto",
-)
-_FACES = (
-    ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf"),
-    ("NotoSans-Regular.ttf", "NotoSans-Bold.ttf"),
-)
 PROBE = "ңөү"
-FontLike = ImageFont.FreeTypeFont | ImageFont.ImageFont
+FAMILY = "PT Sans"
+_MEASURE_PX = 1000  # em size at which texts are measured: widths scale linearly with it
+
+
+class FontError(RuntimeError):
+    """No usable typeface with the Kyrgyz letters."""
 
 
 @dataclass(frozen=True)
 class FontSet:
-    """The regular and bold face used for ballots."""
+    """The regular and bold TrueType files ballots are set in."""
 
-    regular: str | None
-    bold: str | None
-    cyrillic: bool
+    regular: str
+    bold: str
 
-    def font(self, size_px: int, bold: bool = False) -> FontLike:
-        """The face at ``size_px`` pixels (bold falls back to regular)."""
-        return _load(self.bold if bold and self.bold else self.regular, max(4, int(size_px)))
+    def font(self, size_px: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+        """The face at an em size of ``size_px`` pixels."""
+        return _load(self.bold if bold else self.regular, max(4, int(size_px)))
+
+    def width_mm(self, text: str, size_mm: float, bold: bool = False) -> float:
+        """How wide ``text`` is at an em size of ``size_mm`` millimetres."""
+        face = _load(self.bold if bold else self.regular, _MEASURE_PX)
+        return face.getlength(text) / _MEASURE_PX * size_mm
+
+    def baseline_mm(self, size_mm: float, bold: bool = False) -> float:
+        """From the vertical middle of a line (ascender to descender) down to its baseline."""
+        face = _load(self.bold if bold else self.regular, _MEASURE_PX)
+        ascent, descent = face.getmetrics()
+        return (ascent - descent) / 2 / _MEASURE_PX * size_mm
 
     @property
     def name(self) -> str:
         """What the ballot was set in, for the layout record."""
-        return Path(self.regular).name if self.regular else "builtin (no Cyrillic)"
+        return Path(self.regular).name
 
 
 @functools.lru_cache(maxsize=256)
-def _load(path: str | None, size: int) -> FontLike:
-    if path is None:
-        return ImageFont.load_default(size)
+def _load(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
@@ -70,7 +69,7 @@ def has_kyrgyz(path: str) -> bool:
     """True when the font file draws ң, ө and ү (not its missing-glyph box)."""
     try:
         font = ImageFont.truetype(path, 24)
-    except OSError:
+    except (OSError, ValueError):
         return False
     missing = _glyph(font, "\ue000")
     return all(_glyph(font, ch) != missing for ch in PROBE)
@@ -82,46 +81,31 @@ def _glyph(font: ImageFont.FreeTypeFont, ch: str) -> bytes:
     return canvas.tobytes()
 
 
-def _fc_match() -> str | None:
-    exe = shutil.which("fc-match")
-    if exe is None:
-        return None
+def packaged_fonts() -> FontSet:
+    """PT Sans regular and bold from the ``fontpkg-pt-sans`` package."""
     try:
-        out = subprocess.run(
-            [exe, "-f", "%{file}", "sans-serif:lang=ky"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    path = out.stdout.strip()
-    return path if path.lower().endswith((".ttf", ".otf")) else None
+        import fontpkg
+
+        regular = str(fontpkg.path(FAMILY))
+        bold = str(fontpkg.path(FAMILY, weight=700))
+    except Exception as err:  # an absent or broken package: say which one to install
+        raise FontError(
+            f"the ballot typeface {FAMILY} is missing ({err}): install fontpkg-pt-sans"
+        ) from None
+    return FontSet(regular, bold)
 
 
 @functools.lru_cache(maxsize=1)
 def find_fonts() -> FontSet:
-    """The best font set on this machine (looked up once per process)."""
+    """The typeface for ballots (looked up once per process); ``FontError`` without one."""
     regular_env = os.environ.get("SHAILOO_FONT")
     if regular_env:
         if has_kyrgyz(regular_env):
             bold_env = os.environ.get("SHAILOO_FONT_BOLD")
-            bold = bold_env if bold_env and has_kyrgyz(bold_env) else None
-            return FontSet(regular_env, bold, True)
-        log.warning("SHAILOO_FONT=%s has no Kyrgyz letters; looking elsewhere", regular_env)
-    for folder in _DIRS:
-        for regular, bold in _FACES:
-            path = Path(folder, regular)
-            if path.is_file() and has_kyrgyz(str(path)):
-                bold_path = Path(folder, bold)
-                has_bold = bold_path.is_file() and has_kyrgyz(str(bold_path))
-                return FontSet(str(path), str(bold_path) if has_bold else None, True)
-    matched = _fc_match()
-    if matched and has_kyrgyz(matched):
-        return FontSet(matched, None, True)
-    log.error(
-        "no font with Kyrgyz letters found: ballots will print Cyrillic as boxes; "
-        "install fonts-dejavu-core or set SHAILOO_FONT"
-    )
-    return FontSet(None, None, False)
+            bold = bold_env if bold_env and has_kyrgyz(bold_env) else regular_env
+            return FontSet(regular_env, bold)
+        log.warning("SHAILOO_FONT=%s does not draw ң ө ү; using %s", regular_env, FAMILY)
+    fonts = packaged_fonts()
+    if not (has_kyrgyz(fonts.regular) and has_kyrgyz(fonts.bold)):
+        raise FontError(f"the packaged {FAMILY} does not draw ң ө ү")
+    return fonts

@@ -8,8 +8,12 @@ dpi, and the reader needs no side file.
 
 Fixed features of every sheet:
 
-* four solid square fiducials, one near each corner, on white: the reader fits the
-  scan's geometry to them; nothing else is printed within ``CORNER_CLEAR`` of a corner;
+* four solid square fiducials, one near each corner, on white: the reader finds them
+  first; nothing else is printed within ``CORNER_CLEAR`` of a corner;
+* a column of timing marks (short bars at a fixed pitch) along the left and the right
+  edge between the corners: with the fiducials they give the reader some sixty points
+  to fit the scan's geometry to, so one smudged point is outvoted and a sheet that is
+  not flat or not fed straight is measured, not assumed;
 * the QR code at the top right (its right edge at ``CORNER_CLEAR`` from the right side);
 * the header (titles, district, station), a band that says "test ballot" in test mode,
   instructions, then the contests in one column, or two when one is not enough.
@@ -55,6 +59,11 @@ OVAL_H = 4.5
 OVAL_STROKE = 0.35
 OVAL_LEFT = 4.0  # from a row's left edge to its oval's left edge
 FOOTER_HEIGHT = 8.0
+TIMING_INSET = 7.0  # from the left or right paper edge to a timing mark's centre
+TIMING_W = 4.0
+TIMING_H = 1.5
+TIMING_PITCH = 8.0
+TIMING_CLEAR = 40.0  # the first and last timing mark from the top and bottom paper edge
 
 
 class LayoutError(ValueError):
@@ -120,6 +129,7 @@ class SheetLayout:
     election_hash: str
     style: str
     fiducials: tuple[tuple[float, float], ...]  # centres: TL, TR, BL, BR
+    timing: tuple[tuple[float, float], ...]  # centres: the left column, then the right
     qr: Box
     header: Box
     band: Box
@@ -158,6 +168,7 @@ class SheetLayout:
             "mode": mode,
             "station": station,
             "fiducials": [[round(x * k, 2), round(y * k, 2)] for x, y in self.fiducials],
+            "timing_marks": [[round(x * k, 2), round(y * k, 2)] for x, y in self.timing],
             "targets": targets,
         }
 
@@ -172,6 +183,15 @@ def fiducial_centres(paper: Paper) -> tuple[tuple[float, float], ...]:
         (FIDUCIAL_INSET, far_y),
         (far_x, far_y),
     )
+
+
+def timing_centres(paper: Paper) -> tuple[tuple[float, float], ...]:
+    """Centres of the timing marks: down the left edge, then down the right edge."""
+    count = int((paper.height - 2 * TIMING_CLEAR) // TIMING_PITCH) + 1
+    top = (paper.height - (count - 1) * TIMING_PITCH) / 2
+    ys = [top + i * TIMING_PITCH for i in range(count)]
+    right = paper.width - TIMING_INSET
+    return tuple((TIMING_INSET, y) for y in ys) + tuple((right, y) for y in ys)
 
 
 def qr_box(paper: Paper) -> Box:
@@ -237,6 +257,7 @@ def compute_layout(election: Any, style_id: str, paper: str = "A4") -> SheetLayo
         election_hash=election.hash,
         style=style_id,
         fiducials=fiducial_centres(sheet),
+        timing=timing_centres(sheet),
         qr=qr,
         header=Box(CORNER_CLEAR, HEADER_TOP, qr.x - 5 - CORNER_CLEAR, BAND_TOP - 2 - HEADER_TOP),
         band=Box(SIDE, BAND_TOP, full_width, BAND_HEIGHT),
