@@ -6,6 +6,8 @@
                            close while a scanner still holds an accepted sheet)
 ``GET  /api/results``      the results (409 while polls are not closed)
 ``GET  /api/audit/verify`` whether the audit chain is intact
+``GET  /api/cvr``          the cast vote records (NIST SP 1500-103) with their hashes
+                           (409 while polls are not closed)
 ``GET  /api/events``       ``text/event-stream``: an ``status`` event with the full
                            status at connect and after every change
 ``GET  /``                 the dashboard (``?lang=ky|ru|en``)
@@ -71,6 +73,27 @@ def create_app(station: Station) -> FastAPI:
             return station.results()
         except PollsError as err:
             raise HTTPException(err.status, str(err)) from None
+
+    @app.get("/api/cvr")
+    def cvr() -> dict[str, Any]:
+        """The cast vote record report, once polls are closed, and what to sign of it."""
+        from controller.nist.cvr import CvrError
+        from controller.nist.export import export_cvrs
+
+        if station.store is None:
+            raise HTTPException(503, "the station is not running")
+        try:
+            export = export_cvrs(station.store, station.election, station.station, station.mode)
+        except PollsError as err:
+            raise HTTPException(err.status, str(err)) from None
+        except CvrError as err:
+            raise HTTPException(500, str(err)) from None
+        return {
+            "count": export.count,
+            "records_sha256": export.records_sha256,
+            "report_sha256": export.report_sha256,
+            "report": export.report,
+        }
 
     @app.get("/api/audit/verify")
     def audit_verify() -> dict[str, Any]:

@@ -131,3 +131,55 @@ def verify_audit(data_dir: Path) -> None:
     if not ok:
         raise click.ClickException(f"audit chain broken at entry {bad} (of {count})")
     click.echo(f"audit chain intact: {count} entries")
+
+
+@controller.command("export-cvr")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The station's data directory.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write the NIST SP 1500-103 report to.",
+)
+@click.option(
+    "--election",
+    "election_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The election definition, when no ballot was cast (else the one kept is used).",
+)
+def export_cvr(data_dir: Path, out: Path, election_path: Path | None) -> None:
+    """Write the cast vote records of a closed station, and print their hashes."""
+    from controller.election import ElectionError, load_election
+    from controller.nist.cvr import CvrError
+    from controller.nist.export import export_cvrs
+    from controller.results import PollsError
+    from controller.store import Store
+
+    db = data_dir / "station.db"
+    if not db.is_file():
+        raise click.ClickException(f"no station database in {data_dir}")
+    try:
+        election = load_election(election_path) if election_path is not None else None
+    except ElectionError as err:
+        raise click.ClickException(str(err)) from None
+    store = Store(db)
+    try:
+        export = export_cvrs(store, election)
+    except (PollsError, CvrError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        store.close()
+    try:
+        out.write_bytes(export.data)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {out}: {err.strerror or err}") from None
+    click.echo(f"{out}: {export.count} cast vote records")
+    click.echo(f"records sha256 {export.records_sha256}")
+    click.echo(f"report sha256  {export.report_sha256}")

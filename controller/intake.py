@@ -5,6 +5,14 @@ A sheet goes ``pending`` (read and accepted, waiting for the scanner to drop it)
 ``voided`` on ``ballot.returned``. Each step is idempotent per sheet id, so a resent
 ``ballot.dropped`` counts nothing twice. Only cast sheets are tallied.
 
+The votes of a cast sheet live only in the ``cvrs`` table: the drop moves what the
+reading found (every mark score, the votes, the image hash, the style) from the
+sheet's row to a cast vote record with a random id and no time, in the same
+transaction, and clears it from the sheet. The ``sheets`` table, which has times
+and the scanner's sheet ids, then says only that a sheet was cast — never how — so
+nothing lines a vote up with the order or the time of the check-ins
+(``docs/cvr.md``). The image of an accepted sheet is kept under its record's id.
+
 Image transfer problems (a chunk missing, a hash that does not match, a blob larger
 than its own metadata allows) are not votes: the sheet is decided ``return`` with a
 reason, so the scanner gives the paper back and the voter can feed it again.
@@ -19,6 +27,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -30,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from controller import audit
-from controller.store import Store
+from controller.nist.cvr import CastBallot, new_cvr_id
+from controller.store import Store, get_meta, set_meta
 from protocol.blob import BlobAssembler
 from protocol.errors import ProtocolError
 
@@ -209,7 +219,6 @@ class Intake:
             return _returned(sheet, "bad_hash" if err.code == "bad_hash" else "incomplete")
         digest = body["sha256"].lower()
         gray = np.frombuffer(data, dtype=np.uint8).reshape(blob.meta["height"], blob.meta["width"])
-        self._save_image(sheet, gray)
         options: dict[str, Any] = {"mode": self.mode, "station": self.station}
         if self._reader_takes_dpi:
             options["dpi"] = blob.meta["dpi"]  # lets the reader refuse a sheet at the wrong scale
@@ -217,8 +226,14 @@ class Intake:
             read = self.reader(gray, self.election, **options)
         except Exception:
             log.exception("%s: reading sheet %s failed", device, sheet)
+            self._save_image(sheet, gray)
             return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
-        return self._outcome(sheet, digest, read)
+        outcome = self._outcome(sheet, digest, read)
+        if outcome.record is not None:
+            self._save_image(outcome.record["cvr"], gray, undated=True)
+        else:
+            self._save_image(sheet, gray)
+        return outcome
 
     def _outcome(self, sheet: str, digest: str, read: Any) -> Outcome:
         if not isinstance(read, dict) or read.get("status") not in ("accepted", "rejected"):
@@ -235,22 +250,41 @@ class Intake:
         if not isinstance(votes, dict) or not isinstance(contests, dict):
             log.error("sheet %s: accepted without votes and contests", sheet)
             return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
-        record = {"style": style, "votes": votes, "contests": contests}
-        if isinstance(read.get("marks"), list):
-            record["marks"] = read["marks"]
+        if not isinstance(style, str):
+            log.error("sheet %s: accepted without a ballot style", sheet)
+            return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
+        # The cast vote record to be: its id is drawn now, so that the image can be kept
+        # under it; it becomes a record only when the sheet drops into the box.
+        record: dict[str, Any] = {
+            "cvr": new_cvr_id(),
+            "style": style,
+            "image_sha256": digest,
+            "votes": votes,
+            "contests": contests,
+            "marks": read["marks"] if isinstance(read.get("marks"), list) else [],
+            "thresholds": read["thresholds"] if isinstance(read.get("thresholds"), dict) else {},
+        }
         return Outcome(sheet, "accept", None, MESSAGES["accepted"], digest, style, record)
 
-    def _save_image(self, sheet: str, gray: np.ndarray) -> None:
+    def _save_image(self, name: str, gray: np.ndarray, undated: bool = False) -> None:
+        """Keep a scan as ``NAME.png``; ``undated`` sets its file times to 0 (1970).
+
+        The image of an accepted sheet shows the votes and is named by its record's
+        random id; a modification time would tell when it was cast.
+        """
         if self.images_dir is None:
             return
         from PIL import Image
 
+        path = self.images_dir / f"{name}.png"
         try:
             self.images_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(gray, mode="L").save(self.images_dir / f"{sheet}.png")
+            Image.fromarray(gray, mode="L").save(path)
+            if undated:
+                os.utime(path, (0, 0))
         except OSError:
             # The image is kept beside the record for review; losing it must not lose the vote.
-            log.exception("could not keep the image of sheet %s", sheet)
+            log.exception("could not keep the image %s", path.name)
 
     def apply_end(
         self, conn: sqlite3.Connection, device: str, outcome: Outcome | None, sheet: str, polls: str
@@ -264,31 +298,37 @@ class Intake:
         if outcome.decision == "accept" and polls != "open":
             outcome = _returned(sheet, "polls_closed")
         now = time.time()
+        accepted = outcome.decision == "accept"
+        # An accepted sheet's image hash and style stay inside its record, which leaves
+        # this table at the drop: a hash next to a time would point at the vote.
         conn.execute(
             "INSERT INTO sheets (id, device, state, decision, reason, message, image_sha256, "
             "style, record, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sheet,
                 device,
-                "pending" if outcome.decision == "accept" else "rejected",
+                "pending" if accepted else "rejected",
                 outcome.decision,
                 outcome.reason,
                 outcome.message,
-                outcome.image_sha256,
-                outcome.style,
+                None if accepted else outcome.image_sha256,
+                None if accepted else outcome.style,
                 json.dumps(outcome.record) if outcome.record is not None else None,
                 now,
                 now,
             ),
         )
-        audit.append(
-            conn,
-            "sheet.accepted" if outcome.decision == "accept" else "sheet.returned",
-            device,
-            sheet=sheet,
-            image_sha256=outcome.image_sha256,
-            reason=outcome.reason,
-        )
+        if accepted:
+            audit.append(conn, "sheet.accepted", device, sheet=sheet)
+        else:
+            audit.append(
+                conn,
+                "sheet.returned",
+                device,
+                sheet=sheet,
+                image_sha256=outcome.image_sha256,
+                reason=outcome.reason,
+            )
         return {
             "sheet": sheet,
             "decision": outcome.decision,
@@ -308,12 +348,16 @@ class Intake:
             "UPDATE devices SET counter = MAX(COALESCE(counter, 0), ?) WHERE id = ?",
             (counter, device),
         )
-        row = conn.execute("SELECT state FROM sheets WHERE id = ?", (sheet,)).fetchone()
+        row = conn.execute(
+            "SELECT state, record, image_sha256, style FROM sheets WHERE id = ?", (sheet,)
+        ).fetchone()
         state = row[0] if row else None
         recorded = state == "cast"
         if state == "pending" and polls == "open":
+            self._record_vote(conn, device, sheet, row[1], row[2], row[3])
             conn.execute(
-                "UPDATE sheets SET state = 'cast', updated_at = ? WHERE id = ?",
+                "UPDATE sheets SET state = 'cast', record = NULL, image_sha256 = NULL, "
+                "style = NULL, updated_at = ? WHERE id = ?",
                 (time.time(), sheet),
             )
             audit.append(conn, "ballot.cast", device, sheet=sheet, counter=counter)
@@ -328,6 +372,44 @@ class Intake:
             )
         return {"sheet": sheet, "cast": cast_count(conn), "recorded": recorded}
 
+    def _record_vote(
+        self,
+        conn: sqlite3.Connection,
+        device: str,
+        sheet: str,
+        text: str | None,
+        image_sha256: str | None,
+        style: str | None,
+    ) -> None:
+        """Move a dropping sheet's reading into its cast vote record (caller's transaction)."""
+        try:
+            record = json.loads(text) if text else None
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            # Paper in the box without a readable record: counted as cast by the sheets,
+            # missing from the records, which the closing checks then report.
+            log.error("%s: sheet %s cast without a vote record", device, sheet)
+            audit.append(conn, "ballot.cast_without_record", device, sheet=sheet)
+            return
+        cvr_id = record.pop("cvr", None) or new_cvr_id()
+        record.setdefault("image_sha256", image_sha256)
+        record.setdefault("style", style)
+        conn.execute(
+            "INSERT INTO cvrs (id, device, style, image_sha256, record) VALUES (?, ?, ?, ?, ?)",
+            (
+                cvr_id,
+                device,
+                record.pop("style") or "",
+                record.pop("image_sha256"),
+                json.dumps(record, sort_keys=True),
+            ),
+        )
+        if get_meta(conn, "election_definition") is None and hasattr(self.election, "to_dict"):
+            # The records are read against this definition; kept with them so that they
+            # can be exported from the data folder alone.
+            set_meta(conn, "election_definition", json.dumps(self.election.to_dict()))
+
     def returned(
         self, conn: sqlite3.Connection, device: str, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -340,8 +422,10 @@ class Intake:
         state = row[0] if row else None
         now = time.time()
         if state in ("pending", "rejected"):
+            # A voided sheet's reading is nobody's vote: it is not kept.
             conn.execute(
-                "UPDATE sheets SET state = 'voided', updated_at = ? WHERE id = ?", (now, sheet)
+                "UPDATE sheets SET state = 'voided', record = NULL, updated_at = ? WHERE id = ?",
+                (now, sheet),
             )
             audit.append(conn, "ballot.voided", device, sheet=sheet, reason=reason)
         elif state is None:
@@ -384,3 +468,42 @@ def _returned(sheet: str, reason: str) -> Outcome:
 def cast_count(conn: sqlite3.Connection) -> int:
     """How many ballots are cast at this station."""
     return conn.execute("SELECT COUNT(*) FROM sheets WHERE state = 'cast'").fetchone()[0]
+
+
+def cast_records(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    """``(record id, device, style, record JSON)`` of every cast vote, in id order.
+
+    The record JSON holds ``votes`` (contest → option ids), ``contests`` (contest →
+    the reader's verdict), ``marks`` and ``thresholds``.
+    """
+    rows = conn.execute("SELECT id, device, style, record FROM cvrs ORDER BY id").fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def cast_ballots(conn: sqlite3.Connection) -> list[CastBallot]:
+    """Every cast vote record as a ``CastBallot``, in id order; ``ValueError`` if one is damaged."""
+    out = []
+    rows = conn.execute(
+        "SELECT id, device, style, image_sha256, record FROM cvrs ORDER BY id"
+    ).fetchall()
+    for cvr_id, device, style, image_sha256, text in rows:
+        try:
+            record = json.loads(text)
+            votes, verdicts = record["votes"], record["contests"]
+            if not isinstance(votes, dict) or not isinstance(verdicts, dict):
+                raise TypeError
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"cast vote record {cvr_id} is damaged") from None
+        out.append(
+            CastBallot(
+                id=cvr_id,
+                device=device,
+                style=style,
+                image_sha256=image_sha256,
+                votes=votes,
+                verdicts=verdicts,
+                marks=record.get("marks") or [],
+                thresholds=record.get("thresholds") or {},
+            )
+        )
+    return out

@@ -4,6 +4,7 @@ One connection per thread (SQLite connections are not shared across threads), WA
 journal so readers never block the writer, and ``BEGIN IMMEDIATE`` for every write so
 two writers queue instead of failing half-way. Writes that affect a vote run with
 ``synchronous=FULL``: the commit is on disk before the reply that announces it leaves.
+``secure_delete`` is on, so content removed from a row does not linger in free pages.
 """
 
 from __future__ import annotations
@@ -94,6 +95,28 @@ MIGRATIONS: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        # Cast vote records: keyed by a random id, with no time and no rowid, so the
+        # table keeps no casting order (SQLite stores a WITHOUT ROWID table in key order).
+        # Votes already cast move here from the sheets, which keep only their state.
+        2,
+        """
+        CREATE TABLE cvrs (
+            id TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            style TEXT NOT NULL,
+            image_sha256 TEXT,
+            record TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO cvrs (id, device, style, image_sha256, record)
+            SELECT 'cvr-' || lower(hex(randomblob(16))), device, COALESCE(style, ''),
+                   image_sha256, record
+            FROM sheets WHERE state = 'cast' AND record IS NOT NULL;
+        UPDATE sheets SET record = NULL, image_sha256 = NULL, style = NULL
+            WHERE state = 'cast';
+        UPDATE sheets SET record = NULL WHERE state = 'voided'
+        """,
+    ),
 ]
 
 
@@ -121,6 +144,9 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # What is deleted or overwritten (a sheet's reading once it is a vote record)
+            # is zeroed in the database file, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)

@@ -1,10 +1,10 @@
 """Counting the cast ballots of a station.
 
-Only ``cast`` sheets count. The reader's verdict per contest is re-checked against
-the election: a contest with more marks than it allows is an overvote whatever the
-reader said, no mark is blank, fewer than allowed is an undervote, and a vote for an
-option the contest does not have makes the records invalid (reported as a failed
-check, never silently dropped or counted).
+Only cast ballots count: their vote records (``intake.cast_records``). The reader's
+verdict per contest is re-checked against the election: a contest with more marks than
+it allows is an overvote whatever the reader said, no mark is blank, fewer than allowed
+is an undervote, and a vote for an option the contest does not have makes the records
+invalid (reported as a failed check, never silently dropped or counted).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
+
+from controller.intake import cast_records
 
 
 @dataclass
@@ -42,9 +44,7 @@ def tally(conn: sqlite3.Connection, election: Any) -> Tally:
     """Count every cast sheet (read inside the caller's transaction)."""
     contests = {c.id: c for c in election.contests}
     result = Tally(empty_contests(election))
-    rows = conn.execute(
-        "SELECT id, device, style, record FROM sheets WHERE state = 'cast' ORDER BY id"
-    ).fetchall()
+    rows = cast_records(conn)
     for sheet, device, style, record_text in rows:
         result.cast += 1
         result.cast_by_device[device] = result.cast_by_device.get(device, 0) + 1

@@ -37,7 +37,10 @@ def test_accepted_sheet_is_cast_once(make_station) -> None:
         "message": decision.body["message"],
     }
     assert ctx.station.status()["pending"] == 1
-    assert (ctx.data / "images" / "scan-1-1-1.png").is_file()
+    # The image is kept under the id its vote record will have, never the sheet's id.
+    images = list((ctx.data / "images").iterdir())
+    assert [p.name.startswith("cvr-") for p in images] == [True]
+    assert images[0].stat().st_mtime == 0
 
     seq, payload = scan.seal("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
     scan.publish(payload)
@@ -56,9 +59,16 @@ def test_accepted_sheet_is_cast_once(make_station) -> None:
         "blob.end", {"blob": "scan-1-1-1", "chunks": 1, "size": 1, "sha256": "0" * 64}
     )
     assert late.body["decision"] == "accept" and _sheets(ctx) == {"scan-1-1-1": "cast"}
-    # The audit log has the image hash but never the selections.
-    text = str([e["detail"] for e in _audit(ctx, "sheet.accepted")])
-    assert "m-asel" not in text and "image_sha256" in text
+    # Neither the selections nor the image hash (which the record carries) are in the
+    # audit log, whose entries have times.
+    text = str([e["detail"] for e in _audit(ctx, "sheet.accepted") + _audit(ctx, "ballot.cast")])
+    assert "m-asel" not in text and "image_sha256" not in text and "cvr-" not in text
+    # One vote record, under the image's name; the sheet keeps only that it was cast.
+    with ctx.station.store.read() as conn:
+        records = conn.execute("SELECT id, device, style FROM cvrs").fetchall()
+        sheet = conn.execute("SELECT record, image_sha256, style FROM sheets").fetchone()
+    assert [tuple(r) for r in records] == [(images[0].stem, "scan-1", "s1")]
+    assert tuple(sheet) == (None, None, None)
 
 
 def test_rejected_sheet_is_voided_on_return(make_station) -> None:
