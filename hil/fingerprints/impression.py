@@ -258,7 +258,7 @@ def _pressure(
     rho = np.sqrt(((ct * ux + st * uy) / a) ** 2 + ((-st * ux + ct * uy) / b) ** 2)
     h, w = mx.shape
     # The rim of the contact is not a clean ellipse: skin lifts off unevenly.
-    rho = rho + 0.08 * smooth_noise(rng, h, w, 25.0)
+    rho = rho + 0.05 * smooth_noise(rng, h, w, 40.0)
     pressure = np.clip((1.0 - rho) / 0.25, 0.0, 1.0)
     inside = ndimage.map_coordinates(master.mask.astype(np.float32), [my, mx], order=1, cval=0.0)
     return (pressure * np.clip((inside - 0.3) / 0.4, 0.0, 1.0)).astype(np.float32)
@@ -290,10 +290,10 @@ def _print_ridges(
         cut = np.quantile(gaps, 1.0 - style.breaks)
         ink *= np.clip((cut - gaps) / 0.4 + 1.0, 0.0, 1.0) ** 2
     if style.blots > 0:
-        # Sweat fills valleys in patches.
-        wet = smooth_noise(rng, h, w, 8.0)
+        # Sweat fills valleys in ragged patches; the ridges still show through a little.
+        wet = smooth_noise(rng, h, w, 8.0) + 0.6 * smooth_noise(rng, h, w, 2.5)
         cut = np.quantile(wet, 1.0 - style.blots)
-        ink = np.maximum(ink, np.clip((wet - cut) / 0.3, 0.0, 0.85))
+        ink = np.maximum(ink, np.clip((wet - cut) / 0.4, 0.0, 0.75))
     if style.pores > 0:
         # Sweat pores: light specks of a pixel or two on the crest of the ridges.
         pores = (rng.random((h, w)) < style.pores) & (profile > 0.7)
