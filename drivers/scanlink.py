@@ -6,7 +6,8 @@ Frames in both directions (see docs/wire.md)::
 
 The codec (``encode``, ``FrameDecoder``, payload helpers) is shared by the board
 firmware and the engine simulator. ``ScanEngine`` is the board side over an
-asyncio stream pair; it never holds more rows than it asked for with NEXT.
+asyncio stream pair; it never holds more rows than it asked for with NEXT, and
+``rows_into`` puts them straight into the caller's buffer.
 """
 
 import binascii
@@ -32,6 +33,7 @@ END = 0x84
 FAULT = 0x85
 DONE = 0x86
 PAPER = 0x87
+SENSORS = 0x88
 
 PAPER_PRESENT = 1
 JAM = 2
@@ -43,13 +45,18 @@ F_DOUBLE = 2
 F_COVER = 3
 F_NO_PAPER = 4
 F_BAD_COMMAND = 5
+# Found by the board, never sent by the engine: a row that failed its CRC, came out of
+# order or had the wrong length. The image is incomplete; the sheet goes back.
+F_CORRUPT = 0x10
 FAULT_NAMES = {
     F_JAM: "paper jam",
     F_DOUBLE: "two sheets fed at once",
     F_COVER: "cover open",
     F_NO_PAPER: "no paper",
     F_BAD_COMMAND: "engine refused the command",
+    F_CORRUPT: "a scan line arrived damaged",
 }
+SMALL_READ = 256
 
 
 class ScanFault(Exception):
@@ -154,8 +161,13 @@ def parse_row(payload):
 class ScanEngine:
     """Board side of the link over an asyncio ``(reader, writer)`` pair.
 
-    Unsolicited PAPER frames are remembered in ``paper`` and wake ``wait_paper``;
-    every other call sends one command and waits, with a timeout, for its answer.
+    Unsolicited PAPER and SENSORS frames are remembered (``paper``, ``flags``) and
+    queued as events for ``wait_event``; every other call sends one command and
+    waits, with a timeout, for its answer. Image rows come either as a list
+    (``rows``) or straight into the caller's buffer (``rows_into``: no allocation per
+    row, CRC checked as the bytes arrive), which is what a board with a small heap
+    uses. Non-row frames are read in pieces of ``SMALL_READ`` bytes so that no read
+    needs a large contiguous block of heap.
     """
 
     def __init__(self, reader, writer, timeout_ms=3000):
@@ -165,33 +177,46 @@ class ScanEngine:
         self.decoder = FrameDecoder()
         self.frames = []
         self.paper = None
-        self.paper_events = []
+        self.flags = 0
+        self.events = []
         self.width = 0
         self.height = 0
         self.dpi = 0
         self.ended = False
+        self.row_index = 0
+        self._head = bytearray(5)
+        self._small = bytearray(8)
 
     async def _send(self, ftype, payload=b""):
         self.writer.write(encode(ftype, payload))
         await self.writer.drain()
 
+    def _unsolicited(self, ftype, payload):
+        """Record a PAPER or SENSORS frame; True if ``ftype`` was one."""
+        if ftype == PAPER:
+            self.paper = payload[:1] == b"\x01"
+            self.events.append((PAPER, self.paper))
+            return True
+        if ftype == SENSORS:
+            self.flags = payload[0] if payload else 0
+            self.paper = bool(self.flags & PAPER_PRESENT)
+            self.events.append((SENSORS, self.flags))
+            return True
+        return False
+
     async def _fill(self):
-        data = await self.reader.read(4096)
+        data = await self.reader.read(SMALL_READ)
         if not data:
             raise ScanFault(0, "scan engine link closed")
         for frame in self.decoder.feed(data):
-            if frame[0] == PAPER:
-                present = bool(frame[1][:1] == b"\x01")
-                self.paper = present
-                self.paper_events.append(present)
-            else:
+            if not self._unsolicited(frame[0], frame[1]):
                 self.frames.append(frame)
 
     async def _next_frame(self, what):
         while not self.frames:
             try:
                 await asyncio.wait_for(self._fill(), self.timeout)
-            except asyncio.TimeoutError:
+            except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
                 raise LinkTimeout(what)
         return self.frames.pop(0)
 
@@ -207,16 +232,22 @@ class ScanEngine:
         """Return the engine's sensor flags (``PAPER_PRESENT`` | ``JAM`` | ...)."""
         await self._send(STATUS)
         payload = await self._expect(R_STATUS, "to STATUS")
-        flags = payload[0] if payload else 0
-        self.paper = bool(flags & PAPER_PRESENT)
-        return flags
+        self.flags = payload[0] if payload else 0
+        self.paper = bool(self.flags & PAPER_PRESENT)
+        return self.flags
 
     async def feed(self):
         """Pull the sheet in; return ``(width, height, dpi)`` of the scan."""
         self.ended = False
+        self.row_index = 0
         await self._send(FEED)
         self.width, self.height, self.dpi = parse_sheet(await self._expect(SHEET, "to FEED"))
         return self.width, self.height, self.dpi
+
+    def _next_index(self, index):
+        if index != self.row_index:
+            raise ScanFault(F_CORRUPT, "row %d arrived, row %d expected" % (index, self.row_index))
+        self.row_index += 1
 
     async def rows(self, count):
         """Ask for ``count`` more rows; return them as ``[(index, bytes)]`` (fewer at the end)."""
@@ -230,9 +261,10 @@ class ScanEngine:
                 index, row = parse_row(payload)
                 if len(row) != self.width:
                     raise ScanFault(
-                        F_BAD_COMMAND,
+                        F_CORRUPT,
                         "row %d has %d pixels, not %d" % (index, len(row), self.width),
                     )
+                self._next_index(index)
                 out.append((index, row))
             elif ftype == END:
                 self.ended = True
@@ -242,6 +274,124 @@ class ScanEngine:
             else:
                 raise ScanFault(F_BAD_COMMAND, "unexpected frame 0x%02x while scanning" % ftype)
         return out
+
+    # -- rows straight into the caller's buffer ---------------------------------
+
+    async def _into(self, view):
+        """Fill ``view`` from the line (``readinto`` where the reader has it)."""
+        pos = 0
+        size = len(view)
+        readinto = getattr(self.reader, "readinto", None)
+        while pos < size:
+            if readinto is not None:
+                n = await readinto(view[pos:])
+                if n is None:
+                    continue
+            else:
+                data = await self.reader.read(size - pos)
+                n = len(data)
+                view[pos : pos + n] = data
+            if n == 0:
+                raise ScanFault(0, "scan engine link closed")
+            pos += n
+
+    async def _frame_head(self):
+        """Read up to and including the length of the next frame; return ``(type, length)``."""
+        head = self._head
+        mv = memoryview(head)
+        await self._into(mv)
+        # Out of step (noise on the line): slide byte by byte to the next sync word.
+        while head[0] != 0xA5 or head[1] != 0x5A:
+            head[0:4] = head[1:5]
+            await self._into(mv[4:5])
+        ftype, length = struct.unpack(">BH", head[2:5])
+        if length > MAX_PAYLOAD:
+            raise ScanFault(F_CORRUPT, "frame length %d" % length)
+        return ftype, length
+
+    async def _small_frame(self, length):
+        """Payload of a short frame, CRC checked."""
+        if length > 4:
+            raise ScanFault(F_BAD_COMMAND, "unexpected frame of %d bytes" % length)
+        mv = memoryview(self._small)
+        await self._into(mv[: length + 4])
+        payload = bytes(mv[:length])
+        crc = binascii.crc32(payload, binascii.crc32(self._head[2:5]))
+        if crc & 0xFFFFFFFF != struct.unpack(">I", mv[length : length + 4])[0]:
+            raise ScanFault(F_CORRUPT, "frame with a bad CRC")
+        return payload
+
+    async def _rows_into(self, buf, offset, count):
+        width = self.width
+        mv = memoryview(buf)
+        small = memoryview(self._small)
+        got = 0
+        # After the last row the engine sends END: read it too, so the next command's
+        # answer is not preceded by it.
+        while got < count or (self.row_index >= self.height and not self.ended):
+            ftype, length = await self._frame_head()
+            if ftype != ROW:
+                payload = await self._small_frame(length)
+                if ftype == END:
+                    self.ended = True
+                    return got
+                if ftype == FAULT:
+                    raise ScanFault(payload[0] if payload else 0)
+                if self._unsolicited(ftype, payload):
+                    continue
+                raise ScanFault(F_BAD_COMMAND, "unexpected frame 0x%02x while scanning" % ftype)
+            if length != width + 2:
+                raise ScanFault(F_CORRUPT, "row of %d bytes, not %d" % (length - 2, width))
+            await self._into(small[:2])
+            index = (self._small[0] << 8) | self._small[1]
+            row = mv[offset + got * width : offset + (got + 1) * width]
+            await self._into(row)
+            await self._into(small[2:6])
+            crc = binascii.crc32(row, binascii.crc32(small[:2], binascii.crc32(self._head[2:5])))
+            if crc & 0xFFFFFFFF != struct.unpack(">I", small[2:6])[0]:
+                raise ScanFault(F_CORRUPT, "row %d with a bad CRC" % index)
+            self._next_index(index)
+            got += 1
+        return got
+
+    async def rows_into(self, buf, offset, count):
+        """Ask for ``count`` rows and write them into ``buf`` from ``offset``; return how
+        many arrived (fewer at the end of the sheet, then ``ended`` is True).
+
+        ``buf`` needs room for ``count`` rows of ``width`` bytes after ``offset``. No
+        memory is allocated per row: each row is read into its place and its CRC is
+        computed there. A row with a bad CRC, out of order or of the wrong length
+        raises ``ScanFault(F_CORRUPT)``; the sheet has to be scanned again.
+        """
+        if self.ended:
+            return 0
+        if self.frames or self.decoder.buf:
+            # Bytes already taken in by the frame decoder: use the copying path once.
+            rows = await self.rows(count)
+            for i in range(len(rows)):
+                row = rows[i][1]
+                buf[offset + i * self.width : offset + (i + 1) * self.width] = row
+            return len(rows)
+        await self._send(NEXT, bytes((count,)))
+        try:
+            return await asyncio.wait_for(self._rows_into(buf, offset, count), self.timeout)
+        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+            raise LinkTimeout("with rows")
+
+    async def drain(self, quiet_ms=200):
+        """Throw away what the engine still sends (rows of an abandoned scan) until the line
+        has been quiet for ``quiet_ms``; PAPER and SENSORS events are kept."""
+        while True:
+            try:
+                await asyncio.wait_for(self._fill(), quiet_ms / 1000)
+            except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+                break
+            except ScanFault:
+                break
+        self.frames = []
+        self.decoder = FrameDecoder()
+
+    # -- paper movements and events -----------------------------------------------
 
     async def _finish(self, command):
         await self._send(command)
@@ -257,11 +407,21 @@ class ScanEngine:
         """Push the sheet back out to the voter."""
         await self._finish(RETURN)
 
-    async def wait_paper(self):
-        """Wait for the next PAPER event (no timeout: voters come when they come)."""
-        while not self.paper_events:
+    async def wait_event(self):
+        """The next unsolicited event, ``(PAPER, present)`` or ``(SENSORS, flags)``.
+
+        No timeout: voters and poll workers come when they come.
+        """
+        while not self.events:
             await self._fill()
             while self.frames:
                 # Answers nobody asked for (e.g. after a restart mid-command) are stale.
                 self.frames.pop(0)
-        return self.paper_events.pop(0)
+        return self.events.pop(0)
+
+    async def wait_paper(self):
+        """Wait for the next PAPER event; return whether a sheet is present."""
+        while True:
+            kind, value = await self.wait_event()
+            if kind == PAPER:
+                return value

@@ -14,6 +14,10 @@
 * Presence: a retained ``online`` status on every connect, the will publishes
   ``offline``. ``hello`` (role, firmware version, firmware hash, boot counter)
   follows every connect.
+* Faults of the device's peripherals (``set_fault(part, code)``: a printer out of
+  paper, a jammed scan engine) ride in that retained status as ``"faults": {part:
+  code}``, republished whenever they change, so the station's dashboard shows what
+  is wrong with a device even after the controller restarts.
 """
 
 import asyncio
@@ -46,6 +50,7 @@ class Link:
         self.seqstore = seqstore
         self.outbox = outbox
         self.fw = fw
+        self.faults = {}
         self.up_topic = topics.up(self.station, self.device)
         self.down_topic = topics.down(self.station, self.device)
         self.status_topic = topics.status(self.station, self.device)
@@ -71,9 +76,36 @@ class Link:
         self._order = []
         self._arrived = asyncio.Event()
         self.handlers = {}
+        self._faults_changed = asyncio.Event()
 
     def _status(self, state):
-        return dumps({"fw": self.fw["version"], "role": self.role, "state": state})
+        status = {"fw": self.fw["version"], "role": self.role, "state": state}
+        if self.faults and state == "online":
+            status["faults"] = self.faults
+        return dumps(status)
+
+    def set_fault(self, part, code):
+        """Report a fault of ``part`` (e.g. ``"printer"``, ``"paper-out"``); None clears it."""
+        if self.faults.get(part) == code:
+            return
+        faults = dict(self.faults)
+        if code is None:
+            faults.pop(part, None)
+        else:
+            faults[part] = code
+        self.faults = faults
+        _log("faults now %s" % (dumps(faults).decode(),))
+        self._faults_changed.set()
+
+    async def _report_faults(self):
+        """Republish the retained status after each change of ``faults``."""
+        while True:
+            await self._faults_changed.wait()
+            self._faults_changed.clear()
+            try:
+                await self.mqtt.publish(self.status_topic, self._status("online"), 1, True)
+            except Exception as err:  # noqa: BLE001 - the next connect publishes it again
+                _log("status not published:", err)
 
     # ---- sending ----------------------------------------------------------
 
@@ -138,6 +170,7 @@ class Link:
     async def run(self):
         """Keep the connection up and deliver the outbox (forever)."""
         asyncio.create_task(self._deliver())
+        asyncio.create_task(self._report_faults())
         await self.mqtt.run()
 
     # ---- receiving --------------------------------------------------------

@@ -5,10 +5,12 @@ States (one sheet at a time)::
     READY --paper--> SCANNING --blob.end--> DECIDING --accept--> DROPPING --> READY
                         |                      |--return/timeout--> RETURNING --> READY
                         '--fault--> FAULT (eject if possible) --> RETURNING --> READY
+    DROPPING --jam/cover--> JAMMED --cleared, sheet still in--> DROPPING
+                              '--cleared, sheet taken out--> READY (returned, not counted)
 
-The journal ``journal.json`` = ``{"phase": "idle"|"scanning"|"dropping", "sheet": S,
-"counter": n}`` is written before each step that moves paper, and the public
-counter lives in it:
+The journal ``journal.json`` = ``{"phase": "idle"|"scanning"|"dropping"|"jammed",
+"sheet": S, "counter": n}`` is written before each step that moves paper, and the
+public counter lives in it:
 
 1. ``scanning`` is written before FEED. The image goes out as ``blob.begin``, one
    ``blob.chunk`` per ``ROWS_PER_CHUNK`` rows (one reused buffer: never more than
@@ -19,10 +21,20 @@ counter lives in it:
    then ``ballot.dropped`` into the outbox; then the journal goes back to ``idle``
    with the new counter.
 4. Return: RETURN, ``ballot.returned`` into the outbox, journal ``idle``.
+5. The engine refuses the DROP (jam, cover opened, sheet gone): the sheet is not in
+   the box, so it is not counted. ``jammed`` goes into the journal, the screen says
+   that an accepted ballot is stuck and not counted, the device's status carries the
+   fault ``engine: ballot-stuck`` (the station dashboard shows it) and an ``event``
+   tells the audit log. When the poll worker has cleared the path, a sheet still in
+   the path is dropped and counted; a sheet taken out is reported returned
+   (``removed``) and the voter inserts it again. A DROP that gets no answer at
+   all is different: the engine may have moved the sheet, so paper gone means
+   dropped, as after a power cut.
 
 At boot the journal is replayed: ``dropping`` finishes the drop (DROP if the sheet
 is still in the feeder) and (re)sends ``ballot.dropped`` unless it is still in the
-outbox; ``scanning`` returns the sheet and sends ``ballot.returned``. A resent
+outbox; ``jammed`` drops a sheet still in the path and reports a missing one
+returned; ``scanning`` returns the sheet and sends ``ballot.returned``. A resent
 message for a sheet the controller already settled is harmless: its effects are
 idempotent per sheet id.
 """
@@ -31,9 +43,8 @@ import asyncio
 import gc
 
 from drivers import scanlink
-from drivers.scanlink import ScanFault
+from drivers.scanlink import ScanEngine, ScanFault
 from firmware import store
-from firmware.scanio import ScanStream
 from protocol import blob
 
 JOURNAL = "journal.json"
@@ -43,6 +54,7 @@ ROWS_PER_CHUNK = 8
 CHUNK_BYTES = 8 * 1700
 UPLOAD_TIMEOUT = 20
 HOLD = 1
+PHASES = ("idle", "scanning", "dropping", "jammed")
 REASONS = {
     0: "engine_timeout",
     scanlink.F_JAM: "jam",
@@ -50,6 +62,7 @@ REASONS = {
     scanlink.F_COVER: "cover_open",
     scanlink.F_NO_PAPER: "no_paper",
     scanlink.F_BAD_COMMAND: "engine_error",
+    scanlink.F_CORRUPT: "corrupt_scan",
 }
 MESSAGES = {
     "timeout": "The ballot could not be checked in time. Please take it and insert it again.",
@@ -57,8 +70,22 @@ MESSAGES = {
     "interrupted": "The scanner restarted. Please take your ballot and insert it again.",
     "double_sheet": "Two sheets went in at once. Please take them and insert one at a time.",
     "bad_decision": "The ballot could not be checked. Please take it and insert it again.",
+    "cover_open": "The scanner cover was opened. Please take your ballot and insert it again.",
+    "jam": "The ballot jammed while it was read. Please take it and insert it again.",
+    "corrupt_scan": "The scan of the ballot was damaged. Please insert it again.",
+    "removed": "Your ballot was taken out of the scanner before it reached the box; "
+    "it was not counted. Please insert it again.",
 }
+STUCK = ("An accepted ballot is stuck before the ballot box and is NOT counted yet. "
+         "Clear the paper path and close the cover, leaving the ballot in the scanner: "
+         "it then drops and is counted. A ballot taken out is not counted: give it back "
+         "to the voter to insert again.")
+# Fault codes in the device status (docs/wire.md): what the dashboard shows.
+STATUS_CODES = {scanlink.JAM: "jam", scanlink.COVER_OPEN: "cover-open",
+                scanlink.DOUBLE: "double-sheet"}
 BAD_FLAGS = scanlink.JAM | scanlink.DOUBLE | scanlink.COVER_OPEN
+# An answer from the engine to DROP that says the sheet did not move.
+REFUSED = (scanlink.F_JAM, scanlink.F_COVER, scanlink.F_DOUBLE, scanlink.F_NO_PAPER)
 
 
 class UploadFailed(Exception):
@@ -79,11 +106,12 @@ class Scanner:
         self.decision_timeout = device.config["decision_timeout"]
         self.journal_path = device.path(JOURNAL)
         journal = store.read_json(self.journal_path, {"phase": "idle", "sheet": None, "counter": 0})
-        if not isinstance(journal, dict) or journal.get("phase") not in (
-                "idle", "scanning", "dropping") or not isinstance(journal.get("counter"), int):
+        if not isinstance(journal, dict) or journal.get("phase") not in PHASES or not isinstance(
+                journal.get("counter"), int):
             raise ValueError("journal %s is not a scanner journal" % self.journal_path)
         self.journal = journal
-        self.counter = journal["counter"] if journal["phase"] != "dropping" else (
+        # In "dropping" and "jammed" the journal holds the counter the drop will give.
+        self.counter = journal["counter"] if journal["phase"] in ("idle", "scanning") else (
             journal["counter"] - 1)
         self.sheets = 0
         self.buf = bytearray(CHUNK_BYTES)
@@ -92,7 +120,7 @@ class Scanner:
         self.link.handlers["ballot.recorded"] = self._confirmed
         self.link.handlers["ballot.voided"] = self._confirmed
         reader, writer = device.board.uart("scan")
-        self.engine = ScanStream(reader, writer)
+        self.engine = ScanEngine(reader, writer)
 
     def _confirmed(self, msg):
         _log("controller confirms %s %s" % (msg.type, msg.body.get("sheet")))
@@ -139,34 +167,79 @@ class Scanner:
                 return await self.engine.status()
             except ScanFault as err:
                 _log("engine status failed:", err)
+                self.link.set_fault("engine", "no-answer")
                 await self.display.show("fault", {"reason": str(err)})
                 await asyncio.sleep(1)
 
+    def _report_flags(self, flags):
+        """Put the engine's sensor fault (or none) into the device status; return its code."""
+        code = None
+        for flag in (scanlink.JAM, scanlink.COVER_OPEN, scanlink.DOUBLE):
+            if flags & flag:
+                code = STATUS_CODES[flag]
+                break
+        if self.link.faults.get("engine") != "ballot-stuck":
+            self.link.set_fault("engine", code)
+        return code
+
     async def _wait_clear(self):
+        """Wait until no jam, double sheet or open cover is reported; return the flags."""
         while True:
             flags = await self._status()
+            self._report_flags(flags)
             if not flags & BAD_FLAGS:
                 return flags
             await asyncio.sleep(0.5)
 
-    async def _move(self, drop):
-        """DROP or RETURN until the engine confirms or the sheet is gone."""
+    async def _eject(self):
+        """RETURN until the engine confirms or the sheet is gone."""
         while True:
             try:
-                if drop:
-                    await self.engine.drop()
-                else:
-                    await self.engine.eject()
+                await self.engine.eject()
                 return
             except ScanFault as err:
-                reason = REASONS.get(err.code, "engine_error")
-                _log("%s failed: %s" % ("DROP" if drop else "RETURN", err))
+                _log("RETURN failed: %s" % err)
                 await self.display.show("fault", {"reason": str(err)})
-                self._event(reason, "during " + ("drop" if drop else "return"))
+                self._event(REASONS.get(err.code, "engine_error"), "during return")
             flags = await self._wait_clear()
             if not flags & scanlink.PAPER_PRESENT:
-                # The poll workers cleared the path; the sheet went where it was sent.
                 return
+
+    async def _drop(self, sheet, counter):
+        """DROP until the engine confirms; return True when the sheet is in the box.
+
+        An engine that refuses the DROP (jam, cover, no sheet) did not move the sheet:
+        phase ``jammed``, and the sheet counts only if it is still in the path once the
+        poll worker has cleared it. An engine that does not answer may have moved it.
+        """
+        while True:
+            try:
+                await self.engine.drop()
+                return True
+            except ScanFault as err:
+                reason = REASONS.get(err.code, "engine_error")
+                _log("DROP of %s failed: %s" % (sheet, err))
+                if err.code in REFUSED:
+                    if self.journal["phase"] != "jammed":
+                        self._write_journal("jammed", sheet, counter)
+                    if err.code == scanlink.F_NO_PAPER:
+                        self._event(reason, "sheet %s gone before the drop" % sheet)
+                    else:
+                        await self._stuck(sheet, reason)
+                else:
+                    await self.display.show("fault", {"reason": str(err)})
+                    self._event(reason, "during drop")
+            flags = await self._wait_clear()
+            if not flags & scanlink.PAPER_PRESENT:
+                # Gone: into the box if the engine may have moved it, else taken out.
+                return self.journal["phase"] != "jammed"
+
+    async def _stuck(self, sheet, reason):
+        self.link.set_fault("engine", "ballot-stuck")
+        self._event(reason, "during drop of accepted sheet %s: not in the box, not counted" % (
+            sheet,))
+        await self.display.show("jammed", {"sheet": sheet, "reason": reason, "counted": False,
+                                           "message": STUCK})
 
     # ---- one sheet ------------------------------------------------------------
 
@@ -249,12 +322,26 @@ class Scanner:
     async def _accept(self, sheet):
         counter = self.counter + 1
         self._write_journal("dropping", sheet, counter)
-        await self._move(True)
-        self._dropped(sheet, counter)
-        await self.display.show("accepted", {"sheet": sheet, "counter": counter})
+        await self._settle_drop(sheet, counter)
+
+    async def _settle_drop(self, sheet, counter):
+        """Drop the accepted ``sheet``; record it dropped, or returned if it was taken out."""
+        if await self._drop(sheet, counter):
+            self._dropped(sheet, counter)
+            self._clear_stuck()
+            await self.display.show("accepted", {"sheet": sheet, "counter": counter})
+            return
+        self._returned(sheet, "removed")
+        self._clear_stuck()
+        await self.display.show("returned", {"sheet": sheet, "reason": "removed",
+                                             "message": MESSAGES["removed"]})
+
+    def _clear_stuck(self):
+        if self.link.faults.get("engine") == "ballot-stuck":
+            self.link.set_fault("engine", None)
 
     async def _give_back(self, sheet, reason, message):
-        await self._move(False)
+        await self._eject()
         self._returned(sheet, reason)
         await self.display.show("returned", {"sheet": sheet, "reason": reason, "message": message})
 
@@ -268,7 +355,7 @@ class Scanner:
         if err.code == scanlink.F_NO_PAPER:
             self._returned(sheet, reason)
             return
-        if err.code != scanlink.F_DOUBLE:
+        if err.code not in (scanlink.F_DOUBLE, scanlink.F_CORRUPT):
             await self.display.show("fault", {"reason": str(err)})
             await self._wait_clear()
         message = MESSAGES.get(reason, "The ballot could not be scanned: %s." % err)
@@ -283,15 +370,18 @@ class Scanner:
         if phase == "idle":
             return False
         _log("recovering sheet %s from phase %s" % (sheet, phase))
+        if phase == "jammed":
+            await self._stuck(sheet, "jam")
         flags = await self._wait_clear()
-        if phase == "dropping":
-            if flags & scanlink.PAPER_PRESENT:
-                await self._move(True)
-            self._dropped(sheet, self.journal["counter"])
-            await self.display.show("accepted", {"sheet": sheet, "counter": self.counter})
+        if phase in ("dropping", "jammed"):
+            if phase == "jammed" or flags & scanlink.PAPER_PRESENT:
+                await self._settle_drop(sheet, self.journal["counter"])
+            else:
+                self._dropped(sheet, self.journal["counter"])
+                await self.display.show("accepted", {"sheet": sheet, "counter": self.counter})
         else:
             if flags & scanlink.PAPER_PRESENT:
-                await self._move(False)
+                await self._eject()
             self._returned(sheet, "interrupted")
             await self.display.show("returned", {
                 "sheet": sheet, "reason": "interrupted", "message": MESSAGES["interrupted"]})
@@ -299,26 +389,39 @@ class Scanner:
         return True
 
     async def run(self):
-        """Recover, then take sheets forever."""
+        """Recover, then take sheets forever; show sensor faults that come up while idle."""
         recovered = await self.recover()
         await self.display.show("ready", {"counter": self.counter})
-        if not recovered and await self._status() & scanlink.PAPER_PRESENT:
+        flags = await self._status()
+        code = self._report_flags(flags)
+        if code:
+            await self.display.show("fault", {"reason": code})
+        elif not recovered and flags & scanlink.PAPER_PRESENT:
             await self._one()
         while True:
             try:
-                present = await self.engine.wait_paper()
+                kind, value = await self.engine.wait_event()
             except ScanFault as err:
                 _log("scan engine link:", err)
                 await asyncio.sleep(1)
                 continue
-            if present:
+            if kind == scanlink.PAPER and value:
                 await self._one()
+            elif kind == scanlink.SENSORS:
+                code = self._report_flags(value)
+                if code:
+                    await self.display.show("fault", {"reason": code})
+                else:
+                    await self.display.show("ready", {"counter": self.counter})
 
     async def _one(self):
         try:
             await self.handle_sheet()
         except ScanFault as err:
             _log("unexpected engine fault:", err)
+        # Sensor changes during the sheet were dealt with by asking the engine; queued,
+        # they would only replay old faults on the screen.
+        self.engine.events = [e for e in self.engine.events if e[0] != scanlink.SENSORS]
         await asyncio.sleep(HOLD)
         await self.display.show("ready", {"counter": self.counter})
 

@@ -11,10 +11,16 @@ The engine is the physical truth of the rig: ``box`` lists the sheets that went
 into the ballot box and ``returned`` those handed back to a voter, whatever the
 firmware or controller believe. A scenario checks counts against it.
 
+Sensors: paper present, jam, double sheet and cover open are answered to STATUS;
+every change of the jam, double-sheet and cover flags is also announced at once
+with an unsolicited SENSORS frame, as a real engine's sensor interrupt would.
+
 Faults are armed with ``arm(Fault(...))`` and fire once: a jam at a command or row
-(the JAM flag stays until ``clear_jam()``), a double sheet on FEED, a ROW frame
-with a broken CRC, the cover opened. More fault kinds belong here as the scenarios
-need them.
+(the JAM flag stays until ``clear_jam()``), a double sheet on FEED (the DOUBLE flag
+stays until the sheets are returned), a ROW frame with a broken CRC, the cover
+opened at a command or row (until ``close_cover()``). A poll worker clearing a jam
+either leaves the sheet in the path (``clear_jam()``) or takes it out
+(``clear_jam(take_out=True)``).
 """
 
 from __future__ import annotations
@@ -86,10 +92,11 @@ class Fault:
     """A fault that fires once.
 
     ``kind``: ``"jam"`` (answer FAULT jam, JAM flag until ``clear_jam``), ``"double"``
-    (FEED answers FAULT double sheet), ``"corrupt_row"`` (the ROW frame of ``row``
-    goes out with a broken CRC), ``"cover"`` (FAULT cover open, COVER flag until
-    ``close_cover``). ``command`` (a ``scanlink`` command type) and ``row`` say when:
-    a jam with ``row`` set fires on the NEXT that would send that row.
+    (FEED answers FAULT double sheet, DOUBLE flag until the sheets are returned),
+    ``"corrupt_row"`` (the ROW frame of ``row`` goes out with a broken CRC), ``"cover"``
+    (FAULT cover open, COVER flag until ``close_cover``). ``command`` (a ``scanlink``
+    command type) and ``row`` say when: a jam with ``row`` set fires on the NEXT that
+    would send that row.
     """
 
     kind: str
@@ -160,6 +167,7 @@ class ScanEngine:
             self.fed = False
             if sheet is not None:
                 sheet.path.append("taken")
+            self._lock.notify_all()
         if sheet is not None:
             self._send(scanlink.PAPER, b"\x00")
         return sheet
@@ -169,20 +177,32 @@ class ScanEngine:
         with self._lock:
             self.faults.append(fault)
 
-    def clear_jam(self) -> None:
-        """A poll worker clears the paper path."""
-        with self._lock:
-            self.flags &= ~scanlink.JAM
+    def clear_jam(self, take_out: bool = False) -> Sheet | None:
+        """A poll worker clears the paper path, leaving the sheet in it or taking it out
+        (``take_out``: the sheet goes back to the voter's hand; it is returned here)."""
+        sheet = self.take_back() if take_out else None
+        self._set_flags(clear=scanlink.JAM)
+        return sheet
 
     def open_cover(self) -> None:
         """A poll worker opens the cover."""
-        with self._lock:
-            self.flags |= scanlink.COVER_OPEN
+        self._set_flags(add=scanlink.COVER_OPEN)
 
     def close_cover(self) -> None:
         """A poll worker closes the cover."""
+        self._set_flags(clear=scanlink.COVER_OPEN)
+
+    def _set_flags(self, add: int = 0, clear: int = 0) -> None:
         with self._lock:
-            self.flags &= ~scanlink.COVER_OPEN
+            before = self.flags
+            self.flags = (self.flags | add) & ~clear
+            changed = self.flags != before
+            payload = bytes((self._sensor_flags(),))
+        if changed:
+            self._send(scanlink.SENSORS, payload)
+
+    def _sensor_flags(self) -> int:
+        return self.flags | (scanlink.PAPER_PRESENT if self.sheet is not None else 0)
 
     # ---- waiting ------------------------------------------------------------------
 
@@ -266,22 +286,20 @@ class ScanEngine:
                 self._lock.notify_all()
 
     def _fail(self, out: list[Any], fault: Fault) -> None:
-        code = {
-            "jam": scanlink.F_JAM,
-            "double": scanlink.F_DOUBLE,
-            "cover": scanlink.F_COVER,
+        code, flag = {
+            "jam": (scanlink.F_JAM, scanlink.JAM),
+            "double": (scanlink.F_DOUBLE, scanlink.DOUBLE),
+            "cover": (scanlink.F_COVER, scanlink.COVER_OPEN),
         }[fault.kind]
-        if fault.kind == "jam":
-            self.flags |= scanlink.JAM
-        elif fault.kind == "cover":
-            self.flags |= scanlink.COVER_OPEN
+        self.flags |= flag
+        self.fed = False
         out.append((scanlink.FAULT, bytes((code,)), False))
+        out.append((scanlink.SENSORS, bytes((self._sensor_flags(),)), False))
 
     def _decide(self, ftype: int, payload: bytes, out: list[Any]) -> None:
         sheet = self.sheet
         if ftype == scanlink.STATUS:
-            flags = self.flags | (scanlink.PAPER_PRESENT if sheet is not None else 0)
-            out.append((scanlink.R_STATUS, bytes((flags,)), False))
+            out.append((scanlink.R_STATUS, bytes((self._sensor_flags(),)), False))
             return
         if ftype not in COMMAND_NAMES:
             out.append((scanlink.FAULT, bytes((scanlink.F_BAD_COMMAND,)), False))
@@ -291,6 +309,9 @@ class ScanEngine:
             return
         if self.flags & scanlink.JAM:
             out.append((scanlink.FAULT, bytes((scanlink.F_JAM,)), False))
+            return
+        if self.flags & scanlink.DOUBLE and ftype != scanlink.RETURN:
+            out.append((scanlink.FAULT, bytes((scanlink.F_DOUBLE,)), False))
             return
         if sheet is None:
             out.append((scanlink.FAULT, bytes((scanlink.F_NO_PAPER,)), False))
@@ -336,6 +357,10 @@ class ScanEngine:
                 sheet.path.append("returned")
                 self.returned.append(sheet)
             out.append((scanlink.DONE, bytes((ftype,)), False))
+            if self.flags & scanlink.DOUBLE:
+                # Both sheets are back in the voter's hand: the sensor sees one again.
+                self.flags &= ~scanlink.DOUBLE
+                out.append((scanlink.SENSORS, bytes((self._sensor_flags(),)), False))
 
     def close(self) -> None:
         """Unplug the engine."""

@@ -187,8 +187,8 @@ def test_corrupt_row_returns_the_sheet_and_the_next_one_is_read_cleanly(make_sca
     ctl.wait("hello")
     scanner.engine.insert()
     shown = scanner.display.wait("returned")
-    assert shown["reason"] == "engine_error"
-    assert ctl.wait("ballot.returned").body["reason"] == "engine_error"
+    assert shown["reason"] == "corrupt_scan" and "damaged" in shown["message"]
+    assert ctl.wait("ballot.returned").body["reason"] == "corrupt_scan"
     assert ctl.of_type("blob.end") == []
     scanner.engine.insert()
     accepted = scanner.display.wait("accepted")

@@ -227,6 +227,14 @@ def test_scan_engine_returns_refuses_and_faults() -> None:
         with pytest.raises(scanlink.ScanFault) as double:
             await link.feed()
         assert double.value.code == scanlink.F_DOUBLE
+        # The double-sheet sensor holds until both sheets are back in the voter's hand.
+        assert await link.status() == scanlink.PAPER_PRESENT | scanlink.DOUBLE
+        with pytest.raises(scanlink.ScanFault) as still:
+            await link.feed()
+        assert still.value.code == scanlink.F_DOUBLE
+        await link.eject()
+        assert await link.status() == 0
+        engine.insert(grey_sheet(label="d"))
         engine.arm(Fault("jam", row=4))
         await link.feed()
         assert len(await link.rows(4)) == 4
@@ -246,8 +254,100 @@ def test_scan_engine_returns_refuses_and_faults() -> None:
 
     try:
         asyncio.run(board())
-        assert [s.label for s in engine.returned.items()] == ["a"]
+        assert [s.label for s in engine.returned.items()] == ["a", "c"]
         assert engine.box.items() == []
+    finally:
+        os.close(fd)
+        engine.close()
+
+
+def test_scan_engine_announces_sensor_changes_and_cover_mid_scan() -> None:
+    engine = ScanEngine()
+    fd = open_device(engine.device_path)
+
+    async def board() -> list:
+        link = await board_link(fd)
+        engine.open_cover()
+        assert await link.wait_event() == (scanlink.SENSORS, scanlink.COVER_OPEN)
+        engine.close_cover()
+        assert await link.wait_event() == (scanlink.SENSORS, 0)
+        engine.insert(grey_sheet(label="a"))
+        assert await link.wait_event() == (scanlink.PAPER, True)
+        engine.arm(Fault("cover", row=10))
+        await link.feed()
+        buf = bytearray(64 * 8)
+        assert await link.rows_into(buf, 0, 8) == 8
+        with pytest.raises(scanlink.ScanFault) as cover:
+            await link.rows_into(buf, 0, 8)
+        assert cover.value.code == scanlink.F_COVER
+        # The sensor frame behind the fault shows the cover open with the sheet inside.
+        await link.drain(100)
+        assert link.flags == scanlink.COVER_OPEN | scanlink.PAPER_PRESENT
+        with pytest.raises(scanlink.ScanFault):
+            await link.eject()
+        engine.close_cover()
+        await link.eject()
+        # A jam on DROP: the sheet stays in; the poll worker takes it out.
+        engine.insert(grey_sheet(label="b"))
+        await link.wait_paper()
+        await link.feed()
+        link.events.clear()
+        engine.arm(Fault("jam", command=scanlink.DROP))
+        with pytest.raises(scanlink.ScanFault) as jam:
+            await link.drop()
+        assert jam.value.code == scanlink.F_JAM
+        taken = engine.clear_jam(take_out=True)
+        events = [await link.wait_event() for _ in range(3)]
+        return [taken.label if taken else None, *events]
+
+    try:
+        got = asyncio.run(board())
+        assert got[0] == "b"
+        # FAULT's own sensor frame, the sheet taken away, the jam cleared.
+        assert got[1:] == [
+            (scanlink.SENSORS, scanlink.JAM | scanlink.PAPER_PRESENT),
+            (scanlink.PAPER, False),
+            (scanlink.SENSORS, 0),
+        ]
+        assert engine.box.items() == []
+        assert [s.label for s in engine.returned.items()] == ["a"]
+    finally:
+        os.close(fd)
+        engine.close()
+
+
+def test_rows_into_fills_the_callers_buffer_and_catches_a_corrupt_row() -> None:
+    engine = ScanEngine()
+    fd = open_device(engine.device_path)
+    image = (np.arange(40 * 33) % 251).astype(np.uint8).reshape(33, 40)
+
+    async def board() -> tuple[bytes, int]:
+        link = await board_link(fd)
+        engine.insert(Sheet(image, 150, "whole"))
+        await link.wait_paper()
+        await link.feed()
+        buf = bytearray(40 * 33)
+        got = 0
+        while not link.ended:
+            got += await link.rows_into(buf, got * 40, min(7, 33 - got) or 1)
+        await link.drop()
+        engine.insert(Sheet(image, 150, "corrupt"))
+        await link.wait_paper()
+        engine.arm(Fault("corrupt_row", row=5))
+        await link.feed()
+        small = bytearray(40 * 8)
+        with pytest.raises(scanlink.ScanFault) as bad:
+            await link.rows_into(small, 0, 8)
+        assert bad.value.code == scanlink.F_CORRUPT and "row 5 with a bad CRC" in str(bad.value)
+        await link.drain(100)
+        await link.eject()
+        return bytes(buf), got
+
+    try:
+        data, rows = asyncio.run(board())
+        assert rows == 33 and data == image.tobytes()
+        assert [s.label for s in engine.box.items()] == ["whole"]
+        assert [s.label for s in engine.returned.items()] == ["corrupt"]
     finally:
         os.close(fd)
         engine.close()
