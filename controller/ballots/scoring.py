@@ -1,0 +1,116 @@
+"""Mark scores: how much of a target's interior is ink, measured against the paper around it.
+
+For each oval the scan is sampled, through the registration's homography, at points
+covering the oval's interior (``INTERIOR`` of its size: clear of the printed outline
+even when registration is off by half a millimetre) and at points of the paper around
+it in its own row (between the oval's outline and the row's lines and text).
+
+The local paper level is a high percentile of those surrounding points, so a coffee
+stain, a fold's shadow or a grey recycled sheet lowers the reference together with the
+target, and ink is judged against the paper it is on. A point is ink when it is darker
+than ``ink`` times that level. The score is the share of interior points that are ink:
+a filled oval scores near 1, a 1 mm line across the target about 0.3 to 0.5, an empty
+oval 0. Colour scans are turned to grey by the darkest channel first (``read``), so
+blue, red, green and black pens and pencil all read as ink.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from controller.ballots import layout as geo
+from controller.ballots.geometry import project
+
+INTERIOR = 0.62
+PAPER_PERCENTILE = 90
+PAPER_FLOOR = 0.7  # the local paper level is never taken below this share of the sheet's
+_SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
+_SURROUND_Y = 1.9  # ... above and below it, short of the row's lines
+_SURROUND_STEP = 0.5
+
+
+class Targets:
+    """A style's oval centres (mm), whom they belong to, and the sampling patterns."""
+
+    def __init__(self, sheet: geo.SheetLayout) -> None:
+        rows = sheet.rows
+        self.keys = [(row.contest, row.option) for row in rows]
+        self.centres = np.array([[row.oval.cx, row.oval.cy] for row in rows], dtype=np.float64)
+        self._interior: dict[int, np.ndarray] = {}
+        self.surround = _surround_offsets()
+
+    def interior(self, k: float) -> np.ndarray:
+        """Sample points (mm from an oval's centre) covering its interior at ``k`` px/mm."""
+        key = int(round(k * 4))
+        cached = self._interior.get(key)
+        if cached is None:
+            cached = _interior_offsets(key / 4)
+            self._interior[key] = cached
+        return cached
+
+
+def _interior_offsets(k: float) -> np.ndarray:
+    ax = geo.OVAL_W / 2 * INTERIOR
+    ay = geo.OVAL_H / 2 * INTERIOR
+    n = int(np.clip(round(2 * ax * k), 8, 64))
+    m = int(np.clip(round(2 * ay * k), 6, 48))
+    u = (np.arange(n) + 0.5) / n * 2 - 1
+    v = (np.arange(m) + 0.5) / m * 2 - 1
+    uu, vv = np.meshgrid(u, v)
+    inside = uu**2 + vv**2 <= 1
+    return np.stack([uu[inside] * ax, vv[inside] * ay], axis=1)
+
+
+def _surround_offsets() -> np.ndarray:
+    half_w = geo.OVAL_W / 2 + _SURROUND_X
+    half_h = geo.OVAL_H / 2 + _SURROUND_Y
+    xs = np.arange(-half_w, half_w + 1e-9, _SURROUND_STEP)
+    ys = np.arange(-half_h, half_h + 1e-9, _SURROUND_STEP)
+    xx, yy = np.meshgrid(xs, ys)
+    # Outside the oval and its printed outline, with a little room for misregistration.
+    outside = (xx / (geo.OVAL_W / 2 + 0.7)) ** 2 + (yy / (geo.OVAL_H / 2 + 0.7)) ** 2 > 1
+    return np.stack([xx[outside], yy[outside]], axis=1)
+
+
+_cache: dict[tuple[str, str, str], Targets] = {}
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def targets_of(election: Any, style: str, paper: str) -> Targets:
+    """The targets of ``style`` on ``paper``, cached per election hash."""
+    key = (election.hash, style, paper)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    targets = Targets(geo.compute_layout(election, style, paper))
+    with _cache_lock:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[key] = targets
+    return targets
+
+
+def _sample(gray: np.ndarray, h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    px = project(h, points)
+    height, width = gray.shape
+    xs = np.clip(px[..., 0].astype(np.intp), 0, width - 1)
+    ys = np.clip(px[..., 1].astype(np.intp), 0, height - 1)
+    return gray[ys, xs]
+
+
+def score_targets(
+    gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float
+) -> np.ndarray:
+    """The score (0 to 1) of every target, in the targets' order."""
+    centres = targets.centres[:, None, :]
+    inside = _sample(gray, h, centres + targets.interior(k)[None, :, :])
+    around = _sample(gray, h, centres + targets.surround[None, :, :])
+    cut = around.shape[1] * PAPER_PERCENTILE // 100
+    local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
+    local = np.clip(local, PAPER_FLOOR * paper, 255.0)
+    return (inside < (local * ink)[:, None]).mean(axis=1)
