@@ -39,7 +39,7 @@ from controller.election import (
     is_id,
 )
 from controller.nist import schemas
-from controller.nist.references import check_references
+from controller.nist.references import check_references, short_type
 
 REPORT = "ElectionResults.ElectionReport"
 ELECTION_ID = "shailoo-election-id"
@@ -178,11 +178,7 @@ class _Import:
         doc = self.doc
         if doc["Status"] != "pre-election":
             self.fail("Status", f"{doc['Status']!r}: an election definition is 'pre-election'")
-        elections = doc.get("Election", [])
-        if len(elections) != 1:
-            self.fail("Election", f"must hold exactly one election, not {len(elections)}")
-            raise ElectionError(self.problems)
-        election = elections[0]
+        election = doc["Election"][0]
         at = "Election[0]"
         out: dict[str, Any] = {"format": FORMAT}
         eid = self.external_id(at, election, ELECTION_ID)
@@ -235,10 +231,10 @@ class _Import:
         if not items:
             self.fail("Election[0].Contest", "no contests")
         for i, contest in enumerate(items):
-            where = f"Election[0].Contest[{i}]"
+            where = f"Election[0].Contest[{i}] ({short_type(contest['@type'])} {contest['@id']!r})"
             kind = CONTEST_KINDS.get(contest["@type"])
             if kind is None:
-                self.fail(where, f"a {contest['@type'].split('.')[-1]} is not supported")
+                self.fail(where, f"a {short_type(contest['@type'])} is not supported")
                 continue
             cid = self.ident(f"{where}.@id", contest["@id"], "contest") or contest["@id"]
             out: dict[str, Any] = {
@@ -455,6 +451,9 @@ def definition_from_report(doc: Any, source: str = "election") -> dict[str, Any]
     problems = schemas.validate(doc, schemas.ELECTION_REPORT)
     if problems:
         raise ElectionError(["does not follow the NIST SP 1500-100 schema"] + problems, source)
+    if len(doc.get("Election", [])) != 1:
+        found = len(doc.get("Election", []))
+        raise ElectionError([f"Election: must hold exactly one election, not {found}"], source)
     problems = check_references(doc, schemas.ELECTION_REPORT)
     if problems:
         raise ElectionError(problems, source)

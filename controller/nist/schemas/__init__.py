@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import FormatChecker, validators
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError, relevance
 
 ELECTION_REPORT = "election_report"
 CAST_VOTE_RECORDS = "cast_vote_records"
@@ -106,9 +106,9 @@ def _explain(error: ValidationError, schema: dict[str, Any]) -> str:
             inner = [e for e in error.context if e.relative_schema_path[0] == chosen]
             if not inner:
                 break
-            error = best_match(inner)
+            error = max(inner, key=relevance)
         else:
-            error = best_match(error.context)
+            error = max(error.context, key=relevance)
     message = error.message
     if error.validator == "pattern" and "T(" in str(error.validator_value):
         # The standard's DateTimeWithZone: say what it wants instead of quoting its regex.
@@ -130,7 +130,8 @@ def validate(document: Any, schema_name: str) -> list[str]:
         errors = list(itertools.islice(_validator(schema_name).iter_errors(document), MAX_ERRORS))
         if not errors:
             return []
-        first = best_match(errors)
+        # One level at a time: the alternatives below are chosen by _explain, by @type.
+        first = max(errors, key=relevance)
         messages = [_explain(first, schema)]
         places = {where(first.absolute_path)}
         for error in errors:
