@@ -119,11 +119,11 @@ class _Style:
         self.contact_tilt = rng.normal(0.0, 0.25)
         self.contact_shift = (rng.normal(0.0, 25.0), rng.normal(0.0, 30.0))
         # Plastic distortion
-        self.twist = np.radians(rng.normal(0.0, 2.0 if condition == "good" else 3.5))
-        big = 4.0 if condition == "good" else (10.0 if hard else 7.0)
+        self.twist = np.radians(rng.normal(0.0, {"good": 2.0, "normal": 4.0}.get(condition, 5.0)))
+        big = {"good": 4.0, "normal": 9.0}.get(condition, 12.0)
         self.shift = (rng.normal(0.0, big), rng.normal(0.0, big))
-        self.inner = u(0.25, 0.5)
-        self.brake = u(45.0, 90.0)
+        self.inner = u(0.2, 0.45)
+        self.brake = u(35.0, 75.0)
         # Skin: ridge threshold (positive: thin ridges) and its variation
         self.threshold = {
             "good": u(-0.15, 0.15),
