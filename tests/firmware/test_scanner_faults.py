@@ -149,12 +149,12 @@ def test_jammed_ballot_survives_a_power_cut_and_is_not_lost(scanner, controller)
     paper = scanner.engine.insert(sheet("voter-d"))
     scanner.display.wait("jammed")
     scanner.power_cut()
-    mark = len(scanner.display.screens)
+    mark, status_mark = len(scanner.display.screens), len(ctl.status)
     scanner.board.start()
     # After the restart the scanner says so again before anything else.
     again = scanner.display.wait("jammed", start=mark)
     assert again["counted"] is False
-    wait_fault(ctl, scanner.device, {"engine": "ballot-stuck"}, len(ctl.status))
+    wait_fault(ctl, scanner.device, {"engine": "ballot-stuck"}, status_mark)
     scanner.engine.clear_jam()
     scanner.display.wait("accepted", counter=1, start=mark)
     assert scanner.engine.wait_settled(paper, 10) == "dropped"
