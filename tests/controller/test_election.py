@@ -263,3 +263,98 @@ def test_file_round_trip(tmp_path: Path, doc: dict[str, Any]) -> None:
     path = tmp_path / "e.json"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     assert load_election(path).hash == load_election(EXAMPLE).hash
+
+
+def test_defaults_written_out_or_left_implicit_are_one_election(doc: dict[str, Any]) -> None:
+    implicit = copy.deepcopy(doc)
+    del implicit["format"]
+    for contest in implicit["contests"]:
+        if contest["kind"] == "candidate":
+            del contest["kind"]
+    implicit["contests"][0]["district"] = None
+    implicit["contests"][0]["options"][0]["against_all"] = False
+    e = Election.from_dict(implicit)
+    assert e.hash == Election.from_dict(doc).hash
+    assert e.to_dict() == doc  # the example is written in the normal form
+    assert e.hash == hashlib.sha256(canonical.dumps(e.to_dict())).hexdigest()
+
+
+STATIONS_DOC: dict[str, Any] = {
+    "id": "kg-2026-local",
+    "title": {"ky": "Жергиликтүү", "ru": "Местные", "en": "Local"},
+    "date": "2026-04-12",
+    "scope": {"id": "osh", "name": "Ош", "type": "city"},
+    "stations": [
+        {"id": "ps-1", "name": "№1"},
+        {
+            "id": "ps-2",
+            "name": {"ky": "№2 чет өлкөдө", "ru": "№2 за рубежом", "en": "No. 2 abroad"},
+        },
+    ],
+    "contests": [
+        {
+            "id": "q-1",
+            "kind": "ballot_measure",
+            "title": {"ky": "Суроо", "ru": "Вопрос", "en": "Question"},
+            "vote_for": 1,
+            "options": [{"id": "yes", "name": "Ооба / Да"}, {"id": "no", "name": "Жок / Нет"}],
+        }
+    ],
+    "styles": [
+        {"id": "s-a", "contests": ["q-1"], "stations": ["ps-1", "ps-2"]},
+        {"id": "s-b", "contests": ["q-1"], "stations": ["ps-2"]},
+    ],
+}
+
+
+def test_stations_scope_and_ballot_measures() -> None:
+    e = Election.from_dict(copy.deepcopy(STATIONS_DOC))
+    assert e.scope is not None and (e.scope.id, e.scope.type, str(e.scope.name)) == (
+        "osh",
+        "city",
+        "Ош",
+    )
+    assert e.contest("q-1").kind == "ballot_measure"
+    assert e.style_stations == {"s-a": ["ps-1", "ps-2"], "s-b": ["ps-2"]}
+    assert e.station_styles("ps-2") == ["s-a", "s-b"] and e.station_styles("ps-1") == ["s-a"]
+    assert e.station("ps-2").name["en"] == "No. 2 abroad"
+    with pytest.raises(KeyError, match="names no polling station 'ps-9'"):
+        e.station_styles("ps-9")
+
+
+STATION_PROBLEMS = {
+    "style names an unknown station": (
+        _set("styles.1.stations.0", "ps-9"),
+        "styles[1].stations[0]: names station 'ps-9', which the election does not define",
+    ),
+    "station twice on a style": (
+        _set("styles.0.stations.1", "ps-1"),
+        "styles[0].stations[1]: station 'ps-1' appears twice on the style",
+    ),
+    "no stations on a style": (_set("styles.0.stations", []), "styles[0].stations: must be a"),
+    "duplicate station": (_set("stations.1.id", "ps-1"), "stations[1].id: duplicate station id"),
+    "station without a name": (_delete("stations.0.name"), "stations[0]: missing 'name'"),
+    "scope of an unknown type": (
+        _set("scope.type", "oblast"),
+        "scope.type: 'oblast' is not an area type of NIST SP 1500-100",
+    ),
+    "scope not an object": (_set("scope", "osh"), "scope: must be an object"),
+    "measure taking two answers": (
+        _set("contests.0.vote_for", 2),
+        "contests[0].vote_for: a ballot measure takes one answer: must be 1",
+    ),
+    "measure with against all": (
+        _set("contests.0.options.1.against_all", True),
+        "contests[0].options: a ballot measure has no 'against all' option",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATION_PROBLEMS))
+def test_stations_and_measures_are_checked(case: str) -> None:
+    change, expected = STATION_PROBLEMS[case]
+    broken = copy.deepcopy(STATIONS_DOC)
+    change(broken)
+    with pytest.raises(ElectionError) as caught:
+        Election.from_dict(broken)
+    assert expected in str(caught.value), caught.value.problems
