@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> None:
         patterns[master.pattern] += 1
         densities.append(len(master.minutiae) / (float(master.mask.sum()) * MM2_PER_PIXEL))
         normal = []
-        for condition in CONDITIONS + UNUSABLE:
+        for k, condition in enumerate(CONDITIONS + UNUSABLE):
             for i in range(args.impressions if condition == "normal" else 1):
                 start = clock()
-                imp = make_impression(master, 100 + i, condition=condition)
+                imp = make_impression(master, 100 * k + i, condition=condition)
                 times.setdefault(condition, []).append(clock() - start)
                 counts.setdefault(condition, []).append(len(imp.minutiae))
                 areas.setdefault(condition, []).append(ridge_area(imp.image))

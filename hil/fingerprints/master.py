@@ -12,7 +12,7 @@ from hil.fingerprints.minutiae import clean_ridges, find_minutiae
 MIN_MASTER = (256, 288)
 MAX_MASTER = (1024, 1024)
 MM2_PER_PIXEL = (25.4 / 500) ** 2
-MINUTIAE_PER_MM2 = (0.2, 0.3)  # what each master aims for, drawn per finger
+MINUTIAE_PER_MM2 = (0.22, 0.34)  # what each master aims for, drawn per finger
 EDGE_MARGIN = 12  # pixels: minutiae this close to the finger's outline are cut ridges
 
 
