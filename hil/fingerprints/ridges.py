@@ -2,8 +2,10 @@
 
 Starting from a few random seeds, each step filters the pattern with a filter tuned to
 the local ridge orientation and period, then saturates it. Ridges spread out from the
-seeds along the orientation field; where two growing fronts meet out of phase the
-pattern has to end or split a ridge, and that is where minutiae come from.
+seeds along the orientation field; where the flow asks for more ridges, or two fronts
+meet out of phase, the pattern has to end or split a ridge, and those are minutiae.
+Real skin has about as many again that no flow asks for: ``insert_dislocations`` adds
+them as pairs of phase singularities.
 
 A filter that changes at every pixel cannot be applied with one FFT. Its angular part is
 therefore a trigonometric polynomial of degree ``2 * ANGULAR_ORDER`` in the angle of the
@@ -20,8 +22,8 @@ from math import comb
 import numpy as np
 from scipy import fft, ndimage
 
-DEAD_ZONE = 0.05
-GAIN = 8.0
+DEAD_ZONE = 0.05  # filtered values below this are zero: ridges only grow from ridges
+GAIN = 8.0  # saturation gain per step; higher moves the fronts faster
 PAD = 12  # half-resolution pixels of dead band around the growing pattern
 FILLED = 0.97  # share of non-zero pixels at which the fronts count as having met
 ANGULAR_ORDER = 4  # cos^(2k) angular profile: about ±22° at half power for k = 4
