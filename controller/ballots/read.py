@@ -38,7 +38,7 @@ from controller.ballots.scoring import _cache, score_targets, targets_of
 from controller.ballots.streaks import find_streak
 from controller.election import is_id
 
-DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.10, "marginal": 0.04, "ink": 0.72}
+DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.15, "marginal": 0.05, "ink": 0.72}
 MIN_SIDE = 500
 MAX_SIDE = 8000
 MAX_ASPECT = 2.0

@@ -1,0 +1,267 @@
+"""A scan of a marked ballot from a rendered base sheet, with its ground truth.
+
+``ScanSpec`` says everything about one scan (marks, paper, placement, scanner);
+``random_spec`` draws one as voters and scanners make them; ``ScanMaker.make`` turns a
+spec into pixels. Base sheets are rendered once per style and reused; marks, folds and
+stains are drawn as small patches, the placement is one warp, the rest is vectorised,
+so a 200-dpi sheet takes some tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from controller.ballots import layout as geo
+from controller.ballots.render import render_ballot
+from hil.ballot_scans import paper as paper_fx
+from hil.ballot_scans import scanner
+from hil.ballot_scans.marks import ERASED, MARGINAL_KINDS, VOTE_KINDS, draw_mark, draw_stray
+from hil.ballot_scans.marks import truth_of as mark_truth
+from hil.ballot_scans.pens import PENS
+
+ORIENTATIONS = (0, 90, 180, 270)
+MAX_ROTATION = 5.0
+MAX_SCALE_OFF = 0.03
+
+
+@dataclass
+class MarkSpec:
+    """One mark on one target."""
+
+    contest: str
+    option: str
+    kind: str
+    pen: str = "black"
+
+
+@dataclass
+class ScanSpec:
+    """Everything that makes one scan; the same spec always gives the same pixels."""
+
+    style: str
+    marks: list[MarkSpec] = field(default_factory=list)
+    strays: int = 0
+    folds: list[tuple[str, float, float]] = field(default_factory=list)  # axis, mm, depth
+    stains: list[tuple[float, float, float, float]] = field(default_factory=list)  # x, y, r mm
+    specks: int = 0
+    rotation: float = 0.0
+    scale: float = 1.0
+    orientation: int = 0
+    perspective: tuple[tuple[float, float], ...] = ((0, 0), (0, 0), (0, 0), (0, 0))
+    margins: tuple[float, float, float, float] = (4.0, 4.0, 4.0, 4.0)
+    blur: float = 0.0
+    noise: float = 0.0
+    paper: int = 255
+    black: int = 0
+    streak: tuple[str, float, int] | None = None  # "dark"/"light", where (0-1), width px
+    jpeg: int | None = None
+    colour: bool = False
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass
+class Scan:
+    """A generated scan and its ground truth."""
+
+    image: np.ndarray  # uint8, rows x columns (grey) or rows x columns x 3 (RGB)
+    dpi: int
+    spec: ScanSpec
+    truth: dict[str, Any]
+
+
+def _voted(spec: ScanSpec) -> dict[tuple[str, str], MarkSpec]:
+    return {(m.contest, m.option): m for m in spec.marks}
+
+
+def truth_of(spec: ScanSpec, layout: dict[str, Any]) -> dict[str, Any]:
+    """The ground truth of a spec: what each target carries and what reading must give.
+
+    ``targets``: per target ``{"contest", "option", "truth", "kind"}`` where truth is
+    ``vote`` (must be marked), ``marginal`` (marginal by design: must not be counted),
+    ``blank`` (must not be counted; ``kind`` says if an erased mark is there).
+    ``votes``: the options that must be read as votes. ``expect``: ``accepted`` or the
+    rejection reason a correct reader gives (``scanner_streaks``).
+    """
+    marks = _voted(spec)
+    targets = []
+    votes: dict[str, list[str]] = {}
+    for t in layout["targets"]:
+        mark = marks.get((t["contest"], t["option"]))
+        kind = mark.kind if mark else None
+        truth = mark_truth(kind)
+        targets.append({"contest": t["contest"], "option": t["option"], "truth": truth,
+                        "kind": kind, "pen": mark.pen if mark else None})
+        votes.setdefault(t["contest"], [])
+        if truth == "vote":
+            votes[t["contest"]].append(t["option"])
+    return {
+        "style": spec.style,
+        "expect": "scanner_streaks" if spec.streak else "accepted",
+        "votes": votes,
+        "targets": targets,
+    }
+
+
+def random_spec(election: Any, style: str, rng: np.random.Generator,
+                colour: bool = False, seed: int | None = None) -> ScanSpec:
+    """A scan as voters and scanners make them: mostly valid votes, sometimes blank or
+    overvoted contests, every kind of mark, dirt and distortion within the reader's
+    tolerances, and now and then a streaked scanner."""
+    marks = []
+    pens = list(PENS) if colour else ["black", "blue", "red", "green", "felt", "pencil"]
+    for contest in election.style_contests(style):
+        ids = [o.id for o in contest.options]
+        roll = rng.random()
+        if roll < 0.1:
+            count = 0
+        elif roll < 0.2:
+            count = int(rng.integers(contest.vote_for + 1, len(ids) + 1))
+        else:
+            count = int(rng.integers(1, contest.vote_for + 1))
+        chosen = set(rng.choice(ids, size=count, replace=False).tolist()) if count else set()
+        pen = str(rng.choice(pens))
+        for option in ids:
+            if option in chosen:
+                kind = str(rng.choice(VOTE_KINDS, p=[0.34, 0.1, 0.12, 0.1, 0.12, 0.12, 0.1]))
+            else:
+                roll = rng.random()
+                if roll < 0.08:
+                    kind = str(rng.choice(MARGINAL_KINDS))
+                elif roll < 0.12:
+                    kind = ERASED
+                else:
+                    continue
+            marks.append(MarkSpec(contest.id, option, kind, pen))
+    paper = geo.PAPERS["A4"]
+    folds = []
+    for _ in range(int(rng.choice([0, 0, 1, 2]))):
+        axis = "h" if rng.random() < 0.75 else "v"
+        limit = paper.height if axis == "h" else paper.width
+        folds.append((axis, float(rng.uniform(0.15, 0.85) * limit),
+                      float(rng.uniform(0.04, paper_fx.FOLD_MAX))))
+    stains = []
+    if rng.random() < 0.15:
+        stains.append((float(rng.uniform(20, paper.width - 20)),
+                       float(rng.uniform(60, paper.height - 20)),
+                       float(rng.uniform(8, 25)), float(rng.uniform(0.05, 0.14))))
+    perspective: tuple[tuple[float, float], ...] = ((0, 0),) * 4
+    if rng.random() < 0.3:
+        perspective = tuple(
+            (float(rng.uniform(-1.5, 1.5)), float(rng.uniform(-1.5, 1.5))) for _ in range(4)
+        )
+    streak = None
+    if rng.random() < 0.02:
+        streak = ("dark" if rng.random() < 0.6 else "light", float(rng.uniform(0.1, 0.9)),
+                  int(rng.integers(1, 5)))
+    return ScanSpec(
+        style=style,
+        marks=marks,
+        strays=int(rng.choice([0, 0, 0, 1, 2, 3])),
+        folds=folds,
+        stains=stains,
+        specks=int(rng.integers(0, 40)),
+        rotation=float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)),
+        scale=float(rng.uniform(1 - MAX_SCALE_OFF, 1 + MAX_SCALE_OFF)),
+        orientation=int(rng.choice(ORIENTATIONS, p=[0.7, 0.1, 0.1, 0.1])),
+        perspective=perspective,
+        margins=tuple(float(m) for m in rng.uniform(2, 10, size=4)),  # type: ignore[arg-type]
+        blur=float(rng.uniform(0, 1.2)) if rng.random() < 0.6 else 0.0,
+        noise=float(rng.uniform(0, 6)) if rng.random() < 0.7 else 0.0,
+        paper=int(rng.integers(190, 256)),
+        black=int(rng.integers(0, 41)),
+        streak=streak,
+        jpeg=int(rng.integers(35, 91)) if rng.random() < 0.08 else None,
+        colour=colour,
+        seed=int(rng.integers(0, 2**31)) if seed is None else seed,
+    )
+
+
+class ScanMaker:
+    """Scans of one election's ballots as printed for a station, at one resolution."""
+
+    def __init__(self, election: Any, dpi: int = 200, mode: str = "official",
+                 station: str | None = None, paper: str = "A4") -> None:
+        self.election = election
+        self.dpi = dpi
+        self.mode = mode
+        self.station = station
+        self.paper = paper
+        self._base: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+
+    def base(self, style: str) -> tuple[np.ndarray, dict[str, Any]]:
+        """The blank rendered sheet of ``style`` and its layout record (rendered once)."""
+        if style not in self._base:
+            image, layout = render_ballot(self.election, style, self.dpi, self.mode,
+                                          self.station, self.paper)
+            self._base[style] = (np.array(image), layout)
+        return self._base[style]
+
+    def random(self, rng: np.random.Generator, colour: bool = False) -> Scan:
+        """A random scan of a random style."""
+        style = str(rng.choice(sorted(self.election.styles)))
+        return self.make(random_spec(self.election, style, rng, colour))
+
+    def make(self, spec: ScanSpec) -> Scan:
+        """The scan ``spec`` describes."""
+        base, layout = self.base(spec.style)
+        rng = np.random.default_rng(spec.seed)
+        k = self.dpi / geo.MM_PER_INCH
+        sheet = np.repeat(base[:, :, None], 3, axis=2) if spec.colour else base.copy()
+        boxes = {(t["contest"], t["option"]): (t["x"], t["y"], t["w"], t["h"])
+                 for t in layout["targets"]}
+        for mark in spec.marks:
+            box = boxes.get((mark.contest, mark.option))
+            if box is None:
+                raise ValueError(f"the ballot has no target {mark.contest!r} / {mark.option!r}")
+            # One stream per target: a mark does not change when others do.
+            stream = np.random.default_rng([spec.seed, *map(ord, mark.contest + mark.option)])
+            draw_mark(sheet, box, mark.kind, PENS[mark.pen], k, stream)
+        targets = list(boxes.values())
+        for _ in range(spec.strays):
+            box = targets[int(rng.integers(0, len(targets)))]
+            draw_stray(sheet, box, PENS[str(rng.choice(list(PENS)))], k, rng)
+        for axis, where, depth in spec.folds:
+            paper_fx.fold(sheet, axis, where * k, depth, rng.uniform(1.0, 3.0) * k)
+        for x, y, r, depth in spec.stains:
+            paper_fx.stain(sheet, x * k, y * k, r * k, depth, rng)
+        paper_fx.specks(sheet, spec.specks, k, rng)
+        h, size = scanner.placement(
+            (base.shape[1], base.shape[0]), k, k, spec.rotation, spec.scale,
+            spec.orientation, spec.perspective, spec.margins,
+        )
+        scan = scanner.warp(sheet, h, size)
+        scan = scanner.blur(scan, spec.blur)
+        if spec.streak is not None:
+            kind, where, width = spec.streak
+            scanner.streak(scan, self._streak_column(spec, h, size, where, k), width,
+                           0 if kind == "dark" else 255)
+        scan = scanner.noise(scan, spec.noise, rng)
+        scan = scanner.levels(scan, spec.paper, spec.black)
+        if spec.jpeg is not None:
+            scan = scanner.jpeg(scan, spec.jpeg)
+        truth = truth_of(spec, layout)
+        truth["homography"] = h.tolist()
+        return Scan(scan, self.dpi, spec, truth)
+
+    def _streak_column(self, spec: ScanSpec, h: np.ndarray, size: tuple[int, int],
+                       where: float, k: float) -> int:
+        """Where a streak runs: a dark one anywhere across the sheet; a light one (which
+        only shows over print) through the column of the first contest's ovals when the
+        sheet is upright, else across the sheet's printed rows."""
+        base, layout = self.base(spec.style)
+        if spec.streak is not None and spec.streak[0] == "light":
+            t = layout["targets"][0]
+            point = np.array([[t["x"] + t["w"] / 2, t["y"] + t["h"] / 2, 1.0]])
+            mapped = point @ h.T
+            x = mapped[0, 0] / mapped[0, 2]
+            if spec.orientation in (90, 270):
+                return int(round(x))
+            return int(round(x + (where - 0.5) * 0.6 * t["w"]))
+        return int(round(size[0] * (0.05 + 0.9 * where)))
