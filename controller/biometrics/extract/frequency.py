@@ -1,0 +1,65 @@
+"""Ridge frequency per window, from the spectrum across the ridges.
+
+Parallel ridges put their energy at the radius of their frequency, in the direction
+normal to them. Each window's frequency is the power-weighted mean radius of the
+spectrum inside the ridge band and inside a wedge around that normal, so crossing
+creases and noise elsewhere in the spectrum do not pull it. The field is then smoothed
+over the foreground, because ridge spacing changes slowly over a finger while a single
+window's estimate can be thrown by a scar or a blot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from controller.biometrics.extract.tiles import HALF_PLANE_WEIGHT, RADIUS, WAVE_ANGLE
+
+# Ridge periods a 500-dpi fingerprint can have, in pixels (0.1 mm to 0.33 mm).
+MIN_PERIOD = 5.0
+MAX_PERIOD = 16.0
+TYPICAL_PERIOD = 9.0
+BAND = (RADIUS >= 1.0 / MAX_PERIOD) & (RADIUS <= 1.0 / MIN_PERIOD)
+WEDGE = np.radians(20.0)
+
+
+def angular_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between two orientations modulo π, in [0, π/2]."""
+    d = np.mod(a - b, np.pi)
+    return np.minimum(d, np.pi - d)
+
+
+def window_frequency(power: np.ndarray, orientation: np.ndarray) -> np.ndarray:
+    """Ridge frequency (cycles per pixel) of each window.
+
+    ``power`` is (n, WINDOW, WINDOW//2+1), ``orientation`` (n,) the ridge direction of
+    each window. Squaring the power favours the peak over the spectrum's spread.
+    """
+    normal = np.mod(orientation + np.pi / 2, np.pi)[:, None, None]
+    closeness = angular_distance(WAVE_ANGLE[None], normal)
+    wedge = np.exp(-0.5 * (closeness / WEDGE) ** 2)
+    weight = power * power * (wedge * (BAND * HALF_PLANE_WEIGHT)[None])
+    total = weight.sum(axis=(1, 2))
+    mean = (weight * RADIUS[None]).sum(axis=(1, 2)) / np.maximum(total, 1e-20)
+    mean = np.where(total > 0, mean, 1.0 / TYPICAL_PERIOD)
+    return np.clip(mean, 1.0 / MAX_PERIOD, 1.0 / MIN_PERIOD).astype(np.float32)
+
+
+def smooth_field(frequency: np.ndarray, weight: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Frequency grid averaged over weighted neighbours; empty areas get the median.
+
+    ``frequency`` and ``weight`` are grids of windows; where the smoothed weight is
+    too small to trust, the weighted median frequency of the whole finger is used.
+    """
+    w = weight.astype(np.float32)
+    if not (w > 0).any():
+        return np.full(frequency.shape, 1.0 / TYPICAL_PERIOD, dtype=np.float32)
+    # Periods average more evenly than frequencies across a change of spacing.
+    period = np.where(w > 0, 1.0 / np.maximum(frequency, 1e-6), 0.0)
+    norm = ndimage.gaussian_filter(w, sigma, mode="constant")
+    mean = ndimage.gaussian_filter(period * w, sigma, mode="constant") / np.maximum(norm, 1e-6)
+    median = float(np.median(period[w > 0]))
+    trust = np.clip(norm / 0.2, 0.0, 1.0)
+    period = trust * mean + (1.0 - trust) * median
+    period = np.clip(period, MIN_PERIOD, MAX_PERIOD)
+    return (1.0 / period).astype(np.float32)

@@ -1,0 +1,100 @@
+"""Where the finger is: window features and the foreground mask.
+
+A window shows ridges when its spectrum has most of its energy in the ridge band, that
+energy is above the sensor's noise, and the band-passed gradient has one dominant
+direction. Background, blots and smudges fail one test or another: a blank sensor has
+only noise (spread evenly over the spectrum), a wet blot has no energy in the band, a
+smudge has energy but no direction. The window decisions are then cleaned the way
+blocks are in most segmenters (majority vote, holes filled, specks dropped), because
+a finger is one connected area.
+
+``contact`` is a second, looser mask: windows noticeably darker than the sensor's bare
+glass. Contact without ridges is what a smudged or soaked finger leaves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from controller.biometrics.extract.frequency import BAND
+from controller.biometrics.extract.tiles import HALF_PLANE_WEIGHT, RADIUS, TAPER, WINDOW
+
+# Everything above the sensor's slow shading counts as texture.
+TEXTURE = RADIUS >= 1.5 / WINDOW
+_PARSEVAL = float(WINDOW * WINDOW * (TAPER * TAPER).sum())
+
+MIN_AMPLITUDE = 5.0  # grey levels (standard deviation) of ridge-band texture
+MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
+MIN_COHERENCE = 0.35  # of the window's own band-passed gradient tensor
+MIN_PART = 4  # windows: smaller separate parts of the mask are specks
+CONTACT_DARKNESS = 20.0  # grey levels below the bare glass
+
+
+class WindowFeatures:
+    """Per-window measurements the segmentation and the quality score share.
+
+    ``amplitude``: standard deviation (grey levels) of the window's ridge-band texture;
+    ``share``: band energy over all texture energy; ``coherence``: of the window's own
+    gradient tensor; ``mean``: mean grey level of the window's pixels.
+    """
+
+    def __init__(
+        self, amplitude: np.ndarray, share: np.ndarray, coherence: np.ndarray, mean: np.ndarray
+    ) -> None:
+        self.amplitude = amplitude
+        self.share = share
+        self.coherence = coherence
+        self.mean = mean
+
+    def ridges(self) -> np.ndarray:
+        """Windows that pass all three tests for ridges."""
+        return (
+            (self.amplitude >= MIN_AMPLITUDE)
+            & (self.share >= MIN_SHARE)
+            & (self.coherence >= MIN_COHERENCE)
+        )
+
+
+def measure(power: np.ndarray, coherence: np.ndarray, means: np.ndarray) -> WindowFeatures:
+    """Window features from power spectra (rows, cols, WINDOW, WINDOW//2+1)."""
+    weighted = power * HALF_PLANE_WEIGHT
+    texture = (weighted * TEXTURE).sum(axis=(-2, -1))
+    band = (weighted * BAND).sum(axis=(-2, -1))
+    amplitude = np.sqrt(band / _PARSEVAL)
+    share = band / np.maximum(texture, 1e-9)
+    return WindowFeatures(amplitude.astype(np.float32), share.astype(np.float32), coherence, means)
+
+
+def foreground(features: WindowFeatures) -> np.ndarray:
+    """The finger's ridge area as a boolean grid of windows."""
+    votes = ndimage.uniform_filter(features.ridges().astype(np.float32), 3, mode="constant")
+    mask = votes >= 0.5
+    mask = ndimage.binary_fill_holes(mask)
+    return _without_specks(mask, MIN_PART)
+
+
+def contact(features: WindowFeatures, image: np.ndarray) -> np.ndarray:
+    """Windows darker than the bare glass: where something touched the sensor."""
+    glass = float(np.percentile(image[::3, ::3], 99))
+    dark = features.mean <= glass - CONTACT_DARKNESS
+    return _without_specks(dark | foreground(features), MIN_PART)
+
+
+def window_means(image: np.ndarray, rows: int, cols: int, step: int) -> np.ndarray:
+    """Mean grey level of each ``step`` x ``step`` block (edge blocks may be partial)."""
+    h, w = image.shape
+    padded = np.pad(
+        image.astype(np.float32), ((0, rows * step - h), (0, cols * step - w)), mode="edge"
+    )
+    return padded.reshape(rows, step, cols, step).mean(axis=(1, 3))
+
+
+def _without_specks(mask: np.ndarray, smallest: int) -> np.ndarray:
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes >= smallest
+    keep[0] = False
+    return keep[labels]

@@ -1,0 +1,195 @@
+"""Ridge skeleton, its minutiae by crossing number, and the graph of its branches.
+
+The binary ridges are thinned to one-pixel lines. On such a line the crossing number
+(half the number of on/off changes around a pixel's eight neighbours) is 1 at a ridge
+ending and 3 at a bifurcation. Junction pixels often come in small clusters, so each
+cluster of pixels with three or more branches is one node.
+
+Cutting the skeleton at its nodes leaves branches: simple curves whose two ends are
+ridge endings or nodes. The graph of which branch touches which minutia is what the
+false-minutiae rules need (a spur is a short branch from a node to an ending, a bridge
+a short branch between two nodes across the ridge flow, a lake two nodes joined twice).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.morphology import skeletonize
+
+from controller.biometrics.template import BIFURCATION, ENDING
+
+EIGHT = np.ones((3, 3), dtype=bool)
+# The eight neighbours in circular order, as (row, column) offsets.
+_RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+
+
+def crossing_number(skeleton: np.ndarray) -> np.ndarray:
+    """Half the number of 0/1 changes around each pixel's eight neighbours (int8)."""
+    padded = np.pad(skeleton, 1).astype(np.int8)
+    h, w = skeleton.shape
+    ring = [padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _RING]
+    changes = np.zeros((h, w), dtype=np.int8)
+    for i in range(8):
+        changes += ring[(i + 1) % 8] != ring[i]
+    return changes // 2
+
+
+class Graph:
+    """The skeleton's minutiae and branches.
+
+    ``x``, ``y``, ``kind``: candidate minutiae (endings, then bifurcations).
+    ``ends[b]``: how many endings lie on branch ``b``; ``nodes_of[b]``: the minutia
+    indices of the bifurcations that branch ``b`` touches (a list); ``branch_of[i]``:
+    for an ending, its branch (0 when it sits right on a node, i.e. a one-pixel spur);
+    ``degree[i]``: for a bifurcation, how many branches leave it.
+    ``length[b]``: branch length in pixels. ``skeleton``: the thinned ridges;
+    ``component``: 8-connected labels of the whole skeleton.
+    """
+
+    def __init__(self, skeleton: np.ndarray) -> None:
+        self.skeleton = skeleton
+        cn = crossing_number(skeleton)
+        junction = skeleton & (cn >= 3)
+        self.node_pixels = ndimage.binary_dilation(junction, EIGHT) & skeleton
+        branches = skeleton & ~self.node_pixels
+        self.branch_labels, count = ndimage.label(branches, EIGHT)
+        self.length = np.bincount(self.branch_labels.ravel(), minlength=count + 1).astype(
+            np.float32
+        )
+        self.length[0] = 0
+        self.component, _ = ndimage.label(skeleton, EIGHT)
+
+        ey, ex = np.nonzero(skeleton & (cn == 1))
+        node_labels, nodes = ndimage.label(self.node_pixels, EIGHT)
+        by, bx, node_branches = self._nodes(node_labels, nodes, branches)
+        degree = np.array([len(b) for b in node_branches], dtype=np.int32)
+        # Four or more branches from one cluster is a crossing or two forks merged into
+        # one blot; neither gives a position and direction worth reporting.
+        fork = degree == 3
+        by, bx = by[fork], bx[fork]
+        node_branches = [b for b, f in zip(node_branches, fork, strict=True) if f]
+
+        n_end = len(ey)
+        self.x = np.concatenate([ex, bx]).astype(np.int32)
+        self.y = np.concatenate([ey, by]).astype(np.int32)
+        self.kind = np.concatenate(
+            [np.full(n_end, ENDING, np.uint8), np.full(len(bx), BIFURCATION, np.uint8)]
+        )
+        self.branch_of = np.zeros(len(self.x), dtype=np.int32)
+        self.branch_of[:n_end] = self.branch_labels[ey, ex]
+        self.degree = np.zeros(len(self.x), dtype=np.int32)
+        self.degree[n_end:] = 3
+        self.ends = np.bincount(self.branch_of[:n_end], minlength=count + 1)
+        self.ends[0] = 0
+        self.nodes_of: list[list[int]] = [[] for _ in range(count + 1)]
+        for i, touching in enumerate(node_branches):
+            for b in touching:
+                self.nodes_of[b].append(n_end + i)
+        self.branches_of: list[list[int]] = [[] for _ in range(n_end)] + [
+            list(b) for b in node_branches
+        ]
+        for i in range(n_end):
+            if self.branch_of[i]:
+                self.branches_of[i] = [int(self.branch_of[i])]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def _nodes(
+        self, node_labels: np.ndarray, count: int, branches: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+        """Position and touching branches of each node cluster."""
+        if count == 0:
+            empty = np.zeros(0, dtype=np.int32)
+            return empty, empty, []
+        # Which branches start next to which node: pair every branch pixel that has a
+        # node pixel among its neighbours with that node's label.
+        near = ndimage.maximum_filter(node_labels, size=3, mode="constant")
+        ys, xs = np.nonzero(branches & (near > 0))
+        pairs = np.unique(
+            near[ys, xs].astype(np.int64) * (self.branch_labels.max() + 1)
+            + self.branch_labels[ys, xs]
+        )
+        node_of_pair = pairs // (self.branch_labels.max() + 1)
+        branch_of_pair = pairs % (self.branch_labels.max() + 1)
+        touching: list[list[int]] = [[] for _ in range(count + 1)]
+        for n, b in zip(node_of_pair.tolist(), branch_of_pair.tolist(), strict=True):
+            touching[n].append(b)
+        # A node's position is the centre of its cluster of pixels.
+        ys, xs = np.nonzero(node_labels)
+        owner = node_labels[ys, xs]
+        size = np.bincount(owner, minlength=count + 1)[1:]
+        cy = np.bincount(owner, weights=ys, minlength=count + 1)[1:] / size
+        cx = np.bincount(owner, weights=xs, minlength=count + 1)[1:] / size
+        return (
+            np.round(cy).astype(np.int32),
+            np.round(cx).astype(np.int32),
+            touching[1:],
+        )
+
+
+def thin(ridges: np.ndarray) -> np.ndarray:
+    """One-pixel-wide skeleton of the binary ridge map."""
+    return skeletonize(ridges)
+
+
+def directions(graph: Graph, orientation: np.ndarray, radius: int) -> np.ndarray:
+    """Direction of each candidate minutia, radians in [0, 2π), counterclockwise as viewed.
+
+    ISO/IEC 19794-2 (like ANSI/NIST-ITL) takes the bisector of the narrowest angle of
+    the minutia's "Y": for a bifurcation the two branches that leave the fork side by
+    side, so the direction points from the fork into the valley between them; for a
+    ridge ending (which is a fork of the valley) it points from the end into the ridge.
+    Each branch's direction is the mean offset of its pixels within ``radius``; the
+    result is then aligned with the smoother ridge ``orientation`` (modulo π, one value
+    per candidate) when the two agree to within 45°.
+    """
+    n = len(graph)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    dy, dx = _disk_offsets(radius)
+    vx, vy = dx.astype(np.float32), -dy.astype(np.float32)  # viewed axes, y up
+    padded = np.pad(graph.branch_labels, radius)
+    around = padded[graph.y[:, None] + radius + dy[None], graph.x[:, None] + radius + dx[None]]
+    labels = np.zeros((n, 3), dtype=np.int32)
+    for i, touching in enumerate(graph.branches_of):
+        labels[i, : len(touching)] = touching[:3]
+    # Mean offset of each of up to three branches, (n, 3, 2).
+    arms = np.zeros((n, 3, 2), dtype=np.float32)
+    for k in range(3):
+        mine = (around == labels[:, k : k + 1]) & (labels[:, k : k + 1] > 0)
+        arms[:, k, 0] = (mine * vx[None]).sum(axis=1)
+        arms[:, k, 1] = (mine * vy[None]).sum(axis=1)
+    arm_angle = np.arctan2(arms[..., 1], arms[..., 0])
+    raw = arm_angle[:, 0].copy()
+    forks = np.nonzero(graph.kind == BIFURCATION)[0]
+    if len(forks):
+        a = arm_angle[forks]
+        pairs = ((0, 1), (0, 2), (1, 2))
+        gaps = np.stack([_turn(a[:, i], a[:, j]) for i, j in pairs], axis=1)
+        narrow = np.argmin(gaps, axis=1)
+        first = np.array([p[0] for p in pairs])[narrow]
+        second = np.array([p[1] for p in pairs])[narrow]
+        rows = np.arange(len(forks))
+        ux = np.cos(a[rows, first]) + np.cos(a[rows, second])
+        uy = np.sin(a[rows, first]) + np.sin(a[rows, second])
+        raw[forks] = np.arctan2(uy, ux)
+    # The orientation field, turned to the skeleton's side, is steadier than a few
+    # pixels of skeleton; where they disagree (cores, deltas, noise) the skeleton wins.
+    aligned = np.where(_turn(raw, orientation) <= np.pi / 2, orientation, orientation + np.pi)
+    angle = np.where(_turn(raw, aligned) <= np.pi / 4, aligned, raw)
+    return np.mod(angle, 2 * np.pi).astype(np.float32)
+
+
+def _disk_offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.arange(-radius, radius + 1)
+    dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
+    disk = (dy * dy + dx * dx) <= radius * radius
+    return dy[disk], dx[disk]
+
+
+def _turn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Absolute difference of two directions, in [0, π]."""
+    d = np.mod(a - b, 2 * np.pi)
+    return np.minimum(d, 2 * np.pi - d)
