@@ -3,7 +3,7 @@
     python -m hil.fingerprints --fingers 10 --impressions 8 --size 256x288 --seed 0 --out DIR
 
 writes ``DIR/f0001_1.png`` .. ``DIR/f0010_8.png`` and ``DIR/truth.json`` with every
-image's ground truth (see ``hil.fingerprints.dataset.truth_record``).
+image's ground truth (see ``hil.fingerprints.sets.truth_record``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from hil.fingerprints.dataset import (
+from hil.fingerprints.impression import CONDITIONS
+from hil.fingerprints.sets import (
     GENERATOR_VERSION,
     MIXED,
     _write_atomic,
@@ -22,7 +23,6 @@ from hil.fingerprints.dataset import (
     png_bytes,
     truth_record,
 )
-from hil.fingerprints.impression import CONDITIONS
 
 
 def parse_size(text: str) -> tuple[int, int]:

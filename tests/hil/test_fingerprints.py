@@ -20,12 +20,17 @@ from hil.fingerprints import (
     UNUSABLE,
     TruthError,
     dataset,
+    load_folder,
     load_impression,
     make_impression,
     make_master,
 )
+from hil.fingerprints import sets as sets_module
 from hil.fingerprints.__main__ import main as cli_main
-from hil.fingerprints.dataset import (
+from hil.fingerprints.fields import PATTERN_SHARES, PATTERNS, choose_pattern, singular_points
+from hil.fingerprints.measure import ridge_area, ridge_period
+from hil.fingerprints.minutiae import clean_ridges, crossing_number
+from hil.fingerprints.sets import (
     MAX_PNG_BYTES,
     MAX_RECORD_BYTES,
     MIXED_SHARES,
@@ -33,9 +38,6 @@ from hil.fingerprints.dataset import (
     image_name,
     impression_condition,
 )
-from hil.fingerprints.fields import PATTERN_SHARES, PATTERNS, choose_pattern, singular_points
-from hil.fingerprints.measure import ridge_area, ridge_period
-from hil.fingerprints.minutiae import clean_ridges, crossing_number
 
 ROOT = Path(__file__).resolve().parents[2]
 MM2_PER_PIXEL = (25.4 / 500) ** 2
@@ -438,6 +440,42 @@ def test_command_line_writes_what_it_says(tmp_path, cached) -> None:
             assert np.asarray(img).tobytes() == impression.image.tobytes()
         assert len(record["minutiae"]) == len(impression.minutiae)
     assert image_name(0, 1) == "f0001_2"
+    loaded = list(load_folder(out))
+    assert [(f, i) for f, i, _ in loaded] == [(0, 0), (0, 1)]
+    for (_, _, back), (_, _, impression) in zip(loaded, made, strict=True):
+        assert back.image.tobytes() == impression.image.tobytes()
+        assert np.array_equal(back.master_index, impression.master_index)
+        assert back.contact is None and back.condition == "normal"
+
+
+def test_damaged_and_forged_set_folders_are_refused(tmp_path, cached, monkeypatch) -> None:
+    _, folder, _ = cached
+    record = _copy_entry(folder, tmp_path)
+    record.update(finger=1, impression=1)
+    truth_path = tmp_path / "truth.json"
+
+    def refused(truth: object, match: str) -> None:
+        data = truth if isinstance(truth, bytes) else json.dumps(truth).encode()
+        truth_path.write_bytes(data)
+        with pytest.raises(TruthError, match=match):
+            list(load_folder(tmp_path))
+
+    whole = {"generator": record["generator"], "images": [record]}
+    truth_path.write_text(json.dumps(whole))
+    assert len(list(load_folder(tmp_path))) == 1
+    refused(b"\x00\x01", "not JSON")
+    refused({"generator": 0, "images": [record]}, "not a truth file")
+    refused({"generator": record["generator"], "images": {"a": 1}}, "not a truth file")
+    refused({**whole, "images": ["f0001_1.png"]}, "not a JSON object")
+    refused({**whole, "images": [{**record, "finger": "1"}]}, "must be integers")
+    refused({**whole, "images": [{**record, "impression": 0}]}, "out of range")
+    refused({**whole, "images": [{**record, "impression": 2}]}, "does not match its numbers")
+    refused({**whole, "images": [{**record, "width": 2**70}]}, "image size")
+    monkeypatch.setattr(sets_module, "MAX_TRUTH_BYTES", 1000)
+    refused(whole, "larger than")
+    truth_path.unlink()
+    with pytest.raises(TruthError, match="cannot read"):
+        load_folder(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ MIXED = "mixed"
 # What a day of captures at a polling station looks like.
 MIXED_SHARES = {"good": 0.15, "normal": 0.55, "dry": 0.12, "wet": 0.12, "poor": 0.06}
 MAX_RECORD_BYTES = 1 << 20
+MAX_TRUTH_BYTES = 256 << 20  # truth.json of a whole set: some 60 000 images
 MAX_PNG_BYTES = 4 << 20
 MAX_MINUTIAE = 1000
 
@@ -193,14 +194,49 @@ def load_impression(folder: Path, name: str) -> Impression:
     return impression_from_record(record, Path(folder), path)
 
 
-def _read_json(path: Path) -> dict:
+def load_folder(folder: Path) -> Iterator[tuple[int, int, Impression]]:
+    """Read a set written by ``python -m hil.fingerprints`` back, as ``dataset`` yields it.
+
+    Finger and impression numbers come back counted from 0; the impressions have no
+    ``contact`` mask (None). Raises TruthError for a damaged or forged ``truth.json`` or
+    image, naming the file.
+    """
+    folder = Path(folder)
+    path = folder / "truth.json"
+    truth = _read_json(path, MAX_TRUTH_BYTES)
+    images = truth.get("images")
+    if truth.get("generator") != GENERATOR_VERSION or not isinstance(images, list):
+        raise TruthError("%s: not a truth file of generator %d" % (path, GENERATOR_VERSION))
+    return _records(images, folder, path)
+
+
+def _records(images: list, folder: Path, path: Path) -> Iterator[tuple[int, int, Impression]]:
+    for n, record in enumerate(images):
+        where = "%s, image %d" % (path, n)
+        if not isinstance(record, dict):
+            raise TruthError("%s: not a JSON object" % where)
+        finger, impression = record.get("finger"), record.get("impression")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (finger, impression)):
+            raise TruthError("%s: finger and impression must be integers" % where)
+        if not (1 <= finger <= 9999 and 1 <= impression <= 99):
+            raise TruthError(
+                "%s: finger %r or impression %r out of range" % (where, finger, impression)
+            )
+        if record.get("image") != image_name(finger - 1, impression - 1) + ".png":
+            raise TruthError(
+                "%s: image %r does not match its numbers" % (where, record.get("image"))
+            )
+        yield finger - 1, impression - 1, impression_from_record(record, folder, where)
+
+
+def _read_json(path: Path, limit: int = MAX_RECORD_BYTES) -> dict:
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_RECORD_BYTES + 1)
+            data = f.read(limit + 1)
     except OSError as e:
         raise TruthError("%s: cannot read (%s)" % (path, e)) from e
-    if len(data) > MAX_RECORD_BYTES:
-        raise TruthError("%s: larger than %d bytes" % (path, MAX_RECORD_BYTES))
+    if len(data) > limit:
+        raise TruthError("%s: larger than %d bytes" % (path, limit))
     try:
         record = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
