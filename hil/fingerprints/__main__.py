@@ -17,11 +17,11 @@ from hil.fingerprints.impression import CONDITIONS
 from hil.fingerprints.sets import (
     GENERATOR_VERSION,
     MIXED,
-    _write_atomic,
     dataset,
     image_name,
     png_bytes,
     truth_record,
+    write_atomic,
 )
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for finger, impression, made in images:
         name = image_name(finger, impression)
         png = png_bytes(made.image)
-        _write_atomic(args.out / (name + ".png"), png)
+        write_atomic(args.out / (name + ".png"), png)
         record = truth_record(made, name, png)
         record["finger"] = finger + 1
         record["impression"] = impression + 1
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "impressions": args.impressions,
         "images": records,
     }
-    _write_atomic(args.out / "truth.json", json.dumps(truth, indent=1).encode())
+    write_atomic(args.out / "truth.json", json.dumps(truth, indent=1).encode())
     print("%d images and truth.json in %s" % (len(records), args.out))
     return 0
 

@@ -172,16 +172,17 @@ def save_impression(folder: Path, name: str, impression: Impression) -> None:
     The JSON goes last and by rename, so a reader that finds it also finds whole images.
     """
     png = png_bytes(impression.image)
-    _write_atomic(folder / (name + ".png"), png)
+    write_atomic(folder / (name + ".png"), png)
     contact = png_bytes(impression.contact)
     record = truth_record(impression, name, png)
     record["contact"] = name + "_contact.png"
     record["contact_sha256"] = hashlib.sha256(contact).hexdigest()
-    _write_atomic(folder / (name + "_contact.png"), contact)
-    _write_atomic(folder / (name + ".json"), json.dumps(record).encode())
+    write_atomic(folder / (name + "_contact.png"), contact)
+    write_atomic(folder / (name + ".json"), json.dumps(record).encode())
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so readers never see half of it."""
     temp = path.with_name(path.name + ".%d.tmp" % os.getpid())
     temp.write_bytes(data)
     os.replace(temp, path)
