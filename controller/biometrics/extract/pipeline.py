@@ -158,7 +158,7 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     fg = segmentation.foreground(features)
     local = quality.window_quality(features)
     score = quality.image_quality(local, fg, window_area)
-    small = quality.area_reason(features, fg, segmentation.contact(features, image), window_area)
+    small = quality.area_reason(features, fg, segmentation.contact(features), window_area)
     if small is not None:
         return Minutiae.empty(), score, small
     if score < quality.MIN_QUALITY:
@@ -198,6 +198,10 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     q = quality.minutia_quality(local_at, certain_at, np.minimum(edge, border)[idx], period[idx])
     found = Minutiae.from_columns(xs[idx], ys[idx], angle[idx], graph.kind[idx], q)
     if len(found) < quality.MIN_MINUTIAE:
+        # A clear print with few minutiae is just a finger with few of them; in a
+        # mediocre one the smudge or the faintness is the cause worth telling.
+        if score < quality.CLEAR:
+            return Minutiae.empty(), score, quality.quality_reason(features, local, fg)
         return Minutiae.empty(), score, "too_few_minutiae"
     return found, score, None
 

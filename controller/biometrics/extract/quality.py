@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from controller.biometrics.extract.segmentation import MIN_AMPLITUDE, WindowFeatures
+from controller.biometrics.extract.segmentation import DARK, MIN_AMPLITUDE, WindowFeatures
 
 MM2_PER_PIXEL = (25.4 / 500) ** 2
 MIN_AREA_MM2 = 40.0  # a print smaller than this holds too few minutiae to match
 FULL_AREA_MM2 = 100.0  # from this area on, more finger no longer raises the score
 TRACE_AREA_MM2 = 3.0  # below this, nothing touched the sensor at all
-DARK = 90.0  # mean grey level of a contact area that reads as soaked or over-pressed
 MIN_QUALITY = 20
 MIN_MINUTIAE = 12
+CLEAR = 60  # a score from which a refusal is not blamed on the image
 FLAT = 3.0  # grey levels: an image whose standard deviation is below this is blank
 
 REASONS = {

@@ -28,7 +28,8 @@ MIN_AMPLITUDE = 5.0  # grey levels (standard deviation) of ridge-band texture
 MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
 MIN_COHERENCE = 0.35  # of the window's own band-passed gradient tensor
 MIN_PART = 4  # windows: smaller separate parts of the mask are specks
-CONTACT_DARKNESS = 20.0  # grey levels below the bare glass
+CONTACT_DARKNESS = 35.0  # grey levels below the bare glass
+DARK = 90.0  # mean grey level below which a window is never bare glass
 
 
 class WindowFeatures:
@@ -74,10 +75,16 @@ def foreground(features: WindowFeatures) -> np.ndarray:
     return _without_specks(mask, MIN_PART)
 
 
-def contact(features: WindowFeatures, image: np.ndarray) -> np.ndarray:
-    """Windows darker than the bare glass: where something touched the sensor."""
-    glass = float(np.percentile(image[::3, ::3], 99))
-    dark = features.mean <= glass - CONTACT_DARKNESS
+def contact(features: WindowFeatures) -> np.ndarray:
+    """Windows where something touched the sensor: ridges, or darker than bare glass.
+
+    The bare glass of an optical sensor is the brightest part of its image, but its
+    illumination is uneven by a few tens of grey levels, so only windows well below
+    the brightest count; a window darker than ``DARK`` counts whatever the rest does,
+    since no sensor shows its empty glass that dark.
+    """
+    glass = float(np.percentile(features.mean, 95))
+    dark = (features.mean <= glass - CONTACT_DARKNESS) | (features.mean < DARK)
     return _without_specks(dark | foreground(features), MIN_PART)
 
 
