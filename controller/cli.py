@@ -171,7 +171,8 @@ def export_cvr(data_dir: Path, out: Path, election_path: Path | None) -> None:
         raise click.ClickException(str(err)) from None
     store = Store(db)
     try:
-        export = export_cvrs(store, election)
+        # The archival export: checked against the published schema too.
+        export = export_cvrs(store, election, schema_check=True)
     except (PollsError, CvrError) as err:
         raise click.ClickException(str(err)) from None
     finally:

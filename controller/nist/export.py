@@ -6,6 +6,10 @@ with two hashes: ``report_sha256`` over the exact bytes of this export (canonica
 JSON, which is what ``shailoo controller export-cvr`` writes), and ``records_sha256``
 over the canonical JSON of the CVR list alone, which does not change from one export
 to the next (the report's ``GeneratedDate`` does) and is what a signature should cover.
+
+The API exports without the schema check (the report is made by ``build_report``,
+whose output the tests validate field by field); ``shailoo controller export-cvr``,
+the archival export, validates against the schema as well.
 """
 
 from __future__ import annotations
@@ -40,12 +44,15 @@ def export_cvrs(
     station: str | None = None,
     mode: str | None = None,
     generated: datetime | None = None,
+    schema_check: bool = False,
 ) -> CvrExport:
     """The cast vote record report of the station whose store this is.
 
     ``election``, ``station`` and ``mode`` default to what the store recorded (the
-    definition is kept with the first record). Raises ``PollsError`` (409) while polls
-    are not closed, ``CvrError`` when the records cannot be written or checked.
+    definition is kept with the first record). The report's references and records are
+    always checked; ``schema_check`` also validates it against the schema, which takes
+    several seconds per thousand records. Raises ``PollsError`` (409) while polls are
+    not closed, ``CvrError`` when the records cannot be written or fail a check.
     """
     with store.read() as conn:
         if polls_state(conn) != CLOSED:
@@ -66,7 +73,7 @@ def export_cvrs(
         made, given = expected_hash[:16], election.hash[:16]
         raise CvrError([f"the records were made with election {made}…, not {given}…"])
     report = build_report(election, ballots, station, mode, generated)
-    problems = check_report(report, election)
+    problems = check_report(report, election, schema=schema_check)
     if problems:
         raise CvrError(problems)
     data = report_bytes(report)

@@ -189,7 +189,9 @@ def test_every_kind_of_ballot_gives_a_valid_cvr(readings: dict[str, dict[str, An
         assert "CVRContestSelection" not in entry
     marginal = cvrs[ballots["marginal"].id]
     stroke = _selections(_contest(marginal, "original", "party-list"))["p-el-unu"]
-    assert readings["marginal"]["marks"] and stroke["HasIndication"] == "unknown"
+    [read_stroke] = [m for m in readings["marginal"]["marks"] if m["option"] == "p-el-unu"]
+    assert read_stroke["class"] == "marginal", read_stroke  # a thin pencil stroke
+    assert stroke["HasIndication"] == "unknown"
     assert (stroke["Status"], stroke["OtherStatus"], stroke["NumberVotes"]) == (
         ["other"],
         "marginal-mark",
@@ -204,8 +206,10 @@ def test_every_kind_of_ballot_gives_a_valid_cvr(readings: dict[str, dict[str, An
     # Nothing in the records tells time or order: the one timestamp is the export's.
     text = json.dumps(report)
     assert re.findall(r"\d{4}-\d\d-\d\dT\d\d:", text) == ["2026-11-29T20:"]
+    limits = readings["clear"]["thresholds"]
     assert report["ReportingDevice"][1]["Notes"] == [
-        "thresholds: ink 0.72, marginal 0.04, marked 0.10"
+        f"thresholds: ink {limits['ink']:.2f}, marginal {limits['marginal']:.2f}, "
+        f"marked {limits['marked']:.2f}"
     ]
 
 
