@@ -4,7 +4,7 @@ An impression places the master (``placement``), decides which part of the skin 
 the glass (an ellipse of contact whose pressure falls off towards its rim), and prints
 the ridges there as the skin condition dictates: dry skin leaves thin, broken ridges,
 wet skin thick ridges with filled valleys. The sensor adds its own background, uneven
-brightness and contrast, blur and noise; the skin adds pores and scratches. The image is
+brightness and contrast, blur and noise; the skin adds pores, creases and scars. The image is
 8-bit grey at 500 dpi, ridges dark on light.
 
 Ground truth is the master's minutiae carried through the placement and kept where the
@@ -145,7 +145,6 @@ class _Style:
         self.roughness = {"good": u(0.05, 0.12)}.get(condition, u(0.1, 0.22))
         self.tone = {"good": u(0.05, 0.2)}.get(condition, u(0.15, 0.4))
         self.pores = u(0.0, 0.004) if condition != "black" else 0.0
-        self.scratches = int(rng.integers(0, 3 if condition != "good" else 1))
         # Sensor
         self.background = u(200, 240)
         self.contrast = {
@@ -301,8 +300,8 @@ def _print_ridges(
         ink[holes] *= 0.45
     # Ridges in contact are not equally dark: moisture and pressure vary over the pad.
     ink *= 1.0 - style.tone * np.clip(0.5 + 0.35 * smooth_noise(rng, h, w, 18.0), 0.0, 1.0)
-    for _ in range(style.scratches):
-        _scratch(ink, rng)
+    for crease in master.creases:
+        _crease(ink, mx, my, crease)
     ink *= np.clip(pressure / VISIBLE_PRESSURE, 0.0, 1.0)
     if style.condition == "black":
         # Soaked or over-pressed: the whole glass reads as contact.
@@ -310,16 +309,14 @@ def _print_ridges(
     return ink.astype(np.float32)
 
 
-def _scratch(ink: np.ndarray, rng: np.random.Generator) -> None:
-    """A light line across the ridges: a cut or a crease in the skin."""
-    h, w = ink.shape
-    y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
-    length = rng.uniform(20, 90)
-    angle = rng.uniform(0, np.pi)
-    y1 = int(np.clip(y0 + length * np.sin(angle), 0, h - 1))
-    x1 = int(np.clip(x0 + length * np.cos(angle), 0, w - 1))
-    rr, cc, val = line_aa(y0, x0, y1, x1)
-    ink[rr, cc] *= 1.0 - 0.9 * val
+def _crease(ink: np.ndarray, mx: np.ndarray, my: np.ndarray, crease: np.ndarray) -> None:
+    """Lighten ``ink`` in place along one crease of the skin, given in master coordinates."""
+    x0, y0, x1, y1, width = (float(v) for v in crease)
+    ux, uy = x1 - x0, y1 - y0
+    t = np.clip(((mx - x0) * ux + (my - y0) * uy) / (ux * ux + uy * uy + 1e-12), 0.0, 1.0)
+    distance = np.hypot(mx - (x0 + t * ux), my - (y0 + t * uy))
+    # Full depth inside the crease, fading over a pixel at its edges.
+    ink *= np.clip(distance - 0.5 * width + 0.5, 0.0, 1.0) * 0.9 + 0.1
 
 
 def _sensor(ink: np.ndarray, style: _Style, rng: np.random.Generator) -> np.ndarray:

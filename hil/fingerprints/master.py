@@ -23,7 +23,9 @@ class MasterFinger:
     distance from the ridge edge (so a threshold moves every edge alike); ``mask`` is the
     finger's outline; ``orientation`` (radians modulo π, counterclockwise as viewed) and
     ``period`` (pixels) are the fields the ridges were grown from; ``cores`` and ``deltas``
-    are (n, 2) arrays of (x, y); ``minutiae`` are the ground truth.
+    are (n, 2) arrays of (x, y); ``minutiae`` are the ground truth; ``creases`` is an
+    (n, 5) array of (x0, y0, x1, y1, width): the creases and scars of this skin, which
+    every impression shows as light lines across the ridges.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class MasterFinger:
         cores: np.ndarray,
         deltas: np.ndarray,
         minutiae: Minutiae,
+        creases: np.ndarray | None = None,
     ) -> None:
         self.seed = seed
         self.pattern = pattern
@@ -47,6 +50,7 @@ class MasterFinger:
         self.cores = cores
         self.deltas = deltas
         self.minutiae = minutiae
+        self.creases = np.zeros((0, 5), np.float32) if creases is None else creases
 
     @property
     def width(self) -> int:
@@ -107,7 +111,29 @@ def make_master(seed: int, width: int = 400, height: int = 480) -> MasterFinger:
         cores.astype(np.float32),
         deltas.astype(np.float32),
         minutiae,
+        _creases(mask, rng),
     )
+
+
+def _creases(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Creases and scars: a few straight light lines, mostly across the finger.
+
+    They are part of the skin, so drawn once per finger; they cut ridges without being
+    minutiae, which is one of the ways real captures mislead an extractor.
+    """
+    count = min(int(rng.poisson(0.9)), 4)
+    ys, xs = np.nonzero(mask)
+    rows = []
+    for _ in range(count):
+        pick = int(rng.integers(0, len(ys)))
+        cx, cy = float(xs[pick]), float(ys[pick])
+        across = rng.random() < 0.7
+        angle = rng.normal(0.0, 0.3) if across else rng.uniform(0.0, np.pi)
+        length = rng.uniform(40.0, 220.0) if across else rng.uniform(20.0, 90.0)
+        width = rng.uniform(1.5, 4.0) if across else rng.uniform(1.0, 2.0)
+        dx, dy = 0.5 * length * np.cos(angle), -0.5 * length * np.sin(angle)
+        rows.append((cx - dx, cy - dy, cx + dx, cy + dy, width))
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 5)
 
 
 def _edge_distance_profile(binary: np.ndarray, period: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from hil.fingerprints.master import make_master
 from hil.fingerprints.placement import Placement
 
 # Bump when the generator changes what it draws, so caches of older images are not reused.
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 MIXED = "mixed"
 # What a day of captures at a polling station looks like.
 MIXED_SHARES = {"good": 0.15, "normal": 0.55, "dry": 0.12, "wet": 0.12, "poor": 0.06}

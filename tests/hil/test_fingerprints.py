@@ -195,6 +195,30 @@ def test_impressions_of_one_finger_share_ground_truth(master) -> None:
     assert np.median(np.abs(np.angle(np.exp(1j * (turn - expected))))) < 0.1
 
 
+def test_creases_of_the_skin_show_in_every_impression(other_master) -> None:
+    """A crease belongs to the finger: where it crosses ridge crests they print light, in
+    each capture, while crests away from it print dark."""
+    from scipy import ndimage
+
+    m = other_master
+    assert len(m.creases) >= 1
+    x0, y0, x1, y1, _ = (float(v) for v in m.creases[0])
+    for seed in (1, 2):
+        imp = make_impression(m, seed, condition="good")
+        h, w = imp.image.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(float)
+        mx, my = imp.placement.to_master(xx, yy)
+        crest = ndimage.map_coordinates(m.ridges, [my, mx], order=1) > 0.6
+        ux, uy = x1 - x0, y1 - y0
+        t = np.clip(((mx - x0) * ux + (my - y0) * uy) / (ux * ux + uy * uy), 0.0, 1.0)
+        distance = np.hypot(mx - x0 - t * ux, my - y0 - t * uy)
+        on = crest & imp.contact & (distance < 0.5)
+        off = crest & imp.contact & (distance > 12)
+        assert on.sum() >= 10
+        image = imp.image.astype(float)
+        assert image[on].mean() > np.median(image[off]) + 40
+
+
 def test_ground_truth_lies_inside_the_contact(master) -> None:
     for seed in range(3):
         imp = make_impression(master, 20 + seed, condition="poor")
