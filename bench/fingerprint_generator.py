@@ -1,6 +1,6 @@
 """Speed and realism figures of the fingerprint generator.
 
-    python -m hil.fingerprints.bench --fingers 20 --impressions 4
+    python bench/fingerprint_generator.py --fingers 20 --impressions 4
 
 prints how long a master and an impression take, the ridge period measured by FFT
 against the one the master was grown with, the minutiae counts of masters and
@@ -34,7 +34,7 @@ def _spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Make ``--fingers`` masters with ``--impressions`` impressions each and print figures."""
-    parser = argparse.ArgumentParser(prog="python -m hil.fingerprints.bench")
+    parser = argparse.ArgumentParser(prog="python bench/fingerprint_generator.py")
     parser.add_argument("--fingers", type=int, default=20)
     parser.add_argument("--impressions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1000)
