@@ -386,7 +386,8 @@ class _Import:
             self.fail(f"{where}.GpUnitIds", f"names two districts ({own[0]!r}, {own[1]!r})")
         if not own:
             # Units named are stations only: the style's district is that of its contests.
-            own = sorted({contests[c]["district"] for c in ids if "district" in contests[c]})
+            known = [contests[c] for c in ids if c in contests]
+            own = sorted({c["district"] for c in known if "district" in c})
         out["contests"] = ids
         if len(own) == 1:
             out["district"] = own[0]

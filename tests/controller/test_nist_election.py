@@ -648,3 +648,18 @@ def test_ballots_printed_from_the_nist_file_read_against_either_form(tmp_path: P
         reading = read_ballot(scan, load_election(source), mode="test")
         assert reading["status"] == "accepted", reading
         assert reading["votes"] == choices
+
+
+def test_a_style_naming_only_stations_belongs_to_its_contests_district(
+    report: dict[str, Any],
+) -> None:
+    doc = copy.deepcopy(report)
+    for style in doc["Election"][0]["BallotStyle"]:
+        style["GpUnitIds"] = [u for u in style["GpUnitIds"] if u.startswith("ps-")]
+    e = from_election_report(doc)
+    assert e.style_districts == {"s-d03": "d-03", "s-d07": "d-07", "s-d12": "d-12"}
+    assert e.station_styles("ps-5101") == ["s-d03", "s-d07", "s-d12"]
+    _retention(doc)  # a refused contest on such a style is reported, nothing else breaks
+    assert _refused(doc) == [
+        "Election[0].Contest[3] (RetentionContest 'smd-12'): a RetentionContest is not supported"
+    ]
