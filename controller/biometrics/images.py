@@ -31,6 +31,8 @@ _SIGNATURES = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
+# The whole IEND chunk: zero length, type, and its fixed CRC.
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _LOSSY = (
     (b"\xff\xd8\xff", "JPEG"),
     (b"\xff\x4f\xff\x51", "JPEG 2000"),
@@ -152,6 +154,8 @@ def _decode(data: bytes, name: str) -> np.ndarray:
                 "use PNG, BMP or TIFF" % (name, lossy)
             )
         raise ImageInputError("%s: not a PNG, BMP or TIFF image" % name)
+    if kind == "PNG" and _PNG_END not in data[-4096:]:
+        raise ImageInputError("%s: PNG ends before its IEND chunk (truncated)" % name)
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd but decodable headers; anything it cannot decode
@@ -161,6 +165,12 @@ def _decode(data: bytes, name: str) -> np.ndarray:
                 return _pixels(img, name)
     except ImageInputError:
         raise
+    except Image.DecompressionBombError as e:
+        # Pillow's own guard fires while reading headers far beyond our limit.
+        raise ImageInputError(
+            "%s: header claims a huge image; each side must be %d to %d pixels (%s)"
+            % (name, MIN_SIDE, MAX_SIDE, e)
+        ) from e
     except (
         OSError,
         SyntaxError,
@@ -173,7 +183,6 @@ def _decode(data: bytes, name: str) -> np.ndarray:
         zlib.error,
         MemoryError,
         OverflowError,
-        Image.DecompressionBombError,
     ) as e:
         raise ImageInputError("%s: damaged or unreadable %s (%s)" % (name, kind, e)) from e
 

@@ -158,11 +158,12 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     fg = segmentation.foreground(features)
     local = quality.window_quality(features)
     score = quality.image_quality(local, fg, window_area)
-    small = quality.area_reason(features, fg, segmentation.contact(features), window_area)
+    touched = segmentation.contact(features)
+    small = quality.area_reason(features, fg, touched, window_area)
     if small is not None:
         return Minutiae.empty(), score, small
     if score < quality.MIN_QUALITY:
-        return Minutiae.empty(), score, quality.quality_reason(features, local, fg)
+        return Minutiae.empty(), score, quality.quality_reason(features, touched)
 
     field = own.smoothed(fg * np.maximum(own.coherence(), 0.05))
     ridge_dir = field.orientation()
@@ -201,7 +202,7 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
         # A clear print with few minutiae is just a finger with few of them; in a
         # mediocre one the smudge or the faintness is the cause worth telling.
         if score < quality.CLEAR:
-            return Minutiae.empty(), score, quality.quality_reason(features, local, fg)
+            return Minutiae.empty(), score, quality.quality_reason(features, touched)
         return Minutiae.empty(), score, "too_few_minutiae"
     return found, score, None
 

@@ -22,6 +22,7 @@ FULL_AREA_MM2 = 100.0  # from this area on, more finger no longer raises the sco
 TRACE_AREA_MM2 = 3.0  # below this, nothing touched the sensor at all
 MIN_QUALITY = 20
 MIN_MINUTIAE = 12
+SMUDGED_SHARE = 0.55  # ridge-band share of the contact area below which it is a smudge
 CLEAR = 60  # a score from which a refusal is not blamed on the image
 FLAT = 3.0  # grey levels: an image whose standard deviation is below this is blank
 
@@ -107,9 +108,16 @@ def area_reason(
     return "too_small"
 
 
-def quality_reason(features: WindowFeatures, local: np.ndarray, foreground: np.ndarray) -> str:
-    """The main weakness of a print whose score is too low."""
-    inside = foreground
+def quality_reason(features: WindowFeatures, contact: np.ndarray) -> str:
+    """The main weakness of a print whose score is too low: smudged or faint.
+
+    A smudge spreads the energy of the print over the whole spectrum (blur, blots,
+    movement), so little of it stays in the ridge band; a faint or dark print keeps its
+    ridges in the band but with little amplitude.
+    """
+    inside = contact if contact.any() else np.ones_like(contact)
+    if float(np.median(features.share[inside])) < SMUDGED_SHARE:
+        return "smudged"
     amplitude = float(np.median(features.amplitude[inside]))
     if amplitude < 2.0 * MIN_AMPLITUDE or float(np.median(features.mean[inside])) < DARK:
         return "low_contrast"
