@@ -35,7 +35,7 @@ from controller.ballots import layout as geo
 from controller.ballots.code import BallotCode, CodeError
 from controller.ballots.registration import RegistrationError, register
 from controller.ballots.scoring import _cache, score_targets, targets_of
-from controller.ballots.streaks import find_streak
+from controller.ballots.streaks import find_dark_streak, find_light_streak
 from controller.election import is_id
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.15, "marginal": 0.05, "ink": 0.72}
@@ -244,7 +244,7 @@ def _find_code(gray: np.ndarray, dpi: int | None) -> _Found:
 
 def _paper_level(gray: np.ndarray) -> float:
     """Brightness of blank paper: a high percentile of a sparse sample of the sheet."""
-    sample = gray[::7, ::7]
+    sample = gray[::9, ::9]
     counts = np.bincount(sample.ravel(), minlength=256)
     cumulative = np.cumsum(counts)
     return float(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
@@ -318,7 +318,7 @@ def read_ballot(
         paper = _paper_level(gray)
         if paper >= MIN_PAPER:
             k_guess = dpi / geo.MM_PER_INCH if dpi else min(gray.shape) / geo.PAPERS["A4"].width
-            streak = find_streak(gray, paper, k_guess)
+            streak = find_dark_streak(gray, paper, k_guess)
             if streak is not None:
                 raise _Reject("scanner_streaks", streak)
         found = _find_code(gray, dpi)
@@ -344,6 +344,9 @@ def read_ballot(
         except RegistrationError as err:
             raise _Reject(err.reason, err.detail, style) from None
         targets = targets_of(election, style, code.paper)
+        streak = find_light_streak(gray, paper, targets.boxes(fit.homography))
+        if streak is not None:
+            raise _Reject("scanner_streaks", streak, style)
         scores = score_targets(
             gray, fit.homography, fit.px_per_mm, targets, paper, limits["ink"]
         )

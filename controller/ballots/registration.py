@@ -26,8 +26,8 @@ import numpy as np
 from controller.ballots import layout as geo
 from controller.ballots.geometry import fit_affine, fit_homography, jacobian, project
 
-SEARCH_MM = 8.0  # how far from its first estimate a fiducial is looked for
-TIMING_WINDOW_MM = 3.0  # half side of the window a timing mark is looked for in
+SEARCH_MM = 6.0  # how far from its first estimate a fiducial is looked for
+TIMING_WINDOW_MM = 2.6  # half side of the window a timing mark is looked for in
 MIN_TIMING_SHARE = 0.75  # of the timing marks that must be found and agree
 MAX_RESIDUAL_MM = 0.6
 MAX_ANISOTROPY = 0.04
@@ -132,7 +132,9 @@ def find_timing_marks(
     inside = ((ys >= 0) & (ys < height)) & ((xs >= 0) & (xs < width))
     values = gray[np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)]
     dark = (values < paper * 0.5) & inside
-    counts = dark.sum(axis=(1, 2))
+    side = len(offsets)
+    flat = dark.reshape(len(centre), side * side).astype(np.float32)
+    counts = flat.sum(axis=1)
     area = geo.TIMING_W * geo.TIMING_H * k * k / (step * step)
     border = (
         dark[:, 0, :].sum(axis=1) + dark[:, -1, :].sum(axis=1)
@@ -141,9 +143,10 @@ def find_timing_marks(
     found = (counts >= 0.55 * area) & (counts <= 1.6 * area) & (border == 0)
     found &= inside.all(axis=(1, 2))
     safe = np.maximum(counts, 1)
-    dy = (dark * offsets[None, :, None]).sum(axis=(1, 2)) / safe
-    dx = (dark * offsets[None, None, :]).sum(axis=(1, 2)) / safe
-    # A pixel's centre is half a pixel in; a sampled cell's centre half a step.
+    grid = offsets.astype(np.float32)
+    dy = flat @ np.repeat(grid, side) / safe
+    dx = flat @ np.tile(grid, side) / safe
+    # Each sample is one pixel, whose centre is half a pixel in from its corner.
     centres = centre + np.stack([dx, dy], axis=1) + 0.5
     return centres, found
 

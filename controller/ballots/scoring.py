@@ -30,6 +30,7 @@ PAPER_FLOOR = 0.7  # the local paper level is never taken below this share of th
 _SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
 _SURROUND_Y = 1.9  # ... above and below it, short of the row's lines
 _SURROUND_STEP = 0.5
+_BOX_MARGIN = 0.8  # mm around an oval where a light streak is looked for
 
 
 class Targets:
@@ -41,6 +42,17 @@ class Targets:
         self.centres = np.array([[row.oval.cx, row.oval.cy] for row in rows], dtype=np.float64)
         self._interior: dict[int, np.ndarray] = {}
         self.surround = _surround_offsets()
+        half_w, half_h = geo.OVAL_W / 2 + _BOX_MARGIN, geo.OVAL_H / 2 + _BOX_MARGIN
+        self._corners = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h],
+                                  [-half_w, half_h]])
+
+    def boxes(self, h: np.ndarray) -> np.ndarray:
+        """Each oval with a margin as an upright box in scan pixels (x0, y0, x1, y1), all
+        of one size: the largest of them."""
+        corners = project(h, self.centres[:, None, :] + self._corners[None, :, :])
+        low = corners.min(axis=1)
+        size = (corners.max(axis=1) - low).max(axis=0)
+        return np.hstack([low, low + size])
 
     def interior(self, k: float) -> np.ndarray:
         """Sample points (mm from an oval's centre) covering its interior at ``k`` px/mm."""

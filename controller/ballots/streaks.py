@@ -6,14 +6,18 @@ element) through the whole sheet — in the scan direction, image columns, whate
 round the sheet was fed. Such a scan can add ink to a target or take it away, so it is
 refused and the scanner needs cleaning, as VxSuite does.
 
-What tells a streak from the printed sheet, cheaply (a sample of rows, about 1 ms):
-
-* dark: a column that is dark in every horizontal band of the scan — the top and the
-  bottom band included, where no printed line reaches — and narrow (at most
-  ``MAX_WIDTH_MM``) with paper on both sides, so the scanner bed beside a sheet is not
-  one;
-* light: a column that holds (nearly) no ink where both of its neighbours a few pixels
-  away cross printed lines in several bands: a gap in the print that no drawing has.
+* dark (``find_dark_streak``, before anything else, on a sample of rows): a column
+  that is dark in every horizontal band of the scan — the top and the bottom band
+  included, where no printed line reaches — and narrow (at most ``MAX_WIDTH_MM``) with
+  paper on both sides, so the scanner bed beside a sheet is not one;
+* light (``find_light_streak``, once the targets are located): a light line shows only
+  where it cuts through ink, and what matters is the ink of the targets. Around each
+  target, a column that stays paper-bright in every row where both of its neighbours,
+  a few pixels away, are ink — across the oval's printed outline, through a mark — is a
+  cut. The same column cut through two targets, or one mark cut over most of its
+  height, is a streak. Nothing printed or drawn has such a cut; a light streak along a
+  row of a sheet fed sideways crosses one oval end to end and is seen when it cuts a
+  mark.
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ BANDS = 12
 DARK = 0.6  # of the paper level: darker counts as ink here
 DARK_SHARE = 0.5  # of a band's rows a dark streak column covers at least
 MAX_WIDTH_MM = 3.0
-LIGHT_RATIO = 0.15  # a light streak column holds at most this share of its neighbours' ink
-LIGHT_BANDS = 3  # bands in which a light streak must show
 NEIGHBOUR_GAP = (3, 6)  # pixels: where a column's neighbours are looked at
+LIGHT_RATIO = 0.15  # a cut column is ink in at most this share of the rows it is cut in
+LIGHT_MIN_ROWS = 4  # rows a cut must span in one target
+LIGHT_LONG_CUT = 0.45  # of a target's patch height: a cut that long is a streak alone
 
 
-def find_streak(gray: np.ndarray, paper: float, px_per_mm: float) -> str | None:
-    """A description of a scanner streak in ``gray``, or None when there is none."""
+def find_dark_streak(gray: np.ndarray, paper: float, px_per_mm: float) -> str | None:
+    """A description of a dark scanner streak in ``gray``, or None when there is none."""
     height, width = gray.shape
-    step = max(1, round(px_per_mm / 2))
+    step = max(1, round(px_per_mm * 0.75))
     rows = (height // step) // BANDS * BANDS
     if rows < BANDS or width < 16:
         return None
@@ -43,9 +48,6 @@ def find_streak(gray: np.ndarray, paper: float, px_per_mm: float) -> str | None:
     dark = _dark_streak(per_band, band_rows, px_per_mm)
     if dark is not None:
         return f"a dark vertical streak at column {dark} of the scan: clean the scanner"
-    light = _light_streak(per_band)
-    if light is not None:
-        return f"a light vertical streak at column {light} of the scan: clean the scanner"
     return None
 
 
@@ -74,27 +76,42 @@ def _dark_streak(per_band: np.ndarray, band_rows: int, px_per_mm: float) -> int 
     return None
 
 
-def _shifted_max(values: np.ndarray, distances: range) -> np.ndarray:
-    """For each column, the largest value among the columns at ``distances`` to one side."""
-    out = np.zeros_like(values)
-    width = values.shape[-1]
-    for d in distances:
-        if d > 0:
-            np.maximum(out[..., d:], values[..., : width - d], out=out[..., d:])
-        else:
-            np.maximum(out[..., :d], values[..., -d:], out=out[..., :d])
-    return out
+def find_light_streak(gray: np.ndarray, paper: float, boxes: np.ndarray) -> str | None:
+    """A description of a light streak cutting the targets, or None.
 
-
-def _light_streak(per_band: np.ndarray) -> int | None:
+    ``boxes`` holds each target's surroundings in scan pixels, one row ``x0, y0, x1, y1``
+    per target (the oval with a margin, all of one size).
+    """
+    height, width = gray.shape
     near, far = NEIGHBOUR_GAP
-    left = _shifted_max(per_band, range(near, far))
-    right = _shifted_max(per_band, range(-near, -far, -1))
-    neighbours = np.minimum(left, right)
-    evident = (neighbours >= 3) & (per_band <= LIGHT_RATIO * neighbours)
-    shows = evident.sum(axis=0) >= LIGHT_BANDS
-    totals = per_band.sum(axis=0)
-    shows &= totals <= LIGHT_RATIO * neighbours.sum(axis=0)
-    if not shows.any():
+    patch_w = int((boxes[:, 2] - boxes[:, 0]).max())
+    patch_h = int((boxes[:, 3] - boxes[:, 1]).max())
+    if patch_w <= 2 * far + 1 or patch_h < LIGHT_MIN_ROWS:
         return None
-    return int(np.flatnonzero(shows)[0])
+    x0 = np.clip(boxes[:, 0].astype(np.intp), 0, max(0, width - patch_w))
+    y0 = np.clip(boxes[:, 1].astype(np.intp), 0, max(0, height - patch_h))
+    rows = y0[:, None, None] + np.arange(patch_h)[None, :, None]
+    cols = x0[:, None, None] + np.arange(patch_w)[None, None, :]
+    ink = gray[np.minimum(rows, height - 1), np.minimum(cols, width - 1)] < paper * DARK
+    inner = slice(far - 1, patch_w - far + 1)
+    centre = ink[:, :, inner]
+    span = centre.shape[2]
+    left = np.zeros_like(centre)
+    right = np.zeros_like(centre)
+    for d in range(near, far):
+        left |= ink[:, :, far - 1 - d : far - 1 - d + span]
+        right |= ink[:, :, far - 1 + d : far - 1 + d + span]
+    cut = (left & right & ~centre).sum(axis=1)
+    inked = centre.sum(axis=1)
+    evident = (cut >= LIGHT_MIN_ROWS) & (inked <= LIGHT_RATIO * cut)
+    if not evident.any():
+        return None
+    target, column = np.nonzero(evident)
+    absolute = x0[target] + far - 1 + column
+    long_cut = cut[target, column] >= LIGHT_LONG_CUT * patch_h
+    for i, where in enumerate(absolute.tolist()):
+        # A streak a pixel wide may fall on neighbouring columns in two targets.
+        crossed = set(target[np.abs(absolute - where) <= 1].tolist())
+        if long_cut[i] or len(crossed) >= 2:
+            return f"a light vertical streak at column {where} of the scan: clean the scanner"
+    return None

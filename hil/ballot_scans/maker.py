@@ -156,9 +156,13 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
         perspective = tuple(
             (float(rng.uniform(-1.5, 1.5)), float(rng.uniform(-1.5, 1.5))) for _ in range(4)
         )
+    orientation = int(rng.choice(ORIENTATIONS, p=[0.7, 0.1, 0.1, 0.1]))
     streak = None
     if rng.random() < 0.02:
-        streak = ("dark" if rng.random() < 0.6 else "light", float(rng.uniform(0.1, 0.9)),
+        # A light streak shows only where it crosses print: down the ovals' column of an
+        # upright or upside-down sheet; a sideways sheet gets a dark one.
+        light = orientation in (0, 180) and rng.random() < 0.4
+        streak = ("light" if light else "dark", float(rng.uniform(0.1, 0.9)),
                   int(rng.integers(1, 5)))
     return ScanSpec(
         style=style,
@@ -169,7 +173,7 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
         specks=int(rng.integers(0, 40)),
         rotation=float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)),
         scale=float(rng.uniform(1 - MAX_SCALE_OFF, 1 + MAX_SCALE_OFF)),
-        orientation=int(rng.choice(ORIENTATIONS, p=[0.7, 0.1, 0.1, 0.1])),
+        orientation=orientation,
         perspective=perspective,
         margins=tuple(float(m) for m in rng.uniform(2, 10, size=4)),  # type: ignore[arg-type]
         blur=float(rng.uniform(0, 1.2)) if rng.random() < 0.6 else 0.0,
@@ -252,16 +256,13 @@ class ScanMaker:
 
     def _streak_column(self, spec: ScanSpec, h: np.ndarray, size: tuple[int, int],
                        where: float, k: float) -> int:
-        """Where a streak runs: a dark one anywhere across the sheet; a light one (which
-        only shows over print) through the column of the first contest's ovals when the
-        sheet is upright, else across the sheet's printed rows."""
+        """Where a streak runs: a dark one anywhere across the scan, a light one (which
+        only shows over print) down the column of the first contest's ovals."""
         base, layout = self.base(spec.style)
         if spec.streak is not None and spec.streak[0] == "light":
             t = layout["targets"][0]
             point = np.array([[t["x"] + t["w"] / 2, t["y"] + t["h"] / 2, 1.0]])
             mapped = point @ h.T
             x = mapped[0, 0] / mapped[0, 2]
-            if spec.orientation in (90, 270):
-                return int(round(x))
-            return int(round(x + (where - 0.5) * 0.6 * t["w"]))
+            return int(round(x + (where - 0.5) * 0.3 * t["w"]))
         return int(round(size[0] * (0.05 + 0.9 * where)))

@@ -1,0 +1,314 @@
+"""Benchmark of ballot reading on generated scans, against a plain OpenCV reader.
+
+    .venv/bin/python bench/omr.py                     # 1,000,000 ballot positions
+    .venv/bin/python bench/omr.py --positions 20000   # a quick run
+
+Scans come from ``hil.ballot_scans`` (every kind of mark, dirt and distortion within
+the reader's tolerances, 2 % with a scanner streak, 10 % in colour) at 200 dpi, made by
+worker processes on the other cores while this process, pinned to core 0 with one
+thread for numpy and OpenCV, reads each of them twice: with Shailoo's reader
+(``controller.ballots.read``) and with the plain contour-and-threshold reader of
+``bench/omr_baseline.py``. Image decoding is not part of reading; it is measured on a
+sample of the scans saved as PNG and JPEG files and reported apart.
+
+Printed: median and p95 milliseconds per sheet (wall clock and the reading thread's
+CPU time), ballot positions read, vote errors (a vote not counted, or anything else
+counted), marginal flags, what happened to pencil lines, hesitation marks, folds and
+stains, streaks caught, sheets refused, and the baseline's figures beside them.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from concurrent.futures import Future, ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from omr_baseline import read_baseline  # noqa: E402
+
+from controller.ballots.cli import load_scan  # noqa: E402
+from controller.ballots.read import read_ballot, to_gray  # noqa: E402
+from controller.election import Election, load_election  # noqa: E402
+from hil.ballot_scans import ScanMaker, random_spec  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "election.json"
+STYLE_WEIGHTS = {"s-d07": 0.25, "s-d12": 0.25, "s-long": 0.5}
+DECODE_EVERY = 200
+
+_maker: ScanMaker | None = None
+_seed = 0
+_colour_share = 0.0
+
+
+def bench_election() -> Election:
+    """The example election plus a long style (two columns, 31 targets): a council
+    contest of 14 candidates (vote for 3) and a three-answer question."""
+    doc = copy.deepcopy(load_election(EXAMPLE).to_dict())
+    council = [
+        "Абдыразаков Мирлан", "Бекова Гүлнара", "Дүйшөнбиев Талант", "Жээнбекова Айнура",
+        "Исаков Өмүр", "Кадырова Нурзат", "Мамбетов Руслан", "Ниязова Чынара",
+        "Өмүрбеков Азамат", "Рысбаева Айпери", "Сатыбалдиев Эрмек", "Токтогулова Мээрим",
+        "Үсөнов Бактыбек", "Шаршеева Жаңыл",
+    ]
+    doc["contests"].append({
+        "id": "council", "kind": "candidate", "vote_for": 3,
+        "title": {"ky": "Шаардык кеңештин депутаттары", "ru": "Депутаты городского кенеша",
+                  "en": "City council"},
+        "options": [{"id": f"k-{i:02d}", "name": name} for i, name in enumerate(council)],
+    })
+    doc["contests"].append({
+        "id": "question", "kind": "candidate", "vote_for": 1,
+        "title": {"ky": "Шаардын жаңы паркы", "ru": "Новый городской парк", "en": "A new park"},
+        "options": [
+            {"id": "yes", "name": {"ky": "Ооба", "ru": "Да", "en": "Yes"}},
+            {"id": "no", "name": {"ky": "Жок", "ru": "Нет", "en": "No"}},
+            {"id": "later", "name": {"ky": "Кийинчерээк", "ru": "Позже", "en": "Later"}},
+        ],
+    })
+    doc["styles"].append({"id": "s-long", "district": "d-07",
+                          "contests": ["party-list", "smd-07", "council", "question"]})
+    return Election.from_dict(doc, source="bench election")
+
+
+def _init_worker(seed: int, dpi: int, colour_share: float, cores: set[int]) -> None:
+    global _maker, _seed, _colour_share
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+    cv2.setNumThreads(1)
+    _maker = ScanMaker(bench_election(), dpi, "official")
+    _seed = seed
+    _colour_share = colour_share
+
+
+def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
+    assert _maker is not None
+    rng = np.random.default_rng([_seed, index])
+    styles = list(STYLE_WEIGHTS)
+    style = str(rng.choice(styles, p=list(STYLE_WEIGHTS.values())))
+    spec = random_spec(_maker.election, style, rng, colour=rng.random() < _colour_share)
+    scan = _maker.make(spec)
+    flags = {"folds": bool(spec.folds), "stains": bool(spec.stains),
+             "strays": spec.strays > 0, "colour": spec.colour, "jpeg": spec.jpeg is not None,
+             "orientation": spec.orientation}
+    return scan.image, scan.truth, flags
+
+
+class Tally:
+    """What one reader made of the scans."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.positions = 0
+        self.errors = 0
+        self.missed_votes = 0
+        self.phantom_votes = 0
+        self.refused = 0
+        self.marginal = 0
+        self.marginal_by_design = 0
+        self.lines = Counter()  # type: Counter[str]
+        self.hesitations = Counter()  # type: Counter[str]
+        self.on_dirty = 0  # vote errors on sheets with folds, stains or stray marks
+        self.error_kinds = Counter()  # type: Counter[str]
+        self.streaks = Counter()  # type: Counter[str]
+
+    def time(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall * 1000)
+        self.cpu.append(cpu * 1000)
+
+    def score(self, result: dict[str, Any], truth: dict[str, Any], dirty: bool) -> None:
+        streaked = truth["expect"] == "scanner_streaks"
+        if result["status"] != "accepted":
+            if streaked:
+                self.streaks["caught" if result.get("reason") == "scanner_streaks"
+                             else "refused otherwise"] += 1
+            else:
+                self.refused += 1
+            return
+        if streaked:
+            self.streaks["missed"] += 1
+        for mark, target in zip(result["marks"], truth["targets"], strict=True):
+            self.positions += 1
+            counted = mark["class"] == "marked"
+            vote = target["truth"] == "vote"
+            if mark["class"] == "marginal":
+                self.marginal += 1
+                self.marginal_by_design += target["truth"] == "marginal"
+            if target["kind"] == "line":
+                self.lines["counted" if counted else "missed"] += 1
+            if target["truth"] == "marginal":
+                self.hesitations[mark["class"]] += 1
+            if counted != vote:
+                self.errors += 1
+                self.missed_votes += vote
+                self.phantom_votes += counted
+                self.on_dirty += dirty
+                self.error_kinds[target["kind"] or "empty"] += 1
+
+    def ms(self, which: list[float], q: float) -> float:
+        if not which:
+            return float("nan")
+        ordered = sorted(which)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if q != 0.5 else (
+            statistics.median(ordered))
+
+
+def _decode_ms(image: np.ndarray, suffix: str, folder: Path) -> float:
+    path = folder / f"scan{suffix}"
+    data = image[:, :, ::-1] if image.ndim == 3 else image
+    cv2.imwrite(str(path), data)
+    start = time.perf_counter()
+    load_scan(path)
+    return (time.perf_counter() - start) * 1000
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate, read and report; returns the process exit code."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    reader_core = cores[0]
+    others = set(cores[1:]) or {reader_core}
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {reader_core})
+    cv2.setNumThreads(1)
+    election = bench_election()
+    layouts = {s: ScanMaker(election, args.dpi, "official").base(s)[1] for s in election.styles}
+    ours, plain = Tally("shailoo"), Tally("opencv baseline")
+    decode: dict[str, list[float]] = {"png": [], "jpeg": [], "colour→grey": []}
+    sheets = 0
+    started = time.perf_counter()
+    pending: list[Future] = []
+    next_index = 0
+    window = 2 * args.workers + 2
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
+        args.workers, initializer=_init_worker,
+        initargs=(args.seed, args.dpi, args.colour_share, others),
+    ) as pool:
+        folder = Path(tmp)
+        last_report = 0.0
+        while ours.positions + ours.refused < args.positions or pending:
+            while len(pending) < window and _still_needed(ours, args, pending):
+                pending.append(pool.submit(_make, next_index))
+                next_index += 1
+            if not pending:
+                break
+            image, truth, flags = pending.pop(0).result()
+            sheets += 1
+            if image.ndim == 3:
+                start = time.perf_counter()
+                gray = to_gray(image)
+                decode["colour→grey"].append((time.perf_counter() - start) * 1000)
+            else:
+                gray = image
+            dirty = flags["folds"] or flags["stains"] or flags["strays"]
+            wall, cpu = time.perf_counter(), time.thread_time()
+            result = read_ballot(gray, election, mode="official", dpi=args.dpi)
+            ours.time(time.perf_counter() - wall, time.thread_time() - cpu)
+            ours.score(result, truth, dirty)
+            if not args.no_baseline:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                base = read_baseline(gray, layouts[truth["style"]], args.dpi)
+                plain.time(time.perf_counter() - wall, time.thread_time() - cpu)
+                plain.score(base, truth, dirty)
+            if sheets % DECODE_EVERY == 1:
+                decode["png"].append(_decode_ms(image, ".png", folder))
+                decode["jpeg"].append(_decode_ms(image, ".jpg", folder))
+            now = time.perf_counter()
+            if now - last_report > 2 and not args.quiet:
+                last_report = now
+                done = min(1.0, ours.positions / args.positions)
+                eta = (now - started) / max(done, 1e-9) * (1 - done)
+                print(f"\r{ours.positions:>10,} / {args.positions:,} positions "
+                      f"({done:5.1%}), {sheets:,} sheets, {ours.errors} vote errors, "
+                      f"ETA {eta / 60:4.1f} min ", end="", file=sys.stderr, flush=True)
+    if not args.quiet:
+        print(file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    _report(args, ours, plain, decode, sheets, elapsed)
+    return 1 if ours.errors else 0
+
+
+def _still_needed(ours: Tally, args: argparse.Namespace, pending: list[Future]) -> bool:
+    # About 25 positions per sheet: stop asking for sheets once the ones on the way
+    # will reach the count.
+    return ours.positions + ours.refused * 25 + 25 * len(pending) < args.positions
+
+
+def _report(args: argparse.Namespace, ours: Tally, plain: Tally,
+            decode: dict[str, list[float]], sheets: int, elapsed: float) -> None:
+    def med(v: list[float]) -> str:
+        return f"{statistics.median(v):.2f}" if v else "-"
+
+    print(f"OMR benchmark: {sheets:,} generated sheets at {args.dpi} dpi, seed {args.seed}, "
+          f"{elapsed / 60:.1f} min in all")
+    rows = [
+        ("median ms per sheet (wall)", lambda t: f"{t.ms(t.wall, 0.5):.2f}"),
+        ("p95 ms per sheet (wall)", lambda t: f"{t.ms(t.wall, 0.95):.2f}"),
+        ("median ms per sheet (CPU)", lambda t: f"{t.ms(t.cpu, 0.5):.2f}"),
+        ("p95 ms per sheet (CPU)", lambda t: f"{t.ms(t.cpu, 0.95):.2f}"),
+        ("ballot positions read", lambda t: f"{t.positions:,}"),
+        ("vote errors", lambda t: f"{t.errors:,}"),
+        ("  votes not counted", lambda t: f"{t.missed_votes:,}"),
+        ("  non-votes counted", lambda t: f"{t.phantom_votes:,}"),
+        ("  on sheets with folds/stains/strays", lambda t: f"{t.on_dirty:,}"),
+        ("marginal flags", lambda t: f"{t.marginal:,}"),
+        ("  of them marginal by design", lambda t: f"{t.marginal_by_design:,}"),
+        ("1 mm pencil lines counted", lambda t: f"{t.lines['counted']:,}/"
+                                                f"{sum(t.lines.values()):,}"),
+        ("hesitation marks counted as votes", lambda t: f"{t.hesitations['marked']:,}/"
+                                                        f"{sum(t.hesitations.values()):,}"),
+        ("sheets refused (no streak)", lambda t: f"{t.refused:,}"),
+        ("streaked sheets caught", lambda t: f"{t.streaks['caught']:,}/"
+                                             f"{sum(t.streaks.values()):,}"),
+    ]
+    print(f"{'':40s}{ours.name:>16s}{plain.name:>18s}")
+    for label, value in rows:
+        print(f"{label:40s}{value(ours):>16s}{value(plain) if plain.wall else '-':>18s}")
+    if plain.wall:
+        ratio = plain.ms(plain.wall, 0.5) / ours.ms(ours.wall, 0.5)
+        print(f"baseline / shailoo median time: {ratio:.2f}")
+    print(f"decode (not in the times above): PNG median {med(decode['png'])} ms, JPEG "
+          f"{med(decode['jpeg'])} ms ({len(decode['png'])} sheets sampled); colour→grey "
+          f"median {med(decode['colour→grey'])} ms ({len(decode['colour→grey'])} sheets)")
+    if ours.error_kinds:
+        print("shailoo vote errors by mark kind:", json.dumps(dict(ours.error_kinds)))
+
+
+def main() -> None:
+    """Run the benchmark from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=1_000_000,
+                        help="ballot positions to read (default 1,000,000)")
+    parser.add_argument("--dpi", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0)) - 1)
+                        if hasattr(os, "sched_getaffinity") else 1,
+                        help="processes generating scans (default: one per other core)")
+    parser.add_argument("--colour-share", type=float, default=0.1)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the OpenCV reader")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    args = parser.parse_args()
+    sys.exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
