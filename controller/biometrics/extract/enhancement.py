@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from controller.biometrics.extract.frequency import angular_distance
-from controller.biometrics.extract.tiles import RADIUS, WAVE_ANGLE, Tiling
+from controller.biometrics.extract.frequency import wedge
+from controller.biometrics.extract.tiles import RADIUS, Tiling
 
 RADIAL_WIDTH = 0.3  # standard deviation of the ring, relative to the ridge frequency
 NARROW_WEDGE = np.radians(14.0)  # angular standard deviation where ridges are straight
-WIDE_WEDGE = np.radians(40.0)  # ... where the orientation is uncertain
+WIDE_WEDGE = np.radians(32.0)  # ... where the orientation is uncertain
 
 
 def filters(frequency: np.ndarray, orientation: np.ndarray, certainty: np.ndarray) -> np.ndarray:
@@ -30,11 +30,9 @@ def filters(frequency: np.ndarray, orientation: np.ndarray, certainty: np.ndarra
     """
     f0 = frequency[:, None, None]
     ring = np.exp(-0.5 * ((RADIUS[None] - f0) / (RADIAL_WIDTH * f0)) ** 2)
-    normal = np.mod(orientation + np.pi / 2, np.pi)[:, None, None]
     width = NARROW_WEDGE + (1.0 - np.clip(certainty, 0.0, 1.0)) * (WIDE_WEDGE - NARROW_WEDGE)
-    spread = angular_distance(WAVE_ANGLE[None], normal) / width[:, None, None]
-    wedge = np.exp(-0.5 * spread * spread)
-    return (ring * wedge).astype(np.float32)
+    across = wedge(orientation + np.pi / 2, width)
+    return (ring * across).astype(np.float32)
 
 
 def enhance(

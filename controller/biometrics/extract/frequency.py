@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from controller.biometrics.extract.tiles import HALF_PLANE_WEIGHT, RADIUS, WAVE_ANGLE
+from controller.biometrics.extract.tiles import HALF_PLANE_WEIGHT, RADIUS, WAVE_COS2, WAVE_SIN2
 
 # Ridge periods a 500-dpi fingerprint can have, in pixels (0.1 mm to 0.33 mm).
 MIN_PERIOD = 5.0
@@ -29,16 +29,29 @@ def angular_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.minimum(d, np.pi - d)
 
 
+def wedge(direction: np.ndarray, width: np.ndarray | float) -> np.ndarray:
+    """Weight of each spectrum bin by how close its wave direction is to ``direction``.
+
+    ``direction`` (n,) is an orientation (radians modulo π), ``width`` the angular
+    standard deviation, scalar or (n,). The weight is exp((cos 2Δ - 1) / 4σ²), which is
+    the Gaussian exp(-Δ²/2σ²) for small differences Δ and, unlike it, needs no angle
+    arithmetic per bin: cos 2Δ expands into products with the bins' fixed cos and sin.
+    Returns (n, WINDOW, WINDOW//2+1) float32.
+    """
+    c = np.cos(2 * direction).astype(np.float32)[:, None, None]
+    s = np.sin(2 * direction).astype(np.float32)[:, None, None]
+    scale = (0.25 / np.square(np.asarray(width, dtype=np.float32))).reshape(-1, 1, 1)
+    return np.exp((c * WAVE_COS2[None] + s * WAVE_SIN2[None] - 1.0) * scale)
+
+
 def window_frequency(power: np.ndarray, orientation: np.ndarray) -> np.ndarray:
     """Ridge frequency (cycles per pixel) of each window.
 
     ``power`` is (n, WINDOW, WINDOW//2+1), ``orientation`` (n,) the ridge direction of
     each window. Squaring the power favours the peak over the spectrum's spread.
     """
-    normal = np.mod(orientation + np.pi / 2, np.pi)[:, None, None]
-    closeness = angular_distance(WAVE_ANGLE[None], normal)
-    wedge = np.exp(-0.5 * (closeness / WEDGE) ** 2)
-    weight = power * power * (wedge * (BAND * HALF_PLANE_WEIGHT)[None])
+    across = wedge(orientation + np.pi / 2, WEDGE)
+    weight = power * power * (across * (BAND * HALF_PLANE_WEIGHT)[None])
     total = weight.sum(axis=(1, 2))
     mean = (weight * RADIUS[None]).sum(axis=(1, 2)) / np.maximum(total, 1e-20)
     mean = np.where(total > 0, mean, 1.0 / TYPICAL_PERIOD)

@@ -142,6 +142,24 @@ def _resampled(image: np.ndarray, scale: float) -> np.ndarray:
     return ndimage.zoom(work, zoom, order=1, mode="nearest", grid_mode=True)
 
 
+class _Field:
+    """The smoothed ridge flow over the window grid: what every later stage reads."""
+
+    def __init__(
+        self, direction: np.ndarray, certainty: np.ndarray, period: np.ndarray, local: np.ndarray
+    ) -> None:
+        self.direction = direction  # ridge orientation, radians modulo π
+        self.certainty = certainty  # coherence of the smoothed tensor, 0..1
+        self.period = period  # ridge period, pixels
+        self.local = local  # window quality, 0..1
+
+    def at(self, grid: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """``grid`` interpolated at pixel positions."""
+        gy = (ys - (STEP - 1) / 2.0) / STEP
+        gx = (xs - (STEP - 1) / 2.0) / STEP
+        return ndimage.map_coordinates(grid, [gy, gx], order=1, mode="nearest")
+
+
 def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     """Minutiae (500-dpi pixels), image score and refusal reason of a 500-dpi image."""
     blank = quality.blank_reason(image)
@@ -165,39 +183,14 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     if score < quality.MIN_QUALITY:
         return Minutiae.empty(), score, quality.quality_reason(features, touched)
 
-    field = own.smoothed(fg * np.maximum(own.coherence(), 0.05))
-    ridge_dir = field.orientation()
-    certainty = field.coherence()
+    flow = own.smoothed(fg * np.maximum(own.coherence(), 0.05))
+    direction = flow.orientation()
     freq = np.zeros(tiling.shape, dtype=np.float32)
-    freq[fg] = frequency.window_frequency(power[fg], ridge_dir[fg])
+    freq[fg] = frequency.window_frequency(power[fg], direction[fg])
     freq = frequency.smooth_field(freq, fg * local)
-    enhanced = enhancement.enhance(tiling, spectra[fg], fg, freq, ridge_dir, certainty)
-
-    inside = tiling.expand(fg)
-    period_grid = 1.0 / freq
-    typical = float(np.median(period_grid[fg]))
-    ridges = enhancement.binarise(enhanced, inside, typical)
-    graph = skeleton.Graph(skeleton.thin(ridges))
-    if len(graph) == 0:
-        return Minutiae.empty(), score, "too_few_minutiae"
-
-    xs, ys = graph.x.astype(np.float32), graph.y.astype(np.float32)
-    gy = (ys - (STEP - 1) / 2.0) / STEP
-    gx = (xs - (STEP - 1) / 2.0) / STEP
-    period = ndimage.map_coordinates(period_grid, [gy, gx], order=1, mode="nearest")
-    ridge_at = orientation.sample(ridge_dir, ys, xs, STEP)
-    keep = filtering.graph_rules(graph, period, ridge_at)
-    angle = skeleton.directions(graph, ridge_at, radius=int(round(typical)))
-    keep &= filtering.facing_endings(xs, ys, angle, graph.kind, period)
-    edge, border = _edge_distances(inside, xs, ys)
-    keep &= filtering.inside_print(edge, border, period)
-    idx = np.nonzero(keep)[0]
-    idx = idx[filtering.crowded(xs[idx], ys[idx], period[idx])]
-
-    local_at = ndimage.map_coordinates(local, [gy[idx], gx[idx]], order=1, mode="nearest")
-    certain_at = ndimage.map_coordinates(certainty, [gy[idx], gx[idx]], order=1, mode="nearest")
-    q = quality.minutia_quality(local_at, certain_at, np.minimum(edge, border)[idx], period[idx])
-    found = Minutiae.from_columns(xs[idx], ys[idx], angle[idx], graph.kind[idx], q)
+    field = _Field(direction, flow.coherence(), 1.0 / freq, local)
+    enhanced = enhancement.enhance(tiling, spectra[fg], fg, freq, direction, field.certainty)
+    found = _minutiae(enhanced, tiling.expand(fg), field, float(np.median(field.period[fg])))
     if len(found) < quality.MIN_MINUTIAE:
         # A clear print with few minutiae is just a finger with few of them; in a
         # mediocre one the smudge or the faintness is the cause worth telling.
@@ -205,6 +198,35 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
             return Minutiae.empty(), score, quality.quality_reason(features, touched)
         return Minutiae.empty(), score, "too_few_minutiae"
     return found, score, None
+
+
+def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: float) -> Minutiae:
+    """Minutiae of the enhanced image inside the print, false ones removed."""
+    # Only the print's bounding box needs thinning and tracing.
+    rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    ridges = enhancement.binarise(enhanced[y0:y1, x0:x1], inside[y0:y1, x0:x1], typical)
+    graph = skeleton.Graph(skeleton.thin(ridges))
+    if len(graph) == 0:
+        return Minutiae.empty()
+    xs, ys = (graph.x + x0).astype(np.float32), (graph.y + y0).astype(np.float32)
+    period = field.at(field.period, xs, ys)
+    ridge_at = orientation.sample(field.direction, ys, xs, STEP)
+    keep = filtering.graph_rules(graph, period, ridge_at)
+    angle = skeleton.directions(graph, ridge_at, radius=int(round(typical)))
+    keep &= filtering.facing_endings(xs, ys, angle, graph.kind, period)
+    edge, border = _edge_distances(inside, xs, ys)
+    keep &= filtering.inside_print(edge, border, period)
+    idx = np.nonzero(keep)[0]
+    idx = idx[filtering.crowded(xs[idx], ys[idx], period[idx])]
+    xs, ys = xs[idx], ys[idx]
+    q = quality.minutia_quality(
+        field.at(field.local, xs, ys),
+        field.at(field.certainty, xs, ys),
+        np.minimum(edge, border)[idx],
+        period[idx],
+    )
+    return Minutiae.from_columns(xs, ys, angle[idx], graph.kind[idx], q)
 
 
 def _edge_distances(

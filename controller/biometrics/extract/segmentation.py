@@ -59,9 +59,9 @@ class WindowFeatures:
 
 def measure(power: np.ndarray, coherence: np.ndarray, means: np.ndarray) -> WindowFeatures:
     """Window features from power spectra (rows, cols, WINDOW, WINDOW//2+1)."""
-    weighted = power * HALF_PLANE_WEIGHT
-    texture = (weighted * TEXTURE).sum(axis=(-2, -1))
-    band = (weighted * BAND).sum(axis=(-2, -1))
+    kernels = np.stack([(TEXTURE * HALF_PLANE_WEIGHT).ravel(), (BAND * HALF_PLANE_WEIGHT).ravel()])
+    sums = power.reshape(power.shape[:-2] + (-1,)) @ kernels.T.astype(np.float32)
+    texture, band = sums[..., 0], sums[..., 1]
     amplitude = np.sqrt(band / _PARSEVAL)
     share = band / np.maximum(texture, 1e-9)
     return WindowFeatures(amplitude.astype(np.float32), share.astype(np.float32), coherence, means)

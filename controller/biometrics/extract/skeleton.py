@@ -22,6 +22,7 @@ from controller.biometrics.template import BIFURCATION, ENDING
 EIGHT = np.ones((3, 3), dtype=bool)
 # The eight neighbours in circular order, as (row, column) offsets.
 _RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+_AROUND = ((0, 0),) + _RING
 
 
 def crossing_number(skeleton: np.ndarray) -> np.ndarray:
@@ -42,27 +43,29 @@ class Graph:
     ``ends[b]``: how many endings lie on branch ``b``; ``nodes_of[b]``: the minutia
     indices of the bifurcations that branch ``b`` touches (a list); ``branch_of[i]``:
     for an ending, its branch (0 when it sits right on a node, i.e. a one-pixel spur);
-    ``degree[i]``: for a bifurcation, how many branches leave it.
-    ``length[b]``: branch length in pixels. ``skeleton``: the thinned ridges;
-    ``component``: 8-connected labels of the whole skeleton.
+    ``branches_of[i]``: the branches minutia ``i`` touches (three for a fork).
+    ``length[b]``: branch length in pixels; ``branch_labels``: the branches as a label
+    image (0 off the branches); ``skeleton``: the thinned ridges.
     """
 
     def __init__(self, skeleton: np.ndarray) -> None:
         self.skeleton = skeleton
-        cn = crossing_number(skeleton)
-        junction = skeleton & (cn >= 3)
-        self.node_pixels = ndimage.binary_dilation(junction, EIGHT) & skeleton
-        branches = skeleton & ~self.node_pixels
-        self.branch_labels, count = ndimage.label(branches, EIGHT)
-        self.length = np.bincount(self.branch_labels.ravel(), minlength=count + 1).astype(
-            np.float32
-        )
+        # One pixel of margin lets every neighbourhood below be plain index arithmetic.
+        padded = np.pad(skeleton, 1)
+        cn = crossing_number(padded)
+        jy, jx = np.nonzero(padded & (cn >= 3))
+        node_pixels = np.zeros_like(padded)
+        for dy, dx in _AROUND:
+            node_pixels[jy + dy, jx + dx] = True
+        node_pixels &= padded
+        labels, count = ndimage.label(padded & ~node_pixels, EIGHT)
+        self.branch_labels = labels[1:-1, 1:-1]
+        self.length = np.bincount(labels.ravel(), minlength=count + 1).astype(np.float32)
         self.length[0] = 0
-        self.component, _ = ndimage.label(skeleton, EIGHT)
 
-        ey, ex = np.nonzero(skeleton & (cn == 1))
-        node_labels, nodes = ndimage.label(self.node_pixels, EIGHT)
-        by, bx, node_branches = self._nodes(node_labels, nodes, branches)
+        ey, ex = np.nonzero(padded & (cn == 1))
+        node_labels, nodes = ndimage.label(node_pixels, EIGHT)
+        by, bx, node_branches = _nodes(node_labels, nodes, labels)
         degree = np.array([len(b) for b in node_branches], dtype=np.int32)
         # Four or more branches from one cluster is a crossing or two forks merged into
         # one blot; neither gives a position and direction worth reporting.
@@ -71,62 +74,50 @@ class Graph:
         node_branches = [b for b, f in zip(node_branches, fork, strict=True) if f]
 
         n_end = len(ey)
-        self.x = np.concatenate([ex, bx]).astype(np.int32)
-        self.y = np.concatenate([ey, by]).astype(np.int32)
+        self.x = np.concatenate([ex, bx]).astype(np.int32) - 1
+        self.y = np.concatenate([ey, by]).astype(np.int32) - 1
         self.kind = np.concatenate(
             [np.full(n_end, ENDING, np.uint8), np.full(len(bx), BIFURCATION, np.uint8)]
         )
         self.branch_of = np.zeros(len(self.x), dtype=np.int32)
-        self.branch_of[:n_end] = self.branch_labels[ey, ex]
-        self.degree = np.zeros(len(self.x), dtype=np.int32)
-        self.degree[n_end:] = 3
+        self.branch_of[:n_end] = labels[ey, ex]
         self.ends = np.bincount(self.branch_of[:n_end], minlength=count + 1)
         self.ends[0] = 0
         self.nodes_of: list[list[int]] = [[] for _ in range(count + 1)]
         for i, touching in enumerate(node_branches):
             for b in touching:
                 self.nodes_of[b].append(n_end + i)
-        self.branches_of: list[list[int]] = [[] for _ in range(n_end)] + [
-            list(b) for b in node_branches
-        ]
-        for i in range(n_end):
-            if self.branch_of[i]:
-                self.branches_of[i] = [int(self.branch_of[i])]
+        self.branches_of: list[list[int]] = [
+            [int(b)] if b else [] for b in self.branch_of[:n_end]
+        ] + [list(b) for b in node_branches]
 
     def __len__(self) -> int:
         return len(self.x)
 
-    def _nodes(
-        self, node_labels: np.ndarray, count: int, branches: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
-        """Position and touching branches of each node cluster."""
-        if count == 0:
-            empty = np.zeros(0, dtype=np.int32)
-            return empty, empty, []
-        # Which branches start next to which node: pair every branch pixel that has a
-        # node pixel among its neighbours with that node's label.
-        near = ndimage.maximum_filter(node_labels, size=3, mode="constant")
-        ys, xs = np.nonzero(branches & (near > 0))
-        pairs = np.unique(
-            near[ys, xs].astype(np.int64) * (self.branch_labels.max() + 1)
-            + self.branch_labels[ys, xs]
-        )
-        node_of_pair = pairs // (self.branch_labels.max() + 1)
-        branch_of_pair = pairs % (self.branch_labels.max() + 1)
-        touching: list[list[int]] = [[] for _ in range(count + 1)]
-        for n, b in zip(node_of_pair.tolist(), branch_of_pair.tolist(), strict=True):
-            touching[n].append(b)
-        # A node's position is the centre of its cluster of pixels.
-        ys, xs = np.nonzero(node_labels)
-        owner = node_labels[ys, xs]
-        size = np.bincount(owner, minlength=count + 1)[1:]
-        cy = np.bincount(owner, weights=ys, minlength=count + 1)[1:] / size
-        cx = np.bincount(owner, weights=xs, minlength=count + 1)[1:] / size
-        return (
-            np.round(cy).astype(np.int32),
-            np.round(cx).astype(np.int32),
-            touching[1:],
-        )
+
+def _nodes(
+    node_labels: np.ndarray, count: int, branch_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Centre (rounded) and touching branches of each node cluster."""
+    if count == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty, []
+    ys, xs = np.nonzero(node_labels)
+    owner = node_labels[ys, xs]
+    # Pair every node pixel with the branches among its neighbours.
+    span = int(branch_labels.max()) + 1
+    codes = []
+    for dy, dx in _AROUND:
+        b = branch_labels[ys + dy, xs + dx]
+        codes.append(owner[b > 0].astype(np.int64) * span + b[b > 0])
+    pairs = np.unique(np.concatenate(codes))
+    touching: list[list[int]] = [[] for _ in range(count + 1)]
+    for n, b in zip((pairs // span).tolist(), (pairs % span).tolist(), strict=True):
+        touching[n].append(b)
+    size = np.bincount(owner, minlength=count + 1)[1:]
+    cy = np.bincount(owner, weights=ys, minlength=count + 1)[1:] / size
+    cx = np.bincount(owner, weights=xs, minlength=count + 1)[1:] / size
+    return np.round(cy).astype(np.int32), np.round(cx).astype(np.int32), touching[1:]
 
 
 def thin(ridges: np.ndarray) -> np.ndarray:

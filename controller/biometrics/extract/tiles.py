@@ -30,6 +30,8 @@ FREQ_X = np.fft.rfftfreq(WINDOW).astype(np.float32)[None, :]
 RADIUS = np.hypot(FREQ_Y, FREQ_X)
 # Direction of each bin's wave vector, counterclockwise as viewed (y up), modulo π.
 WAVE_ANGLE = np.mod(np.arctan2(-FREQ_Y, FREQ_X), np.pi)
+WAVE_COS2 = np.cos(2 * WAVE_ANGLE).astype(np.float32)
+WAVE_SIN2 = np.sin(2 * WAVE_ANGLE).astype(np.float32)
 # A real spectrum stores half the plane: the columns inside the half count twice.
 HALF_PLANE_WEIGHT = np.where((FREQ_X > 0) & (FREQ_X < 0.5), 2.0, 1.0).astype(np.float32)
 
