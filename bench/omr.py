@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from omr_baseline import read_baseline  # noqa: E402
 
-from controller.ballots.cli import load_scan  # noqa: E402
 from controller.ballots.read import read_ballot, to_gray  # noqa: E402
+from controller.ballots.scanfile import load_scan  # noqa: E402
 from controller.election import Election, load_election  # noqa: E402
 from hil.ballot_scans import ScanMaker, random_spec  # noqa: E402
 

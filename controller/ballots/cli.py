@@ -1,9 +1,10 @@
 """``shailoo ballots``: render printable ballots and read scans of them.
 
-``render`` writes, for every ballot style (or the one given), ``NAME.png`` (or ``.pdf``)
-and ``NAME.layout.json`` with the oval targets in pixels of that image. ``read`` prints
-what the reader makes of each scan; with ``--json`` one JSON object per line.
-Rendering makes official ballots and reading expects them unless ``--test`` is given.
+``render`` writes, for every ballot style (or the ones given), ``NAME.png`` with
+``NAME.layout.json`` (the oval targets in pixels of that PNG), or ``NAME.pdf`` for
+print. ``read`` prints what the reader makes of each scan; with ``--json`` one JSON
+object per line. Rendering makes official ballots and reading expects them unless
+``--test`` is given.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from controller.ballots.layout import PAPERS, LayoutError
-from controller.ballots.read import MAX_SIDE, BallotImageError, read_ballot
-from controller.ballots.render import render_ballot
+from controller.ballots.read import DEFAULT_THRESHOLDS, BallotImageError, read_ballot
+from controller.ballots.render import render_ballot, render_pdf
+from controller.ballots.scanfile import load_scan
 from controller.election import ElectionError, load_election
 
 _election_option = click.option(
@@ -27,7 +27,7 @@ _election_option = click.option(
     "election_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The election definition (JSON, see docs/election.md).",
+    help="The election definition (JSON, see docs/election.md; NIST SP 1500-100 too).",
 )
 
 
@@ -47,19 +47,21 @@ def ballots() -> None:
 @_election_option
 @click.option("--style", "styles", multiple=True, help="Ballot style (repeatable; default all).")
 @click.option("--station", default=None, help="Valid only at this station (default: any).")
-@click.option("--dpi", default=150, show_default=True, type=click.IntRange(100, 600))
+@click.option("--dpi", default=200, show_default=True, type=click.IntRange(100, 600),
+              help="Resolution of the PNG.")
 @click.option("--paper", default="A4", show_default=True, type=click.Choice(sorted(PAPERS)))
 @click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(["png", "pdf"]), help="pdf: the same raster in a PDF page.")
+              type=click.Choice(["png", "pdf"]),
+              help="png: a raster at --dpi with its layout record; pdf: vector, for print.")
 @click.option("--test", "test_mode", is_flag=True, help="Test ballots (with the test band).")
 @click.option("--out", "out_dir", required=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
 def render(election_path: Path, styles: tuple[str, ...], station: str | None, dpi: int,
            paper: str, fmt: str, test_mode: bool, out_dir: Path) -> None:
-    """Render the ballots of an election, one file per style, with layout records."""
+    """Render the ballots of an election, one file per style."""
     election = _load(election_path)
     mode = "test" if test_mode else "official"
-    chosen = list(styles) or sorted(election.styles)
+    chosen = list(dict.fromkeys(styles)) or sorted(election.styles)
     unknown = [s for s in chosen if s not in election.styles]
     if unknown:
         raise click.ClickException(
@@ -68,34 +70,21 @@ def render(election_path: Path, styles: tuple[str, ...], station: str | None, dp
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     for style in chosen:
+        name = "-".join(p for p in (election.id, style, station, mode) if p)
         try:
-            image, layout = render_ballot(election, style, dpi, mode, station, paper)
+            if fmt == "pdf":
+                path = out_dir / f"{name}.pdf"
+                path.write_bytes(render_pdf(election, [style], mode, station, paper))
+            else:
+                image, layout = render_ballot(election, style, dpi, mode, station, paper)
+                path = out_dir / f"{name}.png"
+                image.save(path, dpi=(dpi, dpi))
+                (out_dir / f"{name}.layout.json").write_text(
+                    json.dumps(layout, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+                )
         except (ValueError, LayoutError) as err:
             raise click.ClickException(str(err)) from None
-        name = "-".join(p for p in (election.id, style, station, mode) if p)
-        path = out_dir / f"{name}.{fmt}"
-        if fmt == "pdf":
-            image.save(path, "PDF", resolution=float(dpi))
-        else:
-            image.save(path, dpi=(dpi, dpi))
-        (out_dir / f"{name}.layout.json").write_text(
-            json.dumps(layout, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
         click.echo(str(path))
-
-
-def load_scan(path: Path) -> np.ndarray:
-    """A scan file as 8-bit grey; ``BallotImageError`` when it is not a usable image."""
-    try:
-        with Image.open(path) as image:
-            # The size is known before decoding: refuse huge images without decoding them.
-            if max(image.size) > MAX_SIDE:
-                raise BallotImageError(
-                    f"an image of {image.width}x{image.height} pixels is too large"
-                )
-            return np.array(image.convert("L"))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        raise BallotImageError(f"not an image that can be read: {err}") from None
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -114,28 +103,33 @@ def _summary(record: dict[str, Any]) -> str:
 
 @ballots.command()
 @click.argument("images", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+                type=click.Path(dir_okay=True, path_type=Path))
 @_election_option
 @click.option("--station", default=None, help="This station's id (default: accept any).")
-@click.option("--test", "test_mode", is_flag=True, help="Read in test mode (default official).")
+@click.option("--official/--test", "official", default=True,
+              help="The station's mode (default official).")
 @click.option("--dpi", default=None, type=click.IntRange(50, 1200),
-              help="The scans' resolution: enables the wrong-scale check.")
-@click.option("--marked", type=float, default=None, help="Score from which a mark is a vote.")
-@click.option("--marginal", type=float, default=None, help="Score from which a mark is flagged.")
+              help="The scans' resolution (default: as each file states): enables the "
+                   "wrong-scale check.")
+@click.option("--marked", type=float, default=None,
+              help=f"Score from which a mark is a vote (default {DEFAULT_THRESHOLDS['marked']}).")
+@click.option("--marginal", type=float, default=None,
+              help="Score from which a mark is flagged for review "
+                   f"(default {DEFAULT_THRESHOLDS['marginal']}).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image and line.")
-def read(images: tuple[Path, ...], election_path: Path, station: str | None, test_mode: bool,
+def read(images: tuple[Path, ...], election_path: Path, station: str | None, official: bool,
          dpi: int | None, marked: float | None, marginal: float | None, as_json: bool) -> None:
     """Read scanned ballots; exits 1 when a file could not be read at all."""
     election = _load(election_path)
     thresholds = {k: v for k, v in (("marked", marked), ("marginal", marginal)) if v is not None}
-    mode = "test" if test_mode else "official"
+    mode = "official" if official else "test"
     failed = False
     for path in images:
         try:
-            gray = load_scan(path)
+            pixels, stated_dpi = load_scan(path)
             record = {"file": str(path)} | read_ballot(
-                gray, election, mode=mode, station=station, thresholds=thresholds or None,
-                dpi=dpi,
+                pixels, election, mode=mode, station=station, thresholds=thresholds or None,
+                dpi=dpi or stated_dpi,
             )
         except BallotImageError as err:
             failed = True

@@ -34,7 +34,7 @@ import zxingcpp
 from controller.ballots import layout as geo
 from controller.ballots.code import BallotCode, CodeError
 from controller.ballots.registration import RegistrationError, register
-from controller.ballots.scoring import _cache, score_targets, targets_of
+from controller.ballots.scoring import _cache, black_level, score_targets, targets_of
 from controller.ballots.streaks import find_dark_streak, find_light_streak
 from controller.election import is_id
 
@@ -347,8 +347,9 @@ def read_ballot(
         streak = find_light_streak(gray, paper, targets.boxes(fit.homography))
         if streak is not None:
             raise _Reject("scanner_streaks", streak, style)
+        black = black_level(gray, fit.homography, code.paper, paper)
         scores = score_targets(
-            gray, fit.homography, fit.px_per_mm, targets, paper, limits["ink"]
+            gray, fit.homography, fit.px_per_mm, targets, paper, limits["ink"], black
         )
     except _Reject as rejected:
         return _result(

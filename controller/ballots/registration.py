@@ -34,6 +34,7 @@ MAX_ANISOTROPY = 0.04
 SCALE_TOLERANCE = 0.04
 CODE_TOLERANCE_MM = 3.0
 CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
+_NEAREST_THE_CODE_FIRST = (1, 0, 3, 2)
 
 
 class RegistrationError(Exception):
@@ -81,12 +82,13 @@ def find_fiducial(
     height, width = gray.shape
     step = max(1, round(k / 4))
     side = geo.FIDUCIAL * k / step
-    reach = (geo.FIDUCIAL / 2 + SEARCH_MM) * k
-    x0, y0 = int(max(0, guess[0] - reach)), int(max(0, guess[1] - reach))
-    x1, y1 = int(min(width, guess[0] + reach)), int(min(height, guess[1] + reach))
     inner = max(3, int(side * 0.8))
     ring_in = int(side * 1.25)
     ring_out = int(side * 1.75)
+    # Room for the whole ring around any centre within SEARCH_MM of the guess.
+    reach = SEARCH_MM * k + ring_out * step / 2 + step
+    x0, y0 = int(max(0, guess[0] - reach)), int(max(0, guess[1] - reach))
+    x1, y1 = int(min(width, guess[0] + reach)), int(min(height, guess[1] + reach))
     window = gray[y0:y1:step, x0:x1:step]
     if min(window.shape) <= ring_out:
         return None
@@ -103,19 +105,21 @@ def find_fiducial(
     best = np.unravel_index(int(np.argmax(inner_mean - ring_mean)), outer.shape)
     if inner_mean[best] < 0.5 * paper or ring_mean[best] > 0.2 * paper:
         return None
-    # Refine at full resolution: the centroid of the dark pixels around the best place.
-    cy = y0 + (best[0] + ring_out / 2) * step
-    cx = x0 + (best[1] + ring_out / 2) * step
-    half = geo.FIDUCIAL * k * 0.65
-    ry0, ry1 = int(max(0, cy - half)), int(min(height, cy + half))
-    rx0, rx1 = int(max(0, cx - half)), int(min(width, cx + half))
-    dark = gray[ry0:ry1, rx0:rx1] < paper * 0.5
+    centre = np.array([x0 + (best[1] + ring_out / 2) * step, y0 + (best[0] + ring_out / 2) * step])
+    # Refine at full resolution: the centroid of the dark pixels in a box a little
+    # larger than the square, centred again on what was found.
     area = (geo.FIDUCIAL * k) ** 2
-    count = int(dark.sum())
-    if not 0.6 * area <= count <= 1.4 * area:
-        return None
-    ys, xs = np.nonzero(dark)
-    return np.array([rx0 + xs.mean() + 0.5, ry0 + ys.mean() + 0.5])
+    half = geo.FIDUCIAL * k * 0.7
+    for _ in range(2):
+        ry0, ry1 = int(max(0, centre[1] - half)), int(min(height, centre[1] + half))
+        rx0, rx1 = int(max(0, centre[0] - half)), int(min(width, centre[0] + half))
+        dark = gray[ry0:ry1, rx0:rx1] < paper * 0.5
+        count = int(dark.sum())
+        if not 0.6 * area <= count <= 1.4 * area:
+            return None
+        ys, xs = np.nonzero(dark)
+        centre = np.array([rx0 + xs.mean() + 0.5, ry0 + ys.mean() + 0.5])
+    return centre
 
 
 def find_timing_marks(
@@ -175,13 +179,21 @@ def register(
     if not k_coarse > 0 or np.linalg.det(coarse[:2, :2]) < 0:
         raise RegistrationError("cannot_register", "the code's corners are degenerate")
     corners_mm = np.array(geo.fiducial_centres(sheet))
-    corners_px = []
-    for name, guess in zip(CORNER_NAMES, project(coarse, corners_mm), strict=True):
+    corners_px = np.zeros((4, 2))
+    # Nearest the code first; each corner found sharpens the guess of the next one, so a
+    # sheet that is not quite flat still has its far corners looked for in the right place.
+    known_mm, known_px = [qr_mm], [qr_px]
+    for index in _NEAREST_THE_CODE_FIRST:
+        guess = project(fit_affine(np.vstack(known_mm), np.vstack(known_px)),
+                        corners_mm[index])
         centre = find_fiducial(gray, guess, k_coarse, paper)
         if centre is None:
-            raise RegistrationError("cannot_register", f"the {name} corner mark was not found")
-        corners_px.append(centre)
-    corners_px = np.array(corners_px)
+            raise RegistrationError(
+                "cannot_register", f"the {CORNER_NAMES[index]} corner mark was not found"
+            )
+        corners_px[index] = centre
+        known_mm.append(corners_mm[index : index + 1])
+        known_px.append(centre[None, :])
     first = fit_homography(corners_mm, corners_px)
     if first is None:
         raise RegistrationError("cannot_register", "the corner marks are degenerate")

@@ -5,10 +5,12 @@ covering the oval's interior (``INTERIOR`` of its size: clear of the printed out
 even when registration is off by half a millimetre) and at points of the paper around
 it in its own row (between the oval's outline and the row's lines and text).
 
-The local paper level is a high percentile of those surrounding points, so a coffee
-stain, a fold's shadow or a grey recycled sheet lowers the reference together with the
-target, and ink is judged against the paper it is on. A point is ink when it is darker
-than ``ink`` times that level. The score is the share of interior points that are ink:
+The local paper level is the median of those surrounding points (a mark spilling over
+the oval's edge, a tick's arm, reach only a few of them), so a coffee stain, a fold's
+shadow or a grey recycled sheet lowers the reference together with the target, and ink
+is judged against the paper it is on. The black level is measured inside the corner
+fiducials. A point is ink when it is darker than ``ink`` of the way from that black to
+the local paper. The score is the share of interior points that are ink:
 a filled oval scores near 1, a 1 mm line across the target about 0.3 to 0.5, an empty
 oval 0. Colour scans are turned to grey by the darkest channel first (``read``), so
 blue, red, green and black pens and pencil all read as ink.
@@ -25,7 +27,7 @@ from controller.ballots import layout as geo
 from controller.ballots.geometry import project
 
 INTERIOR = 0.62
-PAPER_PERCENTILE = 90
+PAPER_PERCENTILE = 50
 PAPER_FLOOR = 0.7  # the local paper level is never taken below this share of the sheet's
 _SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
 _SURROUND_Y = 1.9  # ... above and below it, short of the row's lines
@@ -115,14 +117,32 @@ def _sample(gray: np.ndarray, h: np.ndarray, points: np.ndarray) -> np.ndarray:
     return gray[ys, xs]
 
 
+def black_level(gray: np.ndarray, h: np.ndarray, paper_name: str, paper: float) -> float:
+    """How dark the printed black is in this scan: the median inside the four fiducials
+    (a weak lamp or a grey background raises it), at most half the paper level."""
+    centres = np.array(geo.fiducial_centres(geo.PAPERS[paper_name]))
+    inner = geo.FIDUCIAL * 0.3
+    steps = np.linspace(-inner, inner, 7)
+    grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 2)
+    values = _sample(gray, h, centres[:, None, :] + grid[None, :, :])
+    return float(min(np.median(values), 0.5 * paper))
+
+
 def score_targets(
-    gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float
+    gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float,
+    black: float = 0.0,
 ) -> np.ndarray:
-    """The score (0 to 1) of every target, in the targets' order."""
+    """The score (0 to 1) of every target, in the targets' order.
+
+    A sampled point is ink when it is darker than ``black + ink * (local - black)``,
+    ``local`` being the paper level around its target: the same share of the way from
+    paper to printed black, whatever the scan's brightness and contrast.
+    """
     centres = targets.centres[:, None, :]
     inside = _sample(gray, h, centres + targets.interior(k)[None, :, :])
     around = _sample(gray, h, centres + targets.surround[None, :, :])
     cut = around.shape[1] * PAPER_PERCENTILE // 100
     local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
     local = np.clip(local, PAPER_FLOOR * paper, 255.0)
-    return (inside < (local * ink)[:, None]).mean(axis=1)
+    limit = black + ink * (local - black)
+    return (inside < limit[:, None]).mean(axis=1)

@@ -28,9 +28,9 @@ BANDS = 12
 DARK = 0.6  # of the paper level: darker counts as ink here
 DARK_SHARE = 0.5  # of a band's rows a dark streak column covers at least
 MAX_WIDTH_MM = 3.0
-NEIGHBOUR_GAP = (3, 6)  # pixels: where a column's neighbours are looked at
+NEIGHBOUR_GAP = (2, 7)  # pixels: where a column's neighbours are looked at
 LIGHT_RATIO = 0.15  # a cut column is ink in at most this share of the rows it is cut in
-LIGHT_MIN_ROWS = 4  # rows a cut must span in one target
+LIGHT_MIN_ROWS = 3  # rows a cut must span in one target
 LIGHT_LONG_CUT = 0.45  # of a target's patch height: a cut that long is a streak alone
 
 

@@ -27,6 +27,7 @@ VOTE_KINDS = ("fill", "partial", "cross", "tick", "line", "light", "scribble")
 MARGINAL_KINDS = ("dot", "nick")
 ERASED = "erased"
 KINDS = VOTE_KINDS + MARGINAL_KINDS + (ERASED,)
+LIGHT_LIMIT = 0.35  # pens darker than this (grey transmittance) can be pressed lightly
 
 
 def truth_of(kind: str | None) -> str:
@@ -158,7 +159,8 @@ def draw_mark(sheet: np.ndarray, box: tuple[float, float, float, float], kind: s
         pen = PENS["pencil"]
     _DRAW[kind](canvas, target, pen, rng)
     cover = canvas.coverage()
-    if kind == "light":
+    if kind == "light" and pen.grey < LIGHT_LIMIT:
+        # A pen pressed lightly; pencil is light already and stays as it is.
         pen = lighter(pen, float(rng.uniform(0.65, 0.85)))
     elif kind == ERASED:
         # What an eraser leaves: a faint shadow of the mark and a few specks of ink.

@@ -12,7 +12,7 @@ import numpy as np
 
 from hil.ballot_scans.pens import LUMA
 
-FOLD_MAX = 0.16
+FOLD_MAX = 0.12
 STAIN_MIN_BLUE = 0.8
 _STAIN_RGB = np.array([0.35, 0.55, 1.0], dtype=np.float32)  # relative absorption of coffee
 
