@@ -14,7 +14,8 @@ import numpy as np
 def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares affine map ``src`` → ``dst`` as a 3x3 matrix (last row 0 0 1)."""
     design = np.hstack([src, np.ones((len(src), 1))])
-    solution, *_ = np.linalg.lstsq(design, dst, rcond=None)
+    # Normal equations: three unknowns per coordinate, a handful of points.
+    solution = np.linalg.solve(design.T @ design, design.T @ dst)
     return np.vstack([solution.T, [0.0, 0.0, 1.0]])
 
 
@@ -36,23 +37,28 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     s = src @ ts[:2, :2].T + ts[:2, 2]
     d = dst @ td[:2, :2].T + td[:2, 2]
     n = len(s)
-    a = np.zeros((2 * n, 9))
+    # With the last entry of H fixed at 1: two equations per point in eight unknowns,
+    # solved in the least-squares sense through the 8x8 normal equations.
+    a = np.zeros((2 * n, 8))
     a[0::2, 0:2] = s
     a[0::2, 2] = 1
     a[0::2, 6:8] = -d[:, :1] * s
-    a[0::2, 8] = -d[:, 0]
     a[1::2, 3:5] = s
     a[1::2, 5] = 1
     a[1::2, 6:8] = -d[:, 1:] * s
-    a[1::2, 8] = -d[:, 1]
-    # The null vector of ``a``: the eigenvector of the smallest eigenvalue of a'a (9x9,
-    # whatever the number of points; with normalised points well conditioned).
-    values, vectors = np.linalg.eigh(a.T @ a)
-    if values[1] < 1e-12 * values[-1]:
+    b = d.reshape(-1)
+    normal = a.T @ a
+    try:
+        solution = np.linalg.solve(normal, a.T @ b)
+    except np.linalg.LinAlgError:
         return None
-    h = vectors[:, 0].reshape(3, 3)
-    h = np.linalg.inv(td) @ h @ ts
-    if abs(h[2, 2]) < 1e-12:
+    if not np.all(np.isfinite(solution)):
+        return None
+    h = np.append(solution, 1.0).reshape(3, 3)
+    undo = np.array([[1 / td[0, 0], 0, -td[0, 2] / td[0, 0]],
+                     [0, 1 / td[1, 1], -td[1, 2] / td[1, 1]], [0, 0, 1.0]])
+    h = undo @ h @ ts
+    if abs(np.linalg.det(h[:2, :2])) < 1e-12 * abs(h[2, 2]) ** 2:
         return None
     return h / h[2, 2]
 
@@ -78,3 +84,22 @@ def jacobian(h: np.ndarray, x: float, y: float) -> np.ndarray:
             [(h[1, 0] - v * h[2, 0]) / w, (h[1, 1] - v * h[2, 1]) / w],
         ]
     )
+
+
+def local_points(h: np.ndarray, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``centres[i] + offsets[j]`` (millimetres) mapped to pixels, shape (N, M, 2).
+
+    Within a few millimetres of a centre the map is affine to far below a pixel, so each
+    centre is mapped exactly and its offsets through the local derivative: one small
+    product instead of a projective division per point.
+    """
+    x, y = centres[:, 0], centres[:, 1]
+    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    u = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+    v = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+    jac = np.empty((len(centres), 2, 2))
+    jac[:, 0, 0] = (h[0, 0] - u * h[2, 0]) / w
+    jac[:, 0, 1] = (h[0, 1] - u * h[2, 1]) / w
+    jac[:, 1, 0] = (h[1, 0] - v * h[2, 0]) / w
+    jac[:, 1, 1] = (h[1, 1] - v * h[2, 1]) / w
+    return np.stack([u, v], axis=1)[:, None, :] + offsets @ jac.transpose(0, 2, 1)

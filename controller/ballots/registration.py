@@ -26,7 +26,7 @@ import numpy as np
 from controller.ballots import layout as geo
 from controller.ballots.geometry import fit_affine, fit_homography, jacobian, project
 
-SEARCH_MM = 6.0  # how far from its first estimate a fiducial is looked for
+SEARCH_MM = 5.0  # how far from its first estimate a fiducial is looked for
 TIMING_WINDOW_MM = 2.6  # half side of the window a timing mark is looked for in
 MIN_TIMING_SHARE = 0.75  # of the timing marks that must be found and agree
 MAX_RESIDUAL_MM = 0.6
@@ -107,19 +107,21 @@ def find_fiducial(
         return None
     centre = np.array([x0 + (best[1] + ring_out / 2) * step, y0 + (best[0] + ring_out / 2) * step])
     # Refine at full resolution: the centroid of the dark pixels in a box a little
-    # larger than the square, centred again on what was found.
+    # larger than the square around what was found.
     area = (geo.FIDUCIAL * k) ** 2
-    half = geo.FIDUCIAL * k * 0.7
-    for _ in range(2):
-        ry0, ry1 = int(max(0, centre[1] - half)), int(min(height, centre[1] + half))
-        rx0, rx1 = int(max(0, centre[0] - half)), int(min(width, centre[0] + half))
-        dark = gray[ry0:ry1, rx0:rx1] < paper * 0.5
-        count = int(dark.sum())
-        if not 0.6 * area <= count <= 1.4 * area:
-            return None
-        ys, xs = np.nonzero(dark)
-        centre = np.array([rx0 + xs.mean() + 0.5, ry0 + ys.mean() + 0.5])
-    return centre
+    half = geo.FIDUCIAL * k * 0.75
+    ry0, ry1 = int(max(0, centre[1] - half)), int(min(height, centre[1] + half))
+    rx0, rx1 = int(max(0, centre[0] - half)), int(min(width, centre[0] + half))
+    dark = gray[ry0:ry1, rx0:rx1] < paper * 0.5
+    per_row = dark.sum(axis=1)
+    per_column = dark.sum(axis=0)
+    count = int(per_row.sum())
+    if not 0.6 * area <= count <= 1.4 * area or per_row[0] or per_row[-1] or (
+        per_column[0] or per_column[-1]
+    ):
+        return None  # not a square of its size alone in the box
+    return np.array([rx0 + per_column @ np.arange(len(per_column)) / count + 0.5,
+                     ry0 + per_row @ np.arange(len(per_row)) / count + 0.5])
 
 
 def find_timing_marks(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from controller.ballots import layout as geo
-from controller.ballots.geometry import project
+from controller.ballots.geometry import local_points, project
 
 INTERIOR = 0.62
 PAPER_PERCENTILE = 50
@@ -69,8 +69,9 @@ class Targets:
 def _interior_offsets(k: float) -> np.ndarray:
     ax = geo.OVAL_W / 2 * INTERIOR
     ay = geo.OVAL_H / 2 * INTERIOR
-    n = int(np.clip(round(2 * ax * k), 8, 64))
-    m = int(np.clip(round(2 * ay * k), 6, 48))
+    # About one sample per 1.25 pixels: ample for shares of 0.05 and more.
+    n = int(np.clip(round(2 * ax * k * 0.8), 8, 40))
+    m = int(np.clip(round(2 * ay * k * 0.8), 6, 28))
     u = (np.arange(n) + 0.5) / n * 2 - 1
     v = (np.arange(m) + 0.5) / m * 2 - 1
     uu, vv = np.meshgrid(u, v)
@@ -109,8 +110,7 @@ def targets_of(election: Any, style: str, paper: str) -> Targets:
     return targets
 
 
-def _sample(gray: np.ndarray, h: np.ndarray, points: np.ndarray) -> np.ndarray:
-    px = project(h, points)
+def _sample(gray: np.ndarray, px: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     xs = np.clip(px[..., 0].astype(np.intp), 0, width - 1)
     ys = np.clip(px[..., 1].astype(np.intp), 0, height - 1)
@@ -124,7 +124,7 @@ def black_level(gray: np.ndarray, h: np.ndarray, paper_name: str, paper: float) 
     inner = geo.FIDUCIAL * 0.3
     steps = np.linspace(-inner, inner, 7)
     grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 2)
-    values = _sample(gray, h, centres[:, None, :] + grid[None, :, :])
+    values = _sample(gray, project(h, centres[:, None, :] + grid[None, :, :]))
     return float(min(np.median(values), 0.5 * paper))
 
 
@@ -138,9 +138,8 @@ def score_targets(
     ``local`` being the paper level around its target: the same share of the way from
     paper to printed black, whatever the scan's brightness and contrast.
     """
-    centres = targets.centres[:, None, :]
-    inside = _sample(gray, h, centres + targets.interior(k)[None, :, :])
-    around = _sample(gray, h, centres + targets.surround[None, :, :])
+    inside = _sample(gray, local_points(h, targets.centres, targets.interior(k)))
+    around = _sample(gray, local_points(h, targets.centres, targets.surround))
     cut = around.shape[1] * PAPER_PERCENTILE // 100
     local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
     local = np.clip(local, PAPER_FLOOR * paper, 255.0)

@@ -37,7 +37,7 @@ LIGHT_LONG_CUT = 0.45  # of a target's patch height: a cut that long is a streak
 def find_dark_streak(gray: np.ndarray, paper: float, px_per_mm: float) -> str | None:
     """A description of a dark scanner streak in ``gray``, or None when there is none."""
     height, width = gray.shape
-    step = max(1, round(px_per_mm * 0.75))
+    step = max(1, round(px_per_mm * 1.5))
     rows = (height // step) // BANDS * BANDS
     if rows < BANDS or width < 16:
         return None
