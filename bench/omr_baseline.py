@@ -8,7 +8,8 @@ What a simple optical mark reader does, and no more:
    its hole, a filled one a blob; both are kept once).
 3. The ovals found are matched to the style's targets: the set is shifted so that its
    centre falls on the layout's centre, then a rotation, scale and shift is fitted to
-   the nearest pairs, three times over (no fiducials, no timing marks). A sheet on
+   the nearest pairs within a radius that shrinks from four times ``MATCH_MM`` (no
+   fiducials, no timing marks). A sheet on
    which fewer than half of the targets get an oval within ``MATCH_MM`` is not read.
 4. A target's score is the share of ink pixels inside the inner part of its box at
    the fitted place; ``MARKED`` and above is a vote.
@@ -57,11 +58,11 @@ def read_baseline(gray: np.ndarray, layout: dict[str, Any], dpi: int) -> dict[st
     fit = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     fit[:, 2] = centres.mean(axis=0) - expected.mean(axis=0)
     close = np.zeros(len(expected), dtype=bool)
-    for _ in range(3):
+    for radius in (4 * MATCH_MM, 2 * MATCH_MM, MATCH_MM, MATCH_MM):
         placed = expected @ fit[:, :2].T + fit[:, 2]
         distance = np.linalg.norm(placed[:, None, :] - centres[None, :, :], axis=2)
         nearest = distance.argmin(axis=1)
-        close = distance[np.arange(len(expected)), nearest] <= MATCH_MM * k
+        close = distance[np.arange(len(expected)), nearest] <= radius * k
         if close.sum() < max(3, len(expected) / 2):
             return {"status": "rejected",
                     "reason": "the ovals are not where the layout has them"}
