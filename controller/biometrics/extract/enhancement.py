@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from controller.biometrics.extract.frequency import wedge
-from controller.biometrics.extract.tiles import RADIUS, Tiling
+from controller.biometrics.extract.tiles import RADIUS, WINDOW, Tiling, batches
 
 RADIAL_WIDTH = 0.3  # standard deviation of the ring, relative to the ridge frequency
 NARROW_WEDGE = np.radians(14.0)  # angular standard deviation where ridges are straight
@@ -45,11 +45,16 @@ def enhance(
 ) -> np.ndarray:
     """The filtered image: positive on valleys, negative on ridges, 0 outside ``mask``.
 
-    ``spectra`` holds the windows where ``mask`` (a grid of windows) is True; the other
-    arguments are grids of windows.
+    ``spectra`` (rows, cols, WINDOW, WINDOW//2+1) and the other arguments are grids of
+    windows; only the windows where ``mask`` is True are filtered.
     """
-    chosen = filters(frequency[mask], orientation[mask], certainty[mask])
-    return tiling.assemble(spectra * chosen, mask)
+    blocks = np.empty((int(mask.sum()), WINDOW, WINDOW), dtype=np.float32)
+    done = 0
+    for rows, cols in batches(mask):
+        chosen = filters(frequency[rows, cols], orientation[rows, cols], certainty[rows, cols])
+        blocks[done : done + len(rows)] = tiling.inverse(spectra[rows, cols] * chosen)
+        done += len(rows)
+    return tiling.assemble(blocks, mask)
 
 
 def binarise(enhanced: np.ndarray, inside: np.ndarray, period: float) -> np.ndarray:

@@ -32,60 +32,74 @@ CLUSTER = 1.6  # radius within which three more minutiae make a noisy cluster
 CLUSTER_SIZE = 3
 
 
+# Why a candidate was dropped by ``graph_rules`` (0: it was not).
+KEPT, ON_NODE, SPUR_RULE, ISLAND_RULE, LOOP_RULE, BRIDGE_RULE, LAKE_RULE = range(7)
+
+
 def graph_rules(graph: Graph, period: np.ndarray, orientation: np.ndarray) -> np.ndarray:
-    """Minutiae that survive the rules on the skeleton's branches (boolean per minutia).
+    """For each candidate, the rule that drops it, or KEPT (uint8 per minutia).
 
     ``period`` and ``orientation`` are the local ridge period (pixels) and ridge
     direction (radians modulo π) at each minutia.
     """
-    n = len(graph)
-    keep = np.ones(n, dtype=bool)
-    is_end = graph.kind == ENDING
-    # An ending on a node: a spur of a pixel or two.
-    keep[is_end & (graph.branch_of == 0)] = False
-    for b in range(1, len(graph.length)):
-        nodes = graph.nodes_of[b]
-        ends = int(graph.ends[b])
-        if ends == 0 and len(nodes) == 0:
-            continue
-        length = float(graph.length[b])
-        members = _members(graph, b, nodes)
-        local = float(np.mean(period[members])) if members else 9.0
-        if ends == 1 and len(nodes) == 1 and length < SPUR * local:
-            keep[members] = False
-        elif ends == 2 and not nodes and length < ISLAND * local:
-            keep[members] = False
-        elif len(nodes) == 2 and nodes[0] == nodes[1]:
-            keep[nodes[0]] = False
-        elif len(nodes) == 2 and length < BRIDGE * local:
-            i, j = nodes
-            dx = float(graph.x[j] - graph.x[i])
-            dy = float(graph.y[i] - graph.y[j])
-            across = angular_distance(np.arctan2(dy, dx), float(orientation[i]))
-            if across > BRIDGE_ANGLE:
-                keep[[i, j]] = False
-    _drop_lakes(graph, period, keep)
-    return keep
+    verdict = np.zeros(len(graph), dtype=np.uint8)
+    if len(graph) == 0:
+        return verdict
+    verdict[(graph.kind == ENDING) & (graph.branch_of == 0)] = ON_NODE
+    ends, forks = graph.ends_of, graph.forks_of
+    n_ends = (ends >= 0).sum(axis=1)
+    n_forks = (forks >= 0).sum(axis=1)
+    # The period where the branch starts stands for the whole (short) branch.
+    first = np.where(ends[:, 0] >= 0, ends[:, 0], forks[:, 0])
+    local = np.where(first >= 0, period[np.maximum(first, 0)], 9.0)
+    length = graph.length
+
+    spur = (n_ends == 1) & (n_forks == 1) & (length < SPUR * local)
+    _mark(verdict, ends[spur, 0], SPUR_RULE)
+    _mark(verdict, forks[spur, 0], SPUR_RULE)
+    island = (n_ends == 2) & (n_forks == 0) & (length < ISLAND * local)
+    _mark(verdict, ends[island].ravel(), ISLAND_RULE)
+    two = n_forks == 2
+    loop = two & (forks[:, 0] == forks[:, 1])
+    _mark(verdict, forks[loop, 0], LOOP_RULE)
+    link = two & ~loop & (length < BRIDGE * local)
+    i, j = forks[link, 0], forks[link, 1]
+    if len(i):
+        dx = (graph.x[j] - graph.x[i]).astype(np.float64)
+        dy = (graph.y[i] - graph.y[j]).astype(np.float64)
+        across = angular_distance(np.arctan2(dy, dx), orientation[i])
+        bridge = across > BRIDGE_ANGLE
+        _mark(verdict, i[bridge], BRIDGE_RULE)
+        _mark(verdict, j[bridge], BRIDGE_RULE)
+    _mark_lakes(graph, period, two & ~loop, verdict)
+    return verdict
 
 
-def _members(graph: Graph, branch: int, nodes: list[int]) -> list[int]:
-    ends = np.nonzero((graph.branch_of == branch) & (graph.kind == ENDING))[0].tolist()
-    return ends + list(nodes)
+def _mark(verdict: np.ndarray, members: np.ndarray, rule: int) -> None:
+    """Record ``rule`` for the listed minutiae not already dropped by an earlier one."""
+    members = members[members >= 0]
+    fresh = verdict[members] == KEPT
+    verdict[members[fresh]] = rule
 
 
-def _drop_lakes(graph: Graph, period: np.ndarray, keep: np.ndarray) -> None:
+def _mark_lakes(graph: Graph, period: np.ndarray, links: np.ndarray, verdict: np.ndarray) -> None:
     """Drop pairs of forks joined by two branches that together are short."""
-    joined: dict[tuple[int, int], list[float]] = {}
-    for b in range(1, len(graph.length)):
-        nodes = graph.nodes_of[b]
-        if len(nodes) == 2 and nodes[0] != nodes[1]:
-            pair = (min(nodes), max(nodes))
-            joined.setdefault(pair, []).append(float(graph.length[b]))
-    for (i, j), lengths in joined.items():
-        if len(lengths) >= 2:
-            shortest_two = sorted(lengths)[:2]
-            if sum(shortest_two) < LAKE * 0.5 * (period[i] + period[j]):
-                keep[[i, j]] = False
+    pairs = np.sort(graph.forks_of[links], axis=1)
+    if len(pairs) < 2:
+        return
+    lengths = graph.length[links]
+    order = np.lexsort((lengths, pairs[:, 1], pairs[:, 0]))
+    pairs, lengths = pairs[order], lengths[order]
+    # After sorting, the links of one pair of forks are neighbours, shortest first.
+    same_next = (pairs[1:] == pairs[:-1]).all(axis=1)
+    group_start = np.ones(len(pairs), dtype=bool)
+    group_start[1:] = ~same_next
+    first_two = np.nonzero(group_start[:-1] & same_next)[0]
+    i, j = pairs[first_two, 0], pairs[first_two, 1]
+    total = lengths[first_two] + lengths[first_two + 1]
+    lake = total < LAKE * 0.5 * (period[i] + period[j])
+    _mark(verdict, i[lake], LAKE_RULE)
+    _mark(verdict, j[lake], LAKE_RULE)
 
 
 def facing_endings(

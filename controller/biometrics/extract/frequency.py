@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from controller.biometrics.extract.tiles import HALF_PLANE_WEIGHT, RADIUS, WAVE_COS2, WAVE_SIN2
+from controller.biometrics.extract.tiles import (
+    HALF_PLANE_WEIGHT,
+    RADIUS,
+    WAVE_COS2,
+    WAVE_SIN2,
+    batches,
+)
 
 # Ridge periods a 500-dpi fingerprint can have, in pixels (0.1 mm to 0.33 mm).
 MIN_PERIOD = 5.0
@@ -44,18 +50,22 @@ def wedge(direction: np.ndarray, width: np.ndarray | float) -> np.ndarray:
     return np.exp((c * WAVE_COS2[None] + s * WAVE_SIN2[None] - 1.0) * scale)
 
 
-def window_frequency(power: np.ndarray, orientation: np.ndarray) -> np.ndarray:
-    """Ridge frequency (cycles per pixel) of each window.
+def window_frequency(power: np.ndarray, orientation: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ridge frequency (cycles per pixel) of each window where ``mask`` is True, else 0.
 
-    ``power`` is (n, WINDOW, WINDOW//2+1), ``orientation`` (n,) the ridge direction of
-    each window. Squaring the power favours the peak over the spectrum's spread.
+    ``power`` is (rows, cols, WINDOW, WINDOW//2+1), ``orientation`` the grid of ridge
+    directions. Squaring the power favours the peak over the spectrum's spread.
     """
-    across = wedge(orientation + np.pi / 2, WEDGE)
-    weight = power * power * (across * (BAND * HALF_PLANE_WEIGHT)[None])
-    total = weight.sum(axis=(1, 2))
-    mean = (weight * RADIUS[None]).sum(axis=(1, 2)) / np.maximum(total, 1e-20)
-    mean = np.where(total > 0, mean, 1.0 / TYPICAL_PERIOD)
-    return np.clip(mean, 1.0 / MAX_PERIOD, 1.0 / MIN_PERIOD).astype(np.float32)
+    frequency = np.zeros(mask.shape, dtype=np.float32)
+    band = (BAND * HALF_PLANE_WEIGHT)[None]
+    for rows, cols in batches(mask):
+        p = power[rows, cols]
+        weight = p * p * (wedge(orientation[rows, cols] + np.pi / 2, WEDGE) * band)
+        total = weight.sum(axis=(1, 2))
+        mean = (weight * RADIUS[None]).sum(axis=(1, 2)) / np.maximum(total, 1e-20)
+        mean = np.where(total > 0, mean, 1.0 / TYPICAL_PERIOD)
+        frequency[rows, cols] = np.clip(mean, 1.0 / MAX_PERIOD, 1.0 / MIN_PERIOD)
+    return frequency
 
 
 def smooth_field(frequency: np.ndarray, weight: np.ndarray, sigma: float = 1.5) -> np.ndarray:

@@ -185,11 +185,9 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
 
     flow = own.smoothed(fg * np.maximum(own.coherence(), 0.05))
     direction = flow.orientation()
-    freq = np.zeros(tiling.shape, dtype=np.float32)
-    freq[fg] = frequency.window_frequency(power[fg], direction[fg])
-    freq = frequency.smooth_field(freq, fg * local)
+    freq = frequency.smooth_field(frequency.window_frequency(power, direction, fg), fg * local)
     field = _Field(direction, flow.coherence(), 1.0 / freq, local)
-    enhanced = enhancement.enhance(tiling, spectra[fg], fg, freq, direction, field.certainty)
+    enhanced = enhancement.enhance(tiling, spectra, fg, freq, direction, field.certainty)
     found = _minutiae(enhanced, tiling.expand(fg), field, float(np.median(field.period[fg])))
     if len(found) < quality.MIN_MINUTIAE:
         # A clear print with few minutiae is just a finger with few of them; in a
@@ -212,7 +210,7 @@ def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: 
     xs, ys = (graph.x + x0).astype(np.float32), (graph.y + y0).astype(np.float32)
     period = field.at(field.period, xs, ys)
     ridge_at = orientation.sample(field.direction, ys, xs, STEP)
-    keep = filtering.graph_rules(graph, period, ridge_at)
+    keep = filtering.graph_rules(graph, period, ridge_at) == filtering.KEPT
     angle = skeleton.directions(graph, ridge_at, radius=int(round(typical)))
     keep &= filtering.facing_endings(xs, ys, angle, graph.kind, period)
     edge, border = _edge_distances(inside, xs, ys)

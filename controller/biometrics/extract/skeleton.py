@@ -40,9 +40,9 @@ class Graph:
     """The skeleton's minutiae and branches.
 
     ``x``, ``y``, ``kind``: candidate minutiae (endings, then bifurcations).
-    ``ends[b]``: how many endings lie on branch ``b``; ``nodes_of[b]``: the minutia
-    indices of the bifurcations that branch ``b`` touches (a list); ``branch_of[i]``:
-    for an ending, its branch (0 when it sits right on a node, i.e. a one-pixel spur);
+    ``ends_of[b]`` and ``forks_of[b]``: the minutia indices of the (up to two) endings
+    and forks at the ends of branch ``b``, -1 for none; ``branch_of[i]``: for an
+    ending, its branch (0 when it sits right on a node, i.e. a one-pixel spur);
     ``branches_of[i]``: the branches minutia ``i`` touches (three for a fork).
     ``length[b]``: branch length in pixels; ``branch_labels``: the branches as a label
     image (0 off the branches); ``skeleton``: the thinned ridges.
@@ -81,18 +81,41 @@ class Graph:
         )
         self.branch_of = np.zeros(len(self.x), dtype=np.int32)
         self.branch_of[:n_end] = labels[ey, ex]
-        self.ends = np.bincount(self.branch_of[:n_end], minlength=count + 1)
-        self.ends[0] = 0
-        self.nodes_of: list[list[int]] = [[] for _ in range(count + 1)]
-        for i, touching in enumerate(node_branches):
-            for b in touching:
-                self.nodes_of[b].append(n_end + i)
         self.branches_of: list[list[int]] = [
             [int(b)] if b else [] for b in self.branch_of[:n_end]
         ] + [list(b) for b in node_branches]
+        # Each branch has two ends; record which endings and forks sit on them.
+        self.ends_of = _two_per_branch(self.branch_of[:n_end], np.arange(n_end), count)
+        fork_ids = np.repeat(
+            np.arange(n_end, n_end + len(node_branches)), [len(b) for b in node_branches]
+        )
+        fork_branches = np.array([b for bs in node_branches for b in bs], dtype=np.int64)
+        self.forks_of = _two_per_branch(fork_branches, fork_ids, count)
 
     def __len__(self) -> int:
         return len(self.x)
+
+
+def _two_per_branch(branch: np.ndarray, member: np.ndarray, count: int) -> np.ndarray:
+    """(count+1, 2) table of up to two members per branch, -1 where there are fewer.
+
+    A member listed twice for one branch (a fork whose branch loops back to it) fills
+    both places.
+    """
+    table = np.full((count + 1, 2), -1, dtype=np.int64)
+    keep = branch > 0
+    branch, member = branch[keep], member[keep]
+    if len(branch) == 0:
+        return table
+    order = np.argsort(branch, kind="stable")
+    branch, member = branch[order], member[order]
+    first = np.ones(len(branch), dtype=bool)
+    first[1:] = branch[1:] != branch[:-1]
+    table[branch[first], 0] = member[first]
+    second = np.zeros(len(branch), dtype=bool)
+    second[1:] = ~first[1:] & first[:-1]  # only the first repeat takes the second place
+    table[branch[second], 1] = member[second]
+    return table
 
 
 def _nodes(

@@ -20,6 +20,8 @@ WINDOW = 32
 STEP = 16
 _HALF = (WINDOW - STEP) // 2
 
+CHUNK = 1024  # windows per batch: big images are filtered in cache-sized pieces
+
 _taper_1d = np.sin(np.pi * (np.arange(WINDOW) + 0.5) / WINDOW).astype(np.float32)
 TAPER = np.outer(_taper_1d, _taper_1d)
 
@@ -77,25 +79,25 @@ class Tiling:
         out *= TAPER
         return out
 
-    def spectra(self, windows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Real 2-D spectra (rows, cols, WINDOW, WINDOW//2+1) of ``windows``.
+    def spectra(self, windows: np.ndarray) -> np.ndarray:
+        """Real 2-D spectra (rows, cols, WINDOW, WINDOW//2+1) of ``windows``."""
+        return scipy.fft.rfft2(windows, axes=(-2, -1), workers=1)
 
-        With a boolean ``mask`` of the grid's shape only those windows are transformed,
-        and the result is (n, WINDOW, WINDOW//2+1) in the mask's row-major order.
-        """
-        chosen = windows if mask is None else windows[mask]
-        return scipy.fft.rfft2(chosen, axes=(-2, -1), workers=1)
-
-    def assemble(self, spectra: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Overlap-add the inverse transforms of filtered ``spectra`` into an image.
-
-        ``spectra`` is (n, WINDOW, WINDOW//2+1) for the windows where ``mask`` is True;
-        pixels that no chosen window covers are 0. Inside the covered area the result
-        is the filtered image; towards the edge of the area it fades, keeping its sign.
-        """
+    def inverse(self, spectra: np.ndarray) -> np.ndarray:
+        """Tapered windows (n, WINDOW, WINDOW) back from filtered ``spectra``."""
         blocks = scipy.fft.irfft2(spectra, s=(WINDOW, WINDOW), axes=(-2, -1), workers=1)
         blocks = blocks.astype(np.float32, copy=False)
         blocks *= TAPER
+        return blocks
+
+    def assemble(self, blocks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Overlap-add tapered windows into an image.
+
+        ``blocks`` is (n, WINDOW, WINDOW) for the windows where ``mask`` is True, in
+        row-major order; pixels that no chosen window covers are 0. Inside the covered
+        area the result is the filtered image; towards the edge of the area it fades,
+        keeping its sign.
+        """
         full = np.zeros((self.rows, self.cols, WINDOW, WINDOW), dtype=np.float32)
         full[mask] = blocks
         out = np.zeros((STEP * self.rows + 2 * _HALF, STEP * self.cols + 2 * _HALF), np.float32)
@@ -123,3 +125,12 @@ class Tiling:
         right = total_w - _HALF - self.width
         mode = "reflect" if min(self.height, self.width) > WINDOW else "edge"
         return np.pad(image, ((_HALF, bottom), (_HALF, right)), mode=mode)
+
+
+def batches(mask: np.ndarray, size: int = CHUNK) -> list[np.ndarray]:
+    """The (row, col) indices of the True windows of ``mask``, in batches of ``size``.
+
+    Row-major order, so that concatenated results line up with ``grid[mask]``.
+    """
+    rows, cols = np.nonzero(mask)
+    return [np.stack([rows[i : i + size], cols[i : i + size]]) for i in range(0, len(rows), size)]
