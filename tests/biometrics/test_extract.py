@@ -317,6 +317,44 @@ def test_faint_print_is_refused_as_low_contrast(clean: list) -> None:
     assert refused(np.clip(faint, 0, 255).astype(np.uint8)).reason in ("low_contrast", "no_finger")
 
 
+def textures() -> dict[str, np.ndarray]:
+    yy, xx = np.mgrid[0:300, 0:300].astype(np.float64)
+    rng = np.random.default_rng(9)
+    return {
+        "straight ridges": 128 + 60 * np.sin(2 * np.pi * (xx + yy) / (9 * np.sqrt(2))),
+        "wide stripes": 128 + 60 * np.sin(2 * np.pi * xx / 20),
+        "fine stripes": 128 + 60 * np.sin(2 * np.pi * xx / 3),
+        "rings": 128 + 60 * np.sin(2 * np.pi * np.hypot(xx - 150, yy - 150) / 9),
+        "checkerboard": 20 + 200 * ((xx // 4 + yy // 4) % 2),
+        "salt and pepper": 255 * (rng.random((300, 300)) > 0.5),
+        "ramp": xx * 255 / 300,
+        "step": np.where(xx < 150, 0, 255),
+    }
+
+
+@pytest.mark.parametrize("name", list(textures()))
+def test_textures_without_minutiae_are_refused_not_crashed(name: str) -> None:
+    image = np.clip(textures()[name], 0, 255).astype(np.uint8)
+    result = refused(image)
+    if name in ("fine stripes", "checkerboard", "salt and pepper"):
+        assert result.reason == "no_finger"
+
+
+def test_random_images_of_any_allowed_size_and_resolution_never_crash() -> None:
+    rng = np.random.default_rng(21)
+    for _ in range(6):
+        h, w = (int(v) for v in rng.integers(150, 420, 2))
+        dpi = int(rng.integers(250, 1001))
+        scale = rng.uniform(4, 12)
+        yy, xx = np.mgrid[0:h, 0:w]
+        angle = rng.uniform(0, np.pi)
+        phase = (xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / scale
+        image = 128 + rng.uniform(0, 90) * np.sin(phase) + rng.normal(0, rng.uniform(0, 40), (h, w))
+        result = extract(np.clip(image, 0, 255).astype(np.uint8), dpi=dpi)
+        assert (result.width, result.height, result.dpi) == (w, h, dpi)
+        assert result.usable == (result.reason is None)
+
+
 def test_every_reason_has_a_sentence_for_the_poll_worker() -> None:
     assert set(REASONS) == {"no_finger", "too_small", "low_contrast", "smudged", "too_few_minutiae"}
     for code, text in REASONS.items():
