@@ -46,12 +46,13 @@ class Tensor:
         spread = np.hypot(self.xx - self.yy, 2.0 * self.xy)
         return (spread / np.maximum(self.energy, 1e-12)).astype(np.float32)
 
-    def smoothed(self, weight: np.ndarray, sigma: float = SMOOTHING) -> Tensor:
+    def smoothed(self, weight: np.ndarray, sigma: float | None = None) -> Tensor:
         """The tensor field averaged over neighbouring windows, each counted by ``weight``.
 
         Windows with weight 0 (the background) neither contribute nor dilute: the sums
         are divided by the smoothed weight.
         """
+        sigma = SMOOTHING if sigma is None else sigma
         w = weight.astype(np.float32)
         norm = ndimage.gaussian_filter(w, sigma, mode="nearest")
         norm = np.maximum(norm, 1e-6)
