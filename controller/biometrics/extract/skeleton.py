@@ -2,8 +2,10 @@
 
 The binary ridges are thinned to one-pixel lines. On such a line the crossing number
 (half the number of on/off changes around a pixel's eight neighbours) is 1 at a ridge
-ending and 3 at a bifurcation. Junction pixels often come in small clusters, so each
-cluster of pixels with three or more branches is one node.
+ending and 3 at a bifurcation. An ending is placed at the end of its ridge skeleton,
+which ISO/IEC 19794-2:2011 allows besides the fork of the valley in front of it.
+Junction pixels often come in small clusters, so each cluster of pixels with three or
+more branches is one node.
 
 Cutting the skeleton at its nodes leaves branches: simple curves whose two ends are
 ridge endings or nodes. The graph of which branch touches which minutia is what the
