@@ -224,7 +224,11 @@ def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: 
         np.minimum(edge, border)[idx],
         period[idx],
     )
-    return Minutiae.from_columns(xs, ys, angle[idx], graph.kind[idx], q)
+    # Below the floor a minutia sits in a blot or a smudge: more often false than true.
+    sure = q >= quality.MIN_MINUTIA_QUALITY
+    return Minutiae.from_columns(
+        xs[sure], ys[sure], angle[idx][sure], graph.kind[idx][sure], q[sure]
+    )
 
 
 def _edge_distances(

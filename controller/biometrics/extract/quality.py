@@ -22,6 +22,7 @@ FULL_AREA_MM2 = 100.0  # from this area on, more finger no longer raises the sco
 TRACE_AREA_MM2 = 3.0  # below this, nothing touched the sensor at all
 MIN_QUALITY = 20
 MIN_MINUTIAE = 12
+MIN_MINUTIA_QUALITY = 15
 SMUDGED_SHARE = 0.55  # ridge-band share of the contact area below which it is a smudge
 CLEAR = 60  # a score from which a refusal is not blamed on the image
 FLAT = 3.0  # grey levels: an image whose standard deviation is below this is blank
