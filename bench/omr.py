@@ -48,11 +48,12 @@ from omr_baseline import read_baseline  # noqa: E402
 from controller.ballots.read import read_ballot, to_gray  # noqa: E402
 from controller.ballots.scanfile import load_scan  # noqa: E402
 from controller.election import Election, load_election  # noqa: E402
-from hil.ballot_scans import ScanMaker, random_spec  # noqa: E402
+from hil.ballot_scans import ScanMaker  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "election.json"
-STYLE_WEIGHTS = {"s-d07": 0.25, "s-d12": 0.25, "s-long": 0.5}
+STYLE_WEIGHTS = {"s-d07": 0.2, "s-d12": 0.2, "s-long": 0.6}
 DECODE_EVERY = 200
+REUSE = 6  # scans sharing a placement on the scanner bed, on average (marks are all new)
 
 _maker: ScanMaker | None = None
 _seed = 0
@@ -104,8 +105,9 @@ def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
     rng = np.random.default_rng([_seed, index])
     styles = list(STYLE_WEIGHTS)
     style = str(rng.choice(styles, p=list(STYLE_WEIGHTS.values())))
-    spec = random_spec(_maker.election, style, rng, colour=rng.random() < _colour_share)
-    scan = _maker.make(spec)
+    scan = _maker.random(rng, colour=bool(rng.random() < _colour_share), reuse=REUSE,
+                         style=style)
+    spec = scan.spec
     flags = {"folds": bool(spec.folds), "stains": bool(spec.stains),
              "strays": spec.strays > 0, "colour": spec.colour, "jpeg": spec.jpeg is not None,
              "orientation": spec.orientation}

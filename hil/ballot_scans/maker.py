@@ -2,13 +2,17 @@
 
 ``ScanSpec`` says everything about one scan (marks, paper, placement, scanner);
 ``random_spec`` draws one as voters and scanners make them; ``ScanMaker.make`` turns a
-spec into pixels. Base sheets are rendered once per style and reused; marks, folds and
-stains are drawn as small patches, the placement is one warp, the rest is vectorised,
-so a 200-dpi sheet takes some tens of milliseconds.
+spec into pixels. Base sheets are rendered once per style. The blank sheet is warped to
+its place in the scan once per placement (and kept for the next scans with the same
+placement); marks, strays, folds and stains are drawn on the base sheet's grid as small
+patches and each patch is warped to the scan by itself; the scanner's effects are
+vectorised over the scan. A 200-dpi sheet takes some tens of milliseconds, a good deal
+less when placements are shared (``ScanMaker.random(..., reuse=N)``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,11 +22,13 @@ from controller.ballots import layout as geo
 from controller.ballots.render import render_ballot
 from hil.ballot_scans import paper as paper_fx
 from hil.ballot_scans import scanner
-from hil.ballot_scans.marks import ERASED, MARGINAL_KINDS, VOTE_KINDS, draw_mark, draw_stray
+from hil.ballot_scans.marks import ERASED, MARGINAL_KINDS, VOTE_KINDS, mark_patch, stray_patch
 from hil.ballot_scans.marks import truth_of as mark_truth
-from hil.ballot_scans.pens import PENS
+from hil.ballot_scans.pens import PENS, Patch, Pen, apply_ink, apply_shade
 
 ORIENTATIONS = (0, 90, 180, 270)
+PLACEMENT = ("rotation", "scale", "orientation", "perspective", "margins")
+_WARPED_KEPT = 8
 MAX_ROTATION = 5.0
 MAX_SCALE_OFF = 0.03
 
@@ -198,6 +204,8 @@ class ScanMaker:
         self.station = station
         self.paper = paper
         self._base: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        self._warped: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
+        self._last: dict[str, ScanSpec] = {}
 
     def base(self, style: str) -> tuple[np.ndarray, dict[str, Any]]:
         """The blank rendered sheet of ``style`` and its layout record (rendered once)."""
@@ -207,17 +215,45 @@ class ScanMaker:
             self._base[style] = (np.array(image), layout)
         return self._base[style]
 
-    def random(self, rng: np.random.Generator, colour: bool = False) -> Scan:
-        """A random scan of a random style."""
-        style = str(rng.choice(sorted(self.election.styles)))
-        return self.make(random_spec(self.election, style, rng, colour))
+    def random(self, rng: np.random.Generator, colour: bool = False, reuse: int = 1,
+               style: str | None = None) -> Scan:
+        """A random scan of ``style`` (default: a random style). With ``reuse`` N, a
+        style's placement on the scanner is drawn anew for about one scan in N and
+        otherwise kept from the last one: the marks, paper and scanner effects stay new
+        each time, at a fraction of the cost."""
+        style = style or str(rng.choice(sorted(self.election.styles)))
+        spec = random_spec(self.election, style, rng, colour)
+        last = self._last.get(style)
+        if last is not None and reuse > 1 and rng.random() >= 1 / reuse:
+            spec = dataclasses.replace(spec, **{name: getattr(last, name) for name in PLACEMENT})
+        self._last[style] = spec
+        return self.make(spec)
+
+    def _placed(self, spec: ScanSpec) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """The blank sheet warped to the spec's placement, the homography, the scan size."""
+        key = (spec.style, *(repr(getattr(spec, name)) for name in PLACEMENT))
+        hit = self._warped.get(key)
+        if hit is not None:
+            return hit
+        base, _ = self.base(spec.style)
+        k = self.dpi / geo.MM_PER_INCH
+        h, size = scanner.placement(
+            (base.shape[1], base.shape[0]), k, k, spec.rotation, spec.scale,
+            spec.orientation, spec.perspective, spec.margins,
+        )
+        placed = (scanner.warp(base, h, size), h, size)
+        if len(self._warped) >= _WARPED_KEPT:
+            self._warped.pop(next(iter(self._warped)))
+        self._warped[key] = placed
+        return placed
 
     def make(self, spec: ScanSpec) -> Scan:
         """The scan ``spec`` describes."""
         base, layout = self.base(spec.style)
         rng = np.random.default_rng(spec.seed)
         k = self.dpi / geo.MM_PER_INCH
-        sheet = np.repeat(base[:, :, None], 3, axis=2) if spec.colour else base.copy()
+        blank, h, size = self._placed(spec)
+        scan = np.repeat(blank[:, :, None], 3, axis=2) if spec.colour else blank.copy()
         boxes = {(t["contest"], t["option"]): (t["x"], t["y"], t["w"], t["h"])
                  for t in layout["targets"]}
         for mark in spec.marks:
@@ -226,21 +262,22 @@ class ScanMaker:
                 raise ValueError(f"the ballot has no target {mark.contest!r} / {mark.option!r}")
             # One stream per target: a mark does not change when others do.
             stream = np.random.default_rng([spec.seed, *map(ord, mark.contest + mark.option)])
-            draw_mark(sheet, box, mark.kind, PENS[mark.pen], k, stream)
+            patch, pen = mark_patch(box, mark.kind, PENS[mark.pen], k, stream)
+            _ink(scan, patch, pen, h, size, stream)
         targets = list(boxes.values())
         for _ in range(spec.strays):
             box = targets[int(rng.integers(0, len(targets)))]
-            draw_stray(sheet, box, PENS[str(rng.choice(list(PENS)))], k, rng)
+            pen = PENS[str(rng.choice(list(PENS)))]
+            _ink(scan, stray_patch(box, pen, k, rng), pen, h, size, rng)
         for axis, where, depth in spec.folds:
-            paper_fx.fold(sheet, axis, where * k, depth, rng.uniform(1.0, 3.0) * k)
+            patch = paper_fx.fold_patch(base.shape, axis, where * k, depth,
+                                        rng.uniform(1.0, 3.0) * k)
+            if patch is not None:
+                _shade(scan, patch, (1.0, 1.0, 1.0), h, size)
         for x, y, r, depth in spec.stains:
-            paper_fx.stain(sheet, x * k, y * k, r * k, depth, rng)
-        paper_fx.specks(sheet, spec.specks, k, rng)
-        h, size = scanner.placement(
-            (base.shape[1], base.shape[0]), k, k, spec.rotation, spec.scale,
-            spec.orientation, spec.perspective, spec.margins,
-        )
-        scan = scanner.warp(sheet, h, size)
+            _shade(scan, paper_fx.stain_patch(x * k, y * k, r * k, depth, rng),
+                   paper_fx.STAIN_RGB, h, size)
+        paper_fx.specks(scan, spec.specks, k * spec.scale, rng)
         scan = scanner.blur(scan, spec.blur)
         if spec.streak is not None:
             kind, where, width = spec.streak
@@ -266,3 +303,17 @@ class ScanMaker:
             x = mapped[0, 0] / mapped[0, 2]
             return int(round(x + (where - 0.5) * 0.3 * t["w"]))
         return int(round(size[0] * (0.05 + 0.9 * where)))
+
+
+def _ink(scan: np.ndarray, patch: Patch, pen: Pen, h: np.ndarray, size: tuple[int, int],
+         rng: np.random.Generator) -> None:
+    placed = scanner.warp_patch(patch.field, patch.x0, patch.y0, h, size)
+    if placed is not None:
+        apply_ink(scan, placed[0], placed[1], placed[2], pen, rng)
+
+
+def _shade(scan: np.ndarray, patch: Patch, rgb: tuple[float, float, float], h: np.ndarray,
+           size: tuple[int, int]) -> None:
+    placed = scanner.warp_patch(patch.field, patch.x0, patch.y0, h, size)
+    if placed is not None:
+        apply_shade(scan, placed[0], placed[1], placed[2], rgb)

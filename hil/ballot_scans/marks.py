@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hil.ballot_scans.pens import PENS, Canvas, Pen, apply_ink, lighter
+from hil.ballot_scans.pens import PENS, Canvas, Patch, Pen, lighter
 
 VOTE_KINDS = ("fill", "partial", "cross", "tick", "line", "light", "scribble")
 MARGINAL_KINDS = ("dot", "nick")
@@ -144,10 +144,10 @@ _DRAW: dict[str, Callable[[Canvas, _Target, Pen, np.random.Generator], None]] = 
 }
 
 
-def draw_mark(sheet: np.ndarray, box: tuple[float, float, float, float], kind: str,
-              pen: Pen, k: float, rng: np.random.Generator) -> None:
-    """Draw a mark of ``kind`` with ``pen`` at the target ``box`` (x, y, w, h in pixels
-    of ``sheet``) in place; ``k`` is the sheet's pixels per millimetre."""
+def mark_patch(box: tuple[float, float, float, float], kind: str, pen: Pen, k: float,
+               rng: np.random.Generator) -> tuple[Patch, Pen]:
+    """A mark of ``kind`` with ``pen`` at the target ``box`` (x, y, w, h in pixels of the
+    base sheet, ``k`` pixels per millimetre): its coverage patch and the ink it is in."""
     if kind not in _DRAW:
         raise ValueError(f"unknown mark kind {kind!r} (known: {', '.join(KINDS)})")
     x, y, w, h = box
@@ -170,13 +170,13 @@ def draw_mark(sheet: np.ndarray, box: tuple[float, float, float, float], kind: s
             speck = Canvas(*cover.shape)
             speck.disc(sx, sy, rng.uniform(0.08, 0.14) * k)
             cover = np.maximum(cover, speck.coverage() * np.float32(0.6))
-    apply_ink(sheet, x0, y0, cover, pen, rng)
+    return Patch(x0, y0, cover), pen
 
 
-def draw_stray(sheet: np.ndarray, box: tuple[float, float, float, float], pen: Pen,
-               k: float, rng: np.random.Generator) -> None:
+def stray_patch(box: tuple[float, float, float, float], pen: Pen, k: float,
+                rng: np.random.Generator) -> Patch:
     """A mark in the target's row but clear of the target: an underlined or circled name,
-    a tick on the text, a doodle in the margin."""
+    a tick on the text."""
     x, y, w, h = box
     left = x + w + 1.8 * k  # clear of the oval's outline by well over a millimetre
     x0, y0 = int(x + w), int(y - 3 * k)
@@ -197,4 +197,4 @@ def draw_stray(sheet: np.ndarray, box: tuple[float, float, float, float], pen: P
         sx, sy = ox + rng.uniform(10, 40) * k, oy + h * 0.6
         canvas.stroke([(sx, sy), (sx + 1.5 * k, sy + 1.5 * k), (sx + 5 * k, sy - 2.5 * k)],
                       width)
-    apply_ink(sheet, x0, y0, canvas.coverage(), pen, rng)
+    return Patch(x0, y0, canvas.coverage())

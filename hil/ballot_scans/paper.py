@@ -10,44 +10,42 @@ from __future__ import annotations
 
 import numpy as np
 
-from hil.ballot_scans.pens import LUMA
+from hil.ballot_scans.pens import Patch
 
 FOLD_MAX = 0.12
 STAIN_MIN_BLUE = 0.8
-_STAIN_RGB = np.array([0.35, 0.55, 1.0], dtype=np.float32)  # relative absorption of coffee
 
 
-def fold(sheet: np.ndarray, axis: str, position: float, depth: float, width_px: float) -> None:
-    """A fold across the whole sheet at ``position`` (pixels) along ``axis`` ("h": a
-    horizontal line, "v": a vertical one): a shadow ``depth`` (at most ``FOLD_MAX``)
-    deep and about ``width_px`` wide, steeper on one side like a crease."""
+def fold_patch(shape: tuple[int, int], axis: str, position: float, depth: float,
+               width_px: float) -> Patch | None:
+    """A fold across the whole sheet of ``shape`` (rows, columns) at ``position`` pixels
+    along ``axis`` ("h": a horizontal line, "v": a vertical one): a shadow ``depth`` (at
+    most ``FOLD_MAX``) deep and about ``width_px`` wide, steeper on one side like a
+    crease. None when it misses the sheet."""
     depth = float(np.clip(depth, 0, FOLD_MAX))
-    length = sheet.shape[0] if axis == "h" else sheet.shape[1]
+    length = shape[0] if axis == "h" else shape[1]
     reach = int(width_px * 2.5) + 2
     start, stop = max(0, int(position) - reach), min(length, int(position) + reach)
     if stop <= start:
-        return
+        return None
     d = np.arange(start, stop, dtype=np.float32) - np.float32(position)
     sigma = np.where(d < 0, width_px * 0.45, width_px)
-    profile = 1 - depth * np.exp(-0.5 * (d / sigma) ** 2)
+    profile = (depth * np.exp(-0.5 * (d / sigma) ** 2)).astype(np.float32)
     if axis == "h":
-        shape = (-1, 1, 1) if sheet.ndim == 3 else (-1, 1)
-        band = sheet[start:stop]
-    else:
-        shape = (1, -1, 1) if sheet.ndim == 3 else (1, -1)
-        band = sheet[:, start:stop]
-    band[...] = (band * profile.reshape(shape) + 0.5).astype(np.uint8)
+        return Patch(0, start, np.repeat(profile[:, None], shape[1], axis=1))
+    return Patch(start, 0, np.repeat(profile[None, :], shape[0], axis=0))
 
 
-def stain(sheet: np.ndarray, cx: float, cy: float, radius: float, depth: float,
-          rng: np.random.Generator) -> None:
-    """A coffee ring at (cx, cy) pixels: a tint of ``depth`` inside, a rim twice as dark."""
-    x0, y0 = max(0, int(cx - radius * 1.2)), max(0, int(cy - radius * 1.2))
-    x1 = min(sheet.shape[1], int(cx + radius * 1.2) + 1)
-    y1 = min(sheet.shape[0], int(cy + radius * 1.2) + 1)
-    if x1 <= x0 or y1 <= y0:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+STAIN_RGB = (0.35, 0.55, 1.0)  # how coffee absorbs red, green and blue
+
+
+def stain_patch(cx: float, cy: float, radius: float, depth: float,
+                rng: np.random.Generator) -> Patch:
+    """A coffee ring at (cx, cy) pixels: a tint inside, a rim twice as dark; its shadow
+    is to be applied with ``STAIN_RGB`` weights."""
+    x0, y0 = int(cx - radius * 1.2), int(cy - radius * 1.2)
+    side = int(radius * 2.4) + 2
+    ys, xs = np.mgrid[y0 : y0 + side, x0 : x0 + side].astype(np.float32)
     angle = np.arctan2(ys - cy, xs - cx)
     # A ring is never round: its radius wanders with the angle.
     wobble = 1 + 0.08 * np.sin(3 * angle + rng.uniform(0, 6)) + 0.05 * np.sin(
@@ -55,14 +53,8 @@ def stain(sheet: np.ndarray, cx: float, cy: float, radius: float, depth: float,
     r = np.hypot(xs - cx, ys - cy) / (radius * wobble)
     rim = np.exp(-0.5 * ((r - 1) / 0.04) ** 2)
     tint = np.where(r < 1, 0.5, 0.0) + rim
-    absorb = np.float32(min(depth, (1 - STAIN_MIN_BLUE) / 1.5)) * tint.astype(np.float32)
-    region = sheet[y0:y1, x0:x1]
-    if sheet.ndim == 2:
-        grey = float(np.dot(LUMA, _STAIN_RGB))
-        region[...] = (region * (1 - absorb * grey) + 0.5).astype(np.uint8)
-    else:
-        factor = 1 - absorb[:, :, None] * _STAIN_RGB[None, None, :]
-        region[...] = (region * factor + 0.5).astype(np.uint8)
+    strength = min(depth, (1 - STAIN_MIN_BLUE) / 1.5)
+    return Patch(x0, y0, (strength * tint).astype(np.float32))
 
 
 def specks(sheet: np.ndarray, count: int, px_per_mm: float, rng: np.random.Generator) -> None:

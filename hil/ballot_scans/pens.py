@@ -21,6 +21,16 @@ _ONE = 1 << _SHIFT
 
 
 @dataclass(frozen=True)
+class Patch:
+    """A field over part of a sheet (float32, 0 to 1: ink coverage or shadow), its
+    top-left corner at (x0, y0) pixels."""
+
+    x0: int
+    y0: int
+    field: np.ndarray
+
+
+@dataclass(frozen=True)
 class Pen:
     """A writing instrument: RGB transmittance of its ink, stroke width, graininess."""
 
@@ -103,3 +113,22 @@ def apply_ink(sheet: np.ndarray, x0: int, y0: int, cover: np.ndarray, pen: Pen,
         absorb = np.float32(1) - np.array(pen.rgb, dtype=np.float32)
         factor = 1 - a[:, :, None] * absorb[None, None, :]
         region[...] = (region * factor + 0.5).astype(np.uint8)
+
+
+def apply_shade(sheet: np.ndarray, x0: int, y0: int, shade: np.ndarray,
+                rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+    """Darken ``sheet`` in place by ``shade`` (0 to 1), weighted per colour channel by
+    ``rgb`` (a grey sheet by its luminance): folds, stains."""
+    h, w = shade.shape
+    ys0, xs0 = max(0, y0), max(0, x0)
+    ys1, xs1 = min(sheet.shape[0], y0 + h), min(sheet.shape[1], x0 + w)
+    if ys1 <= ys0 or xs1 <= xs0:
+        return
+    a = shade[ys0 - y0 : ys1 - y0, xs0 - x0 : xs1 - x0]
+    region = sheet[ys0:ys1, xs0:xs1]
+    weights = np.array(rgb, dtype=np.float32)
+    if sheet.ndim == 2:
+        factor = 1 - a * np.float32(np.dot(LUMA, weights))
+    else:
+        factor = 1 - a[:, :, None] * weights[None, None, :]
+    region[...] = (region * factor + 0.5).astype(np.uint8)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 _NOISE_BANK = 2
-_noise: list[np.ndarray] = []
+_noise: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def placement(
@@ -72,33 +72,38 @@ def blur(scan: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(scan, (0, 0), sigma)
 
 
-def _noise_field(index: int, shape: tuple[int, int]) -> np.ndarray:
-    """A stored field of unit Gaussian noise (scaled by 16), large enough for ``shape``.
-
-    Fields are made with room to spare, so scans of a few sizes share them."""
-    while len(_noise) <= index:
-        _noise.append(np.zeros((0, 0), dtype=np.int16))
-    field = _noise[index]
-    if field.shape[0] < shape[0] or field.shape[1] < shape[1]:
-        rng = np.random.default_rng(1000 + index)
+def _noise_fields(sigma: int, index: int, shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Stored Gaussian noise of a whole number ``sigma``, as its positive and negative
+    parts (uint8, so adding it is two saturating byte operations), large enough for
+    ``shape``. Fields are made with room to spare, so scans of a few sizes share them."""
+    key = (sigma, index)
+    fields = _noise.get(key)
+    if fields is None or fields[0].shape[0] < shape[0] or fields[0].shape[1] < shape[1]:
+        rng = np.random.default_rng([1000, sigma, index])
         side = int(max(shape) * 1.3) + 64
-        field = (rng.standard_normal((side, side), dtype=np.float32) * 16).astype(np.int16)
-        _noise[index] = field
-    return field
+        values = rng.standard_normal((side, side), dtype=np.float32) * sigma
+        values = np.clip(np.round(values), -255, 255).astype(np.int16)
+        fields = (np.clip(values, 0, 255).astype(np.uint8),
+                  np.clip(-values, 0, 255).astype(np.uint8))
+        _noise[key] = fields
+    return fields
 
 
 def noise(scan: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise of ``sigma`` grey levels (a crop of a stored field at a random place)."""
-    if sigma <= 0.05:
+    """Sensor noise of about ``sigma`` grey levels (rounded to a whole number): a crop of
+    a stored field at a random place."""
+    level = int(round(sigma))
+    if level <= 0:
         return scan
     height, width = scan.shape[:2]
-    field = _noise_field(int(rng.integers(0, _NOISE_BANK)), (height, width))
-    y = int(rng.integers(0, field.shape[0] - height + 1))
-    x = int(rng.integers(0, field.shape[1] - width + 1))
-    part = field[y : y + height, x : x + width]
+    plus, minus = _noise_fields(level, int(rng.integers(0, _NOISE_BANK)), (height, width))
+    y = int(rng.integers(0, plus.shape[0] - height + 1))
+    x = int(rng.integers(0, plus.shape[1] - width + 1))
+    up, down = plus[y : y + height, x : x + width], minus[y : y + height, x : x + width]
     if scan.ndim == 3:
-        part = cv2.merge([part, part, part])
-    return cv2.addWeighted(scan.astype(np.int16), 1.0, part, sigma / 16, 0.0, dtype=cv2.CV_8U)
+        up, down = cv2.merge([up, up, up]), cv2.merge([down, down, down])
+    return cv2.subtract(cv2.add(scan, up), down)
 
 
 def levels(scan: np.ndarray, paper: int, black: int) -> np.ndarray:
@@ -124,3 +129,25 @@ def jpeg(scan: np.ndarray, quality: int) -> np.ndarray:
         raise RuntimeError("JPEG encoding failed")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
     return decoded[:, :, ::-1].copy() if colour else decoded
+
+
+def warp_patch(field: np.ndarray, x0: int, y0: int, h: np.ndarray, size: tuple[int, int]
+               ) -> tuple[int, int, np.ndarray] | None:
+    """A field drawn on the base sheet at (x0, y0) as it lies in the scan: its place there
+    and the warped field (None when it falls outside the scan)."""
+    ph, pw = field.shape
+    corners = np.array([[[x0, y0], [x0 + pw, y0], [x0 + pw, y0 + ph], [x0, y0 + ph]]],
+                       dtype=np.float64)
+    placed = cv2.perspectiveTransform(corners, h)[0]
+    bx0 = max(0, int(math.floor(placed[:, 0].min())) - 1)
+    by0 = max(0, int(math.floor(placed[:, 1].min())) - 1)
+    bx1 = min(size[0], int(math.ceil(placed[:, 0].max())) + 2)
+    by1 = min(size[1], int(math.ceil(placed[:, 1].max())) + 2)
+    if bx1 <= bx0 or by1 <= by0:
+        return None
+    shift = np.array([[1, 0, -bx0], [0, 1, -by0], [0, 0, 1.0]])
+    origin = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
+    warped = cv2.warpPerspective(field, shift @ h @ origin, (bx1 - bx0, by1 - by0),
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                 borderValue=0)
+    return bx0, by0, warped
