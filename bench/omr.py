@@ -15,6 +15,7 @@ Printed: median and p95 milliseconds per sheet (wall clock and the reading threa
 CPU time), ballot positions read, vote errors (a vote not counted, or anything else
 counted), marginal flags, what happened to pencil lines, hesitation marks, folds and
 stains, streaks caught, sheets refused, and the baseline's figures beside them.
+Ctrl-C (or SIGTERM) stops the run and prints the figures so far.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import copy  # noqa: E402
 import json  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -201,52 +203,66 @@ def run(args: argparse.Namespace) -> int:
     pending: list[Future] = []
     next_index = 0
     window = 2 * args.workers + 2
+    interrupted = False
+    signal.signal(signal.SIGTERM, _stop)
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
         args.workers, initializer=_init_worker,
         initargs=(args.seed, args.dpi, args.colour_share, others),
     ) as pool:
         folder = Path(tmp)
         last_report = 0.0
-        while ours.positions + ours.refused < args.positions or pending:
-            while len(pending) < window and _still_needed(ours, args, pending):
-                pending.append(pool.submit(_make, next_index))
-                next_index += 1
-            if not pending:
-                break
-            image, truth, flags = pending.pop(0).result()
-            sheets += 1
-            if image.ndim == 3:
-                start = time.perf_counter()
-                gray = to_gray(image)
-                decode["colour→grey"].append((time.perf_counter() - start) * 1000)
-            else:
-                gray = image
-            dirty = flags["folds"] or flags["stains"] or flags["strays"]
-            wall, cpu = time.perf_counter(), time.thread_time()
-            result = read_ballot(gray, election, mode="official", dpi=args.dpi)
-            ours.time(time.perf_counter() - wall, time.thread_time() - cpu)
-            ours.score(result, truth, dirty)
-            if not args.no_baseline:
+        try:
+            while ours.positions + ours.refused < args.positions or pending:
+                while len(pending) < window and _still_needed(ours, args, pending):
+                    pending.append(pool.submit(_make, next_index))
+                    next_index += 1
+                if not pending:
+                    break
+                image, truth, flags = pending.pop(0).result()
+                sheets += 1
+                if image.ndim == 3:
+                    start = time.perf_counter()
+                    gray = to_gray(image)
+                    decode["colour→grey"].append((time.perf_counter() - start) * 1000)
+                else:
+                    gray = image
+                dirty = flags["folds"] or flags["stains"] or flags["strays"]
                 wall, cpu = time.perf_counter(), time.thread_time()
-                base = read_baseline(gray, layouts[truth["style"]], args.dpi)
-                plain.time(time.perf_counter() - wall, time.thread_time() - cpu)
-                plain.score(base, truth, dirty)
-            if sheets % DECODE_EVERY == 1:
-                decode["png"].append(_decode_ms(image, ".png", folder))
-                decode["jpeg"].append(_decode_ms(image, ".jpg", folder))
-            now = time.perf_counter()
-            if now - last_report > 2 and not args.quiet:
-                last_report = now
-                done = min(1.0, ours.positions / args.positions)
-                eta = (now - started) / max(done, 1e-9) * (1 - done)
-                print(f"\r{ours.positions:>10,} / {args.positions:,} positions "
-                      f"({done:5.1%}), {sheets:,} sheets, {ours.errors} vote errors, "
-                      f"ETA {eta / 60:4.1f} min ", end="", file=sys.stderr, flush=True)
+                result = read_ballot(gray, election, mode="official", dpi=args.dpi)
+                ours.time(time.perf_counter() - wall, time.thread_time() - cpu)
+                ours.score(result, truth, dirty)
+                if not args.no_baseline:
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    base = read_baseline(gray, layouts[truth["style"]], args.dpi)
+                    plain.time(time.perf_counter() - wall, time.thread_time() - cpu)
+                    plain.score(base, truth, dirty)
+                if sheets % DECODE_EVERY == 1:
+                    decode["png"].append(_decode_ms(image, ".png", folder))
+                    decode["jpeg"].append(_decode_ms(image, ".jpg", folder))
+                now = time.perf_counter()
+                if now - last_report > 2 and not args.quiet:
+                    last_report = now
+                    done = min(1.0, ours.positions / args.positions)
+                    eta = (now - started) / max(done, 1e-9) * (1 - done)
+                    print(f"\r{ours.positions:>10,} / {args.positions:,} positions "
+                          f"({done:5.1%}), {sheets:,} sheets, {ours.errors} vote errors, "
+                          f"ETA {eta / 60:4.1f} min ", end="", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            interrupted = True
+            for future in pending:
+                future.cancel()
     if not args.quiet:
         print(file=sys.stderr)
     elapsed = time.perf_counter() - started
+    if interrupted:
+        print(f"interrupted: the figures below cover the first {ours.positions:,} positions")
     _report(args, ours, plain, decode, sheets, elapsed)
-    return 1 if ours.errors else 0
+    return 1 if ours.errors or interrupted else 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM ends the run as Ctrl-C does: with the figures so far."""
+    raise KeyboardInterrupt
 
 
 def _still_needed(ours: Tally, args: argparse.Namespace, pending: list[Future]) -> bool:
@@ -302,9 +318,9 @@ def main() -> None:
                         help="ballot positions to read (default 1,000,000)")
     parser.add_argument("--dpi", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0)) - 1)
-                        if hasattr(os, "sched_getaffinity") else 1,
-                        help="processes generating scans (default: one per other core)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes generating scans, on the cores other than the "
+                             "reader's (default 2)")
     parser.add_argument("--colour-share", type=float, default=0.1)
     parser.add_argument("--no-baseline", action="store_true", help="skip the OpenCV reader")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
