@@ -156,16 +156,20 @@ def cut(partial=False):
     return bytes((GS, 0x56, 1 if partial else 0))
 
 
+def raster_header(width_bytes, height, mode=0):
+    """GS v 0 m xL xH yL yH: the 8 bytes before ``width_bytes * height`` bytes of image."""
+    if not (0 < width_bytes <= 0xFFFF and 0 < height <= 0xFFFF):
+        raise ValueError("raster size out of range")
+    return bytes(
+        (GS, 0x76, 0x30, mode, width_bytes & 0xFF, width_bytes >> 8, height & 0xFF, height >> 8)
+    )
+
+
 def raster(width_bytes, height, data, mode=0):
     """GS v 0 m xL xH yL yH d...: a 1-bit image, ``width_bytes`` bytes per row."""
     if len(data) != width_bytes * height:
         raise ValueError("raster data is %d bytes, expected %d" % (len(data), width_bytes * height))
-    if not (0 < width_bytes <= 0xFFFF and 0 < height <= 0xFFFF):
-        raise ValueError("raster size out of range")
-    head = bytes(
-        (GS, 0x76, 0x30, mode, width_bytes & 0xFF, width_bytes >> 8, height & 0xFF, height >> 8)
-    )
-    return head + bytes(data)
+    return raster_header(width_bytes, height, mode) + bytes(data)
 
 
 def status_request(n):
@@ -265,7 +269,11 @@ class Printer:
         if self.rasterise is None:
             raise PrinterError(E_UNPRINTABLE)
         width_bytes, height, data = self.rasterise(text, self._bold, self._w, self._h)
-        self.send(raster(width_bytes, height, data))
+        if len(data) != width_bytes * height:
+            raise ValueError("rasteriser gave %d bytes, not %d" % (len(data), width_bytes * height))
+        # Header and image as two writes: a device has no room for a joined copy.
+        self.send(raster_header(width_bytes, height))
+        self.send(data)
 
     def feed(self, lines=1):
         self.send(feed(lines))
@@ -312,31 +320,45 @@ class Printer:
 # --- a rasteriser for the device: bitmap glyphs, no font engine -------------------
 
 
-def glyph_rasteriser(glyphs, height):
+def glyph_rasteriser(glyphs, height, buf=None):
     """A rasteriser callback drawing text from a bitmap font, for devices without Pillow.
 
     ``glyphs`` maps a character to ``(width, data)``: ``height`` rows of
     ``(width + 7) // 8`` bytes each, MSB first, 1 black (``escpos_host.glyph_table``
-    makes one from DejaVu Sans). A character without a glyph is drawn as ``?``, or
-    raises ``PrinterError(E_UNPRINTABLE)`` when the font has no ``?`` either. Bold
-    is drawn by widening every stroke one dot to the right.
+    makes one from DejaVu Sans; a device reads them from its flash). A character
+    without a glyph is drawn as ``?``, or raises ``PrinterError(E_UNPRINTABLE)`` when
+    the font has no ``?`` either. Bold is drawn by widening every stroke one dot to
+    the right.
+
+    Made for a small heap: each glyph is looked up twice (once to measure, once to
+    draw) rather than held, and the image is drawn into ``buf`` (a bytearray, reused
+    line after line) when it is large enough, else into a new bytearray; either way
+    it is returned without a copy.
     """
 
+    def lookup(ch):
+        glyph = glyphs.get(ch) or glyphs.get("?")
+        if glyph is None:
+            raise PrinterError(E_UNPRINTABLE, "no glyph for U+%04X" % ord(ch))
+        return glyph
+
     def rasterise(text, bold=False, width_mult=1, height_mult=1):
-        parts = []
         total = 0
         for ch in text:
-            glyph = glyphs.get(ch) or glyphs.get("?")
-            if glyph is None:
-                raise PrinterError(E_UNPRINTABLE, "no glyph for U+%04X" % ord(ch))
-            parts.append(glyph)
-            total += glyph[0] * width_mult
+            total += lookup(ch)[0] * width_mult
         total = max(8, min(PAPER_DOTS, total + (1 if bold else 0)))
         wb = (total + 7) // 8
         rows = height * height_mult
-        out = bytearray(wb * rows)
+        size = wb * rows
+        if buf is not None and len(buf) >= size:
+            out = memoryview(buf)[:size]
+            for i in range(size):
+                out[i] = 0
+        else:
+            out = bytearray(size)
         x = 0
-        for width, data in parts:
+        for ch in text:
+            width, data = lookup(ch)
             gb = (width + 7) // 8
             for row in range(height):
                 base = row * gb
@@ -360,6 +382,6 @@ def glyph_rasteriser(glyphs, height):
                     b = out[i]
                     out[i] = b | (b >> 1) | carry
                     carry = (b & 1) << 7
-        return wb, rows, bytes(out)
+        return wb, rows, out
 
     return rasterise

@@ -2,10 +2,11 @@
 
 The image holds ``main.py`` at the root, the ``firmware`` package (both apps, the
 board profile named in the config), the whole ``protocol`` package and the
-byte-level ``drivers`` the apps use, plus ``config.json`` (the device identity)
-and ``manifest.json`` (SHA-256 of every code file, the version and ``fw_hash``,
-see ``firmware.fwinfo``). The code files do not depend on the device's role or
-identity, so every device on one board type and version has the same ``fw_hash``.
+byte-level ``drivers`` the apps use, the terminal's bitmap font ``glyphs.bin``, plus
+``config.json`` (the device identity) and ``manifest.json`` (SHA-256 of every code
+file, the version and ``fw_hash``, see ``firmware.fwinfo``). The code files do not
+depend on the device's role or identity, so every device on one board type and
+version has the same ``fw_hash``.
 
 Modules are compiled to ``.mpy`` bytecode with ``mpy-cross`` (``main.py`` stays
 source, as MicroPython runs it by name). That is not an optimisation: compiling the
@@ -35,8 +36,17 @@ from firmware.fwinfo import MANIFEST, file_sha256, fw_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 # Host-only modules of the firmware package, never copied to a device.
-HOST_ONLY = ("firmware/build.py", "firmware/main.py")
-DRIVER_FILES = ("drivers/__init__.py", "drivers/mrz.py", "drivers/scanlink.py")
+HOST_ONLY = ("firmware/build.py", "firmware/main.py", "firmware/glyphs_make.py")
+DRIVER_FILES = (
+    "drivers/__init__.py",
+    "drivers/mrz.py",
+    "drivers/scanlink.py",
+    "drivers/fingerprint.py",
+    "drivers/escpos.py",
+    "drivers/slip.py",
+)
+# Data files copied as they are, by flash path: the terminal's bitmap font.
+DATA_FILES = {"glyphs.bin": "firmware/glyphs.bin"}
 
 
 def image_files(board: str) -> dict[str, Path]:
@@ -48,6 +58,8 @@ def image_files(board: str) -> dict[str, Path]:
     for rel in rels:
         if rel not in HOST_ONLY:
             files[rel] = ROOT / rel
+    for flash_path, rel in DATA_FILES.items():
+        files[flash_path] = ROOT / rel
     missing = [rel for rel, src in files.items() if not src.is_file()]
     if missing:
         raise FileNotFoundError("firmware sources missing: " + ", ".join(missing))
@@ -91,7 +103,7 @@ def build_flash(dest: Path, config: dict, compile: bool = True) -> str:
     sources = image_files(board)
     files = {}
     for rel, src in sources.items():
-        if compile and rel != "main.py":
+        if compile and rel.endswith(".py") and rel != "main.py":
             files[rel[:-3] + ".mpy"] = src
         else:
             files[rel] = src

@@ -12,6 +12,16 @@ answer, default 20), ``decision_timeout`` (seconds a scanner waits for the
 accept/return decision before it returns the sheet, default 15), ``wifi``
 (``{"ssid", "password"}``, reference board only).
 
+A terminal's fingerprint sensor and slip printer sit on the optional UARTs
+``finger`` and ``printer``; without them it checks in by document alone (finger
+status ``no_sensor``) and prints nothing. Their keys: ``finger_kind``
+(``"zhiantec-image"``, the default: the sensor's 256 x 288 image goes to the
+controller; ``"iso19794-2"``: a sensor that makes ISO/IEC 19794-2 templates, which go
+instead), ``finger_attempts`` (captures before the voter counts as having no usable
+finger, default 3), ``finger_timeout`` (seconds to wait for the finger on each
+attempt, default 10), ``slip_wait`` (seconds a slip waits for a printer fault to be
+cleared before the poll worker is asked to write the row by hand, default 120).
+
 Every problem is reported as a ``ConfigError`` naming the key and what is wrong;
 nothing is guessed or defaulted for the required keys.
 """
@@ -23,8 +33,12 @@ from protocol.topics import valid_id
 ROLES = ("idterminal", "scanner")
 BOARDS = ("unix", "esp32s3")
 UARTS = {"idterminal": ("mrz", "display"), "scanner": ("scan", "display")}
+OPTIONAL_UARTS = {"idterminal": ("finger", "printer"), "scanner": ()}
 REQUIRED = ("device", "role", "station", "key", "broker", "board", "uart")
-OPTIONAL = {"keepalive": 30, "reply_timeout": 20, "decision_timeout": 15, "wifi": None}
+OPTIONAL = {"keepalive": 30, "reply_timeout": 20, "decision_timeout": 15, "wifi": None,
+            "finger_kind": "zhiantec-image", "finger_attempts": 3, "finger_timeout": 10,
+            "slip_wait": 120}
+FINGER_KINDS = ("zhiantec-image", "iso19794-2")
 _HEXDIGITS = "0123456789abcdefABCDEF"
 
 
@@ -79,7 +93,8 @@ def check(cfg):
     for name in UARTS[cfg["role"]]:
         if name not in uart:
             raise ConfigError("a %s needs the UART %r in 'uart'" % (cfg["role"], name))
-        if not isinstance(uart[name], (str, dict)) or not uart[name]:
+    for name in UARTS[cfg["role"]] + OPTIONAL_UARTS[cfg["role"]]:
+        if name in uart and (not isinstance(uart[name], (str, dict)) or not uart[name]):
             raise ConfigError("'uart.%s' must be a device path or a pin description" % name)
     out = dict(cfg)
     for name in OPTIONAL:
@@ -88,6 +103,12 @@ def check(cfg):
     _int(out, "keepalive", 5, 3600)
     _int(out, "reply_timeout", 1, 600)
     _int(out, "decision_timeout", 1, 600)
+    _int(out, "finger_attempts", 1, 10)
+    _int(out, "finger_timeout", 1, 120)
+    _int(out, "slip_wait", 0, 3600)
+    if out["finger_kind"] not in FINGER_KINDS:
+        raise ConfigError("'finger_kind' must be one of %s, not %r" % (
+            ", ".join(FINGER_KINDS), out["finger_kind"]))
     wifi = out["wifi"]
     if wifi is not None and (not isinstance(wifi, dict) or not isinstance(wifi.get("ssid"), str)):
         raise ConfigError("'wifi' must be an object with 'ssid' and 'password'")

@@ -23,8 +23,24 @@ def _hex(digest):
 
 
 def fw_hash(files, version):
-    """The firmware hash of a ``{path: sha256 hex}`` map and a version string."""
-    return _hex(hashlib.sha256(dumps({"files": files, "version": version})).digest())
+    """The firmware hash of a ``{path: sha256 hex}`` map and a version string.
+
+    The canonical JSON is hashed piece by piece, in exactly the bytes ``dumps`` of the
+    whole would give: at boot the heap has no room for one string of all the paths.
+    """
+    h = hashlib.sha256()
+    sep = b'{"files":{'
+    for path in sorted(files):
+        h.update(sep)
+        h.update(dumps(path))
+        h.update(b":")
+        h.update(dumps(files[path]))
+        sep = b","
+    h.update(b'{"files":{}' if sep != b"," else b"}")
+    h.update(b',"version":')
+    h.update(dumps(version))
+    h.update(b"}")
+    return _hex(h.digest())
 
 
 def file_sha256(path):

@@ -7,6 +7,12 @@ console and the board stops with exit code 2 rather than run half-configured.
 The modules needed only at boot (config checks, firmware hashing) are dropped
 from ``sys.modules`` before the app is imported: on a 96 KB terminal their
 bytecode is heap the app needs.
+
+An app's overlays (code it loads for one step and drops again, see
+``firmware.runtime``) are loaded and dropped once at boot, before anything else:
+that interns their names while the heap is still in one piece. The table of
+interned names grows by one large block, which a heap fragmented by a day's work
+could no longer give.
 """
 
 import asyncio
@@ -14,6 +20,11 @@ import gc
 import sys
 
 GC_THRESHOLD = 8192
+# Each app's one large buffer (the scanner's image chunk, the terminal's chunk or raster
+# line), allocated first of all: later the heap has no hole that big left.
+SCRATCH = {"idterminal": 1344, "scanner": 8 * 1700}
+# The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
+OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
 
 
 def _boot():
@@ -35,10 +46,24 @@ def _boot():
     return config, fw
 
 
+def _warm(names):
+    if not names:
+        return
+    from firmware import runtime
+
+    for name in names:
+        module = runtime.load(name)
+        dropped = module.MODULES
+        module = None
+        runtime.unload(dropped)
+
+
 def main():
     """Load the config, build the device and run its app forever."""
     config, fw = _boot()
     gc.collect()
+    scratch = bytearray(SCRATCH[config["role"]])
+    _warm([OVERLAYS[name] for name in OVERLAYS if name in config["uart"]])
     from firmware import boards
 
     board = boards.load(config)
@@ -46,15 +71,15 @@ def main():
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
-    asyncio.run(_start(config, fw, board, run))
+    asyncio.run(_start(config, fw, board, run, scratch))
 
 
-async def _start(config, fw, board, run):
+async def _start(config, fw, board, run, scratch):
     from firmware.runtime import Device
 
     try:
         await board.start()
-        device = Device(config, fw, board)
+        device = Device(config, fw, board, scratch)
         device.start()
         gc.collect()
         print("[boot] heap free %d bytes" % gc.mem_free())

@@ -10,12 +10,24 @@ One document at a time:
    a check digit still goes to the controller, with ``doc.valid`` false and the
    failing checks named: the controller decides (it may, for example, accept a
    worn card identified by its personal number).
-3. The transaction (``txn`` = ``<device>-<boot>-<n>``, and the seq of the request)
-   is written to ``pending.json``, then ``checkin.request`` is written to the
-   durable outbox, then ``waiting`` is shown.
-4. The ``checkin.result`` whose ``re`` is the request's seq is shown as the
+3. The voter is asked for a finger (``finger`` screen); the fingerprint sensor's
+   image (or template) goes to the controller as a blob named by the transaction id
+   (``txn`` = ``<device>-<boot>-<n>``), see ``firmware/finger.py``. A voter without
+   a usable finger, a broken sensor or a failed upload still goes on: the request
+   then says why there is no finger (``finger_status``).
+4. The transaction (``txn`` and the seq of the request) is written to
+   ``pending.json``, then ``checkin.request`` (document, ``finger`` reference or
+   null, ``finger_status``) is written to the durable outbox, then ``waiting`` is
+   shown.
+5. The ``checkin.result`` whose ``re`` is the request's seq is shown as the
    ``checkin`` screen and logged on the console (txn and status only: the terminal
    keeps nothing that links a voter to a ballot), and ``pending.json`` is cleared.
+   For ``issued`` the check-in slip is queued for the printer and prints while the
+   next voter comes (``firmware/slipprint.py`` says what happens on a printer fault).
+
+The fingerprint step and the slip printer run their code as overlays
+(``firmware.runtime.load``/``unload``), one at a time under the ``heavy`` lock: a
+96 KB terminal cannot hold both, and needs neither between voters.
 
 After a power cut, a pending transaction is resumed: the request is still in the
 outbox (or already delivered) and its answer is shown when it arrives. Documents
@@ -30,10 +42,16 @@ import gc
 import sys
 
 from drivers import mrz
-from firmware import store
+from firmware import runtime, store
 
 STATUSES = ("issued", "already_issued", "not_on_list", "invalid_document", "polls_closed")
 PENDING = "pending.json"
+FINGER = "firmware.finger"
+SLIPS = "firmware.slipprint"
+MAX_SLIPS = 4
+# One buffer for whichever overlay runs: image chunks (1 KB) or a raster line of a
+# slip (48 bytes x 28 rows): the device's scratch buffer, allocated first at boot.
+SCRATCH = 1344
 
 
 def _log(*args):
@@ -80,6 +98,16 @@ class Terminal:
         self.count = 0
         self.pending = None  # {"txn", "seq"}
         self.busy = False  # a check-in is under way: further documents are ignored
+        # Whoever holds ``heavy`` has its overlay's modules in the heap, and ``scratch``.
+        self.heavy = asyncio.Lock()
+        self.scratch = device.buffer(SCRATCH)
+        uarts = device.config["uart"]
+        self.finger_uart = device.board.uart("finger") if "finger" in uarts else None
+        self.printer_uart = device.board.uart("printer") if "printer" in uarts else None
+        self.slips = []  # [fields, first try (ticks ms) or None], oldest first
+        self.slips_given_up = []  # fields of slips pushed out of a full queue
+        self.printer_state = "unknown"  # the printer's fault code, None when ready
+        self._slip_wake = asyncio.Event()
 
     def _new_txn(self):
         self.count += 1
@@ -102,14 +130,66 @@ class Terminal:
             failed = [name for name in doc["checks"] if not doc["checks"][name]]
             _log("txn %s: check digits fail (%s); the controller decides" % (
                 txn, ",".join(failed)))
+        if self.finger_uart is not None:
+            finger, finger_status = await self._finger("capture", txn)
+        else:
+            finger, finger_status = None, "no_sensor"
         seq = self.device.seq.next()
         # The journal first: a power cut after it and before the outbox write leaves a
         # transaction that times out; the other order would lose track of an answer.
         self.pending = {"txn": txn, "seq": seq}
         store.write_json(self.pending_path, self.pending)
-        self.link.send_durable("checkin.request", {"txn": txn, "mrz": lines, "doc": doc}, seq)
-        _log("txn %s: request seq %d stored" % (txn, seq))
+        self.link.send_durable("checkin.request", {
+            "txn": txn, "mrz": lines, "doc": doc, "finger": finger,
+            "finger_status": finger_status}, seq)
+        _log("txn %s: request seq %d stored, finger %s, heap free %d" % (
+            txn, seq, finger_status, gc.mem_free()))
         await self.await_result()
+
+    async def _finger(self, job, txn=None):
+        """Run ``job`` ("check" or "capture") of the fingerprint overlay."""
+        async with self.heavy:
+            module = runtime.load(FINGER)
+            names = module.MODULES
+            try:
+                if job == "check":
+                    return await module.check(self.device, self.finger_uart)
+                return await module.capture(self.device, self.finger_uart, txn, self.scratch)
+            finally:
+                module = None
+                _log("finger %s done, heap free %d" % (job, runtime.unload(names)))
+
+    def submit_slip(self, fields):
+        """Queue the slip of an issued ballot; returns at once."""
+        self.slips.append([fields, None])
+        while len(self.slips) > MAX_SLIPS:
+            self.slips_given_up.append(self.slips.pop(0)[0])
+        self._slip_wake.set()
+
+    def drop_slip(self, entry):
+        """Take ``entry`` off the queue (printed or given up), if it is still there."""
+        for i in range(len(self.slips)):
+            if self.slips[i] is entry:
+                del self.slips[i]
+                return
+
+    async def _printer(self):
+        """Print, check and report slips, one overlay round at a time, forever."""
+        while True:
+            async with self.heavy:
+                module = runtime.load(SLIPS)
+                names = module.MODULES
+                try:
+                    pause = await module.service(self)
+                finally:
+                    module = None
+                    free = runtime.unload(names)
+            _log("printer round done, heap free %d" % free)
+            if pause:
+                await asyncio.sleep(pause)
+            elif pause is None and not self.slips and not self.slips_given_up:
+                self._slip_wake.clear()
+                await self._slip_wake.wait()
 
     async def await_result(self):
         """Show ``waiting`` and then the answer to the pending transaction."""
@@ -136,8 +216,12 @@ class Terminal:
         self.pending = None
         # Ready for the next voter as soon as this answer is on the screen.
         self.busy = False
-        _log("txn %s: %s" % (txn, fields["status"]))
+        gc.collect()
+        _log("txn %s: %s, heap free %d" % (txn, fields["status"], gc.mem_free()))
         await self.display.show("checkin", fields)
+        if fields["status"] == "issued" and self.printer_uart is not None:
+            self.submit_slip({"row": fields["row"], "name": fields["name"],
+                              "style": fields["style"]})
         return True
 
     async def _late(self, txn, seq):
@@ -175,6 +259,10 @@ class Terminal:
             _log(err)
             self.pending = None
         reader, _ = self.device.board.uart("mrz")
+        if self.finger_uart is not None:
+            await self._finger("check")
+        if self.printer_uart is not None:
+            asyncio.create_task(self._printer())
         if self.pending is not None:
             _log("resuming txn %s (request seq %d)" % (self.pending["txn"], self.pending["seq"]))
             self.busy = True

@@ -49,8 +49,9 @@ from protocol import blob
 
 JOURNAL = "journal.json"
 ROWS_PER_CHUNK = 8
-# One chunk buffer, allocated at boot while the heap is still in one piece: 8 rows of
-# a 1700-pixel sheet (8.5 in at 200 dpi); wider sheets send fewer rows per chunk.
+# One chunk buffer (the device's scratch buffer, allocated first at boot while the heap
+# is still in one piece): 8 rows of a 1700-pixel sheet (8.5 in at 200 dpi); wider
+# sheets send fewer rows per chunk.
 CHUNK_BYTES = 8 * 1700
 UPLOAD_TIMEOUT = 20
 HOLD = 1
@@ -114,7 +115,7 @@ class Scanner:
         self.counter = journal["counter"] if journal["phase"] in ("idle", "scanning") else (
             journal["counter"] - 1)
         self.sheets = 0
-        self.buf = bytearray(CHUNK_BYTES)
+        self.buf = device.buffer(CHUNK_BYTES)
         # Nothing waits for the confirmations of drop and return reports; left to the
         # link's reply buffer they would hold about 1 KB of heap each.
         self.link.handlers["ballot.recorded"] = self._confirmed

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from drivers import fingerprint as fp
+from drivers import fingerprint_host as fph
+from drivers.fingerprint_host import sys_para_bytes
 from hil.pty import PtyClosed, PtyPair, reader_thread
 
 TEMPLATE_BYTES = 512
@@ -210,7 +212,7 @@ class FingerprintModule:
             return False
 
     def _ack(self, code: int, data: bytes = b"") -> None:
-        self._send(fp.ack(code, data, self.address))
+        self._send(fph.ack(code, data, self.address))
 
     def _receive(self, data: bytes) -> None:
         with self._lock:
@@ -235,14 +237,14 @@ class FingerprintModule:
         if ins == fp.VFY_PWD:
             ok = len(params) >= 4 and struct.unpack(">I", params[:4])[0] == self.password
             self.verified = self.verified or ok
-            self._ack(fp.OK if ok else fp.WRONG_PASSWORD)
+            self._ack(fp.OK if ok else fph.WRONG_PASSWORD)
             return
         if not self.verified:
-            self._ack(fp.MUST_VERIFY_PASSWORD)
+            self._ack(fph.MUST_VERIFY_PASSWORD)
             return
         handler = getattr(self, "_do_%02x" % ins, None)
         if handler is None:
-            self._ack(fp.RECEIVE_ERROR)
+            self._ack(fph.RECEIVE_ERROR)
             return
         handler(params)
 
@@ -263,7 +265,7 @@ class FingerprintModule:
     def _do_02(self, params: bytes) -> None:  # Img2Tz
         buf = self._buf(params)
         if buf is None:
-            self._ack(fp.BAD_REGISTER)
+            self._ack(fph.BAD_REGISTER)
         elif self.image is None:
             self._ack(fp.NO_VALID_IMAGE)
         elif self.template_format == ISO:
@@ -282,11 +284,11 @@ class FingerprintModule:
         if a is not None and a == b:
             self._ack(fp.OK, struct.pack(">H", 200))
         else:
-            self._ack(fp.NO_MATCH, b"\x00\x00")
+            self._ack(fph.NO_MATCH, b"\x00\x00")
 
     def _do_04(self, params: bytes) -> None:  # Search
         if len(params) < 5:
-            self._ack(fp.RECEIVE_ERROR)
+            self._ack(fph.RECEIVE_ERROR)
             return
         buf, start, count = struct.unpack(">BHH", params[:5])
         want = self.buffers.get(buf)
@@ -294,23 +296,23 @@ class FingerprintModule:
             if want is not None and self.library.get(page) == want:
                 self._ack(fp.OK, struct.pack(">HH", page, 150))
                 return
-        self._ack(fp.NOT_FOUND, b"\x00\x00\x00\x00")
+        self._ack(fph.NOT_FOUND, b"\x00\x00\x00\x00")
 
     _do_1b = _do_04  # HighSpeedSearch
 
     def _do_05(self, params: bytes) -> None:  # RegModel
         a, b = self.buffers[1], self.buffers[2]
         if a is None or a != b:
-            self._ack(fp.MERGE_FAIL)
+            self._ack(fph.MERGE_FAIL)
         else:
             self._ack(fp.OK)
 
     def _do_06(self, params: bytes) -> None:  # Store
         buf, page = struct.unpack(">BH", params[:3])
         if page >= self.library_size:
-            self._ack(fp.BAD_PAGE)
+            self._ack(fph.BAD_PAGE)
         elif self.buffers.get(buf) is None:
-            self._ack(fp.BAD_TEMPLATE)
+            self._ack(fph.BAD_TEMPLATE)
         else:
             self.library[page] = self.buffers[buf]  # type: ignore[assignment]
             self._ack(fp.OK)
@@ -318,9 +320,9 @@ class FingerprintModule:
     def _do_07(self, params: bytes) -> None:  # LoadChar
         buf, page = struct.unpack(">BH", params[:3])
         if page >= self.library_size:
-            self._ack(fp.BAD_PAGE)
+            self._ack(fph.BAD_PAGE)
         elif page not in self.library:
-            self._ack(fp.BAD_TEMPLATE)
+            self._ack(fph.BAD_TEMPLATE)
         else:
             self.buffers[buf] = self.library[page]
             self._ack(fp.OK)
@@ -329,7 +331,7 @@ class FingerprintModule:
         buf = self._buf(params)
         data = self.buffers.get(buf) if buf else None
         if data is None:
-            self._ack(fp.UPLOAD_FAIL)
+            self._ack(fph.UPLOAD_FAIL)
             return
         self._ack(fp.OK)
         self._send_data(data)
@@ -337,14 +339,14 @@ class FingerprintModule:
     def _do_09(self, params: bytes) -> None:  # DownChar
         buf = self._buf(params)
         if buf is None:
-            self._ack(fp.BAD_REGISTER)
+            self._ack(fph.BAD_REGISTER)
             return
         self._incoming = ("char", buf, bytearray())
         self._ack(fp.OK)
 
     def _do_0a(self, params: bytes) -> None:  # UpImage
         if self.image is None:
-            self._ack(fp.IMAGE_UPLOAD_FAIL)
+            self._ack(fph.IMAGE_UPLOAD_FAIL)
             return
         self._ack(fp.OK)
         if self._send_data(self.image):
@@ -357,7 +359,7 @@ class FingerprintModule:
     def _do_0c(self, params: bytes) -> None:  # DeletChar
         page, count = struct.unpack(">HH", params[:4])
         if page + count > self.library_size:
-            self._ack(fp.DELETE_FAIL)
+            self._ack(fph.DELETE_FAIL)
             return
         for p in range(page, page + count):
             self.library.pop(p, None)
@@ -370,7 +372,7 @@ class FingerprintModule:
     def _do_0f(self, params: bytes) -> None:  # ReadSysPara
         self._ack(
             fp.OK,
-            fp.sys_para_bytes(
+            sys_para_bytes(
                 library_size=self.library_size,
                 address=self.address,
                 packet_size=self.packet_size,

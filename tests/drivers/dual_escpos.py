@@ -139,6 +139,14 @@ def check_glyph_rasteriser():
     assert r("a", False, 2, 2) == (1, 4, b"\xfc\xfc\x00\x00")
     assert r("b", True) == (1, 2, b"\xc0\xc0")
     assert r("ң") == (1, 2, b"\x80\x00")
+    # Drawn into a caller's buffer, reused: no leftovers from the line before.
+    buf = bytearray(b"\xff" * 8)
+    rb = escpos.glyph_rasteriser(glyphs, 2, buf)
+    wb, rows, out = rb("ab")
+    assert (wb, rows, bytes(out)) == (1, 2, b"\xf0\x10")
+    assert bytes(rb("b")[2]) == b"\x80\x80" and bytes(buf[:2]) == b"\x80\x80"
+    # Too small a buffer: a new one, same image.
+    assert bytes(escpos.glyph_rasteriser(glyphs, 2, bytearray(1))("ab")[2]) == b"\xf0\x10"
     try:
         escpos.glyph_rasteriser({}, 2)("x")
     except escpos.PrinterError as err:

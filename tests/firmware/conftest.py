@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from hil.broker import Broker
+from hil.peripherals.fingerprint_sensor import FingerprintModule, finger_image
+from hil.peripherals.printer import Printer
 from tests.firmware.rig import (
     Board,
     Display,
@@ -30,13 +32,19 @@ def unique_id(prefix: str) -> str:
 
 @dataclass
 class Terminal:
-    """A virtual voter-identification terminal and its peripherals."""
+    """A virtual voter-identification terminal and its peripherals.
+
+    The simulated fingerprint sensor starts with a finger on the glass (``finger_image(1)``)
+    so that check-ins go straight through; tests of the finger step take it off.
+    """
 
     device: str
     board: Board
     display: Display
     reader: Pty
     config: dict
+    sensor: FingerprintModule | None = None
+    printer: Printer | None = None
 
     def present(self, lines: list[str]) -> None:
         """Hold a document to the reader: its MRZ lines, CR LF terminated."""
@@ -73,12 +81,22 @@ def make_terminal(tmp_path: Path, broker: Broker) -> Iterator:
     """Factory: ``make_terminal(**config_overrides) -> Terminal`` (not started)."""
     made: list[Terminal] = []
 
-    def make(host: str | None = None, port: int | None = None, **extra: object) -> Terminal:
+    def make(host: str | None = None, port: int | None = None, peripherals: bool = True,
+             sensor: FingerprintModule | None = None, **extra: object) -> Terminal:
         device = unique_id("term")
         display, reader = Display(), Pty()
+        uarts = {"mrz": reader.path, "display": display.pty.path}
+        printer = None
+        if peripherals:
+            if sensor is None:
+                sensor = FingerprintModule()
+                sensor.place(finger_image(1))
+            printer = Printer(f"{device}-printer")
+            uarts.update(finger=sensor.device_path, printer=printer.device_path)
         cfg = device_config(device, "idterminal", host or broker.host, port or broker.port,
-                            {"mrz": reader.path, "display": display.pty.path}, **extra)
-        term = Terminal(device, make_board(tmp_path / device, cfg), display, reader, cfg)
+                            uarts, **extra)
+        term = Terminal(device, make_board(tmp_path / device, cfg), display, reader, cfg,
+                        sensor, printer)
         made.append(term)
         return term
 
@@ -88,6 +106,10 @@ def make_terminal(tmp_path: Path, broker: Broker) -> Iterator:
         dump(term.device, term.board, term.display)
         term.display.pty.close()
         term.reader.close()
+        if term.sensor is not None:
+            term.sensor.close()
+        if term.printer is not None:
+            term.printer.close()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 
 from drivers import scanlink
 from firmware.build import build_flash
+from hil.board import heap_for
 from protocol import blob, envelope, topics
 from protocol.errors import ProtocolError
 from protocol.replay import NEW, ReplayWindow
@@ -230,7 +231,7 @@ def device_config(
 def make_board(flash: Path, cfg: dict) -> Board:
     """Build the flash directory and return the (not yet started) board."""
     build_flash(flash, cfg)
-    return Board(flash, "96k" if cfg["role"] == "idterminal" else "128k")
+    return Board(flash, heap_for(cfg["role"], cfg["uart"]))
 
 
 class FakeController:
