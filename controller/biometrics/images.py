@@ -199,10 +199,11 @@ def _pixels(img: Image.Image, name: str) -> np.ndarray:
     if mode in ("L", "P", "PA", "LA", "1", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB"):
         grey = img.convert("L") if mode != "L" else img
         pixels = np.asarray(grey, dtype=np.uint8)
-    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N") or (mode == "I" and img.format == "PNG"):
+        # Some Pillow versions open 16-bit PNG grey as 32-bit "I"; its values still fit.
         wide = np.asarray(img).astype(np.int64)
-        if mode == "I" and (wide.min() < 0 or wide.max() > 65535):
-            raise ImageInputError("%s: 32-bit integer pixels are not accepted" % name)
+        if wide.min() < 0 or wide.max() > 65535:
+            raise ImageInputError("%s: pixel values outside 16 bits" % name)
         # Full 16-bit range onto 8 bits, rounding to nearest (65535 -> 255).
         pixels = ((wide * 255 + 32767) // 65535).astype(np.uint8)
     else:

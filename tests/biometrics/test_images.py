@@ -285,10 +285,30 @@ def test_lossy_and_unknown_formats_are_refused_by_name() -> None:
         load_image(gif)
 
 
-def test_floating_point_tiff_is_refused() -> None:
+def test_floating_point_and_32_bit_tiffs_are_refused() -> None:
     data = encode(Image.fromarray(ridges().astype(np.float32)), "TIFF")
     with pytest.raises(ImageInputError, match="pixel format F"):
         load_image(data)
+    data = encode(Image.fromarray(ridges().astype(np.int32)), "TIFF")
+    with pytest.raises(ImageInputError, match="pixel format I"):
+        load_image(data)
+
+
+def test_big_endian_sixteen_bit_tiff_loads() -> None:
+    wide = ridges().astype(np.uint16) * 257
+    data = encode(Image.fromarray(wide.astype(">u2")), "TIFF")
+    with Image.open(io.BytesIO(data)) as check:
+        assert check.mode == "I;16B"
+    np.testing.assert_array_equal(load_image(data), ridges())
+
+
+@pytest.mark.parametrize("compression", ["tiff_lzw", "tiff_adobe_deflate", "packbits"])
+def test_compressed_tiffs_load_and_truncated_ones_are_refused(compression: str) -> None:
+    data = encode(Image.fromarray(ridges()), "TIFF", compression=compression)
+    np.testing.assert_array_equal(load_image(data), ridges())
+    for keep in (0.5, 0.9):
+        with pytest.raises(ImageInputError):
+            load_image(data[: int(len(data) * keep)])
 
 
 def test_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
