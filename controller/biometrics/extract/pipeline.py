@@ -72,21 +72,20 @@ def extract(gray: np.ndarray, dpi: int = 500) -> Extraction:
     image = _checked_image(gray)
     dpi = _checked_dpi(dpi)
     height, width = image.shape
-    scale = NATIVE_DPI / dpi
-    work = _resampled(image, scale)
+    work = _resampled(image, NATIVE_DPI / dpi)
     found, score, reason = _analyse(work)
-    if reason is None:
-        # Back to the given image's pixels: centres of pixels map onto centres.
-        found = Minutiae(
-            ((found.x + 0.5) / scale - 0.5).astype(np.float32),
-            ((found.y + 0.5) / scale - 0.5).astype(np.float32),
-            found.angle,
-            found.kind,
-            found.quality,
-        )
-    else:
-        found = Minutiae.empty()
-    return Extraction(found, score, reason is None, reason, width, height, dpi)
+    if reason is not None:
+        return Extraction(Minutiae.empty(), score, False, reason, width, height, dpi)
+    # Back to the given image's pixels: centres of pixels map onto centres.
+    sx, sy = width / work.shape[1], height / work.shape[0]
+    found = Minutiae(
+        np.clip((found.x + 0.5) * sx - 0.5, 0, width - 1).astype(np.float32),
+        np.clip((found.y + 0.5) * sy - 0.5, 0, height - 1).astype(np.float32),
+        found.angle,
+        found.kind,
+        found.quality,
+    )
+    return Extraction(found, score, True, None, width, height, dpi)
 
 
 def _checked_image(gray: object) -> np.ndarray:
