@@ -2,9 +2,9 @@
 
 The image score follows the idea of NFIQ: judge each window by what a matcher needs
 from it (ridges that stand out from the noise, energy where ridges belong in the
-spectrum, one clear direction) and weigh the share of good windows by how much finger
-the capture shows. A minutia's quality is the local score where it sits, lowered near
-the edge of the print.
+spectrum, one clear direction), average the scores over the print, and weigh the
+average by how much finger the capture shows. A minutia's quality is the local score
+where it sits, lowered near the edge of the print.
 
 A refused capture carries a short reason code; ``REASONS`` gives the poll worker's
 sentence for each, which always ends in what to do next.
@@ -20,9 +20,9 @@ MM2_PER_PIXEL = (25.4 / 500) ** 2
 MIN_AREA_MM2 = 40.0  # a print smaller than this holds too few minutiae to match
 FULL_AREA_MM2 = 100.0  # from this area on, more finger no longer raises the score
 TRACE_AREA_MM2 = 3.0  # below this, nothing touched the sensor at all
-MIN_QUALITY = 20
-MIN_MINUTIAE = 12
-MIN_MINUTIA_QUALITY = 15
+MIN_QUALITY = 20  # image score below which a capture is refused
+MIN_MINUTIAE = 12  # fewer than this rarely make a confident match
+MIN_MINUTIA_QUALITY = 15  # minutiae below this are more often false than true
 SMUDGED_SHARE = 0.55  # ridge-band share of the contact area below which it is a smudge
 CLEAR = 60  # a score from which a refusal is not blamed on the image
 FLAT = 3.0  # grey levels: an image whose standard deviation is below this is blank
