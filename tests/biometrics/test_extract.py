@@ -10,6 +10,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from controller.biometrics.extract import REASONS, Extraction, extract, reason_text
+from controller.biometrics.images import unpack_zhiantec
 from controller.biometrics.template import BIFURCATION, ENDING, Minutiae
 from hil.fingerprints import make_impression, make_master
 
@@ -246,6 +247,18 @@ def test_a_coarse_scan_is_resampled_up(clean: list, extracted: list) -> None:
     )
     f, _ = paired(scanned.minutiae, expected, distance=5.0, angle=np.radians(25.0))
     assert len(f) >= 0.6 * len(m)
+
+
+def test_a_four_bit_sensor_frame_keeps_its_minutiae(clean: list, extracted: list) -> None:
+    # What a ZhianTec module uploads: the same capture with 16 grey levels.
+    impression = clean[1]
+    levels = impression.image >> 4
+    frame = ((levels[:, 0::2] << 4) | levels[:, 1::2]).astype(np.uint8).tobytes()
+    result = extract(unpack_zhiantec(frame))
+    assert result.usable
+    f, _ = paired(result.minutiae, impression.minutiae)
+    assert len(f) >= 0.6 * len(impression.minutiae)
+    assert len(f) >= 0.7 * len(result.minutiae)
 
 
 def test_integer_and_float_grey_arrays_are_accepted(clean: list, extracted: list) -> None:
