@@ -74,6 +74,19 @@ def create_app(station: Station) -> FastAPI:
         except PollsError as err:
             raise HTTPException(err.status, str(err)) from None
 
+    @app.get("/api/printer")
+    async def printer() -> dict[str, Any]:
+        """The results printer's paper and cover, asked now (it can take seconds)."""
+        return await run_in_threadpool(station.printer_status, True)
+
+    @app.post("/api/results/print", status_code=202)
+    def print_results(copies: int | None = None) -> dict[str, Any]:
+        """Print the results protocol (again); the body is the print job."""
+        try:
+            return station.print_results(copies)
+        except PollsError as err:
+            raise HTTPException(err.status, str(err)) from None
+
     @app.get("/api/cvr")
     def cvr() -> dict[str, Any]:
         """The cast vote record report, once polls are closed, and what to sign of it."""

@@ -41,6 +41,13 @@ def controller() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--printer",
+    "printer_spec",
+    default=None,
+    help="Thermal printer for the results protocol: a settings file, or "
+    "usb:VID:PID, serial:/dev/ttyUSB0[:baud], tcp:host[:port], file:PATH.",
+)
 def serve(
     setup_path: Path,
     data_dir: Path,
@@ -49,10 +56,22 @@ def serve(
     http_host: str,
     http_port: int,
     log_level: str,
+    printer_spec: str | None,
 ) -> None:
     """Run the controller until interrupted (Ctrl-C or SIGTERM)."""
     from controller.app import Station, StationError
+    from controller.printing.config import PrintConfigError, load_settings, parse_settings
     from controller.setup import SetupError
+
+    printer = None
+    if printer_spec:
+        try:
+            if Path(printer_spec).is_file():
+                printer = load_settings(printer_spec)
+            else:
+                printer = parse_settings(printer_spec)
+        except PrintConfigError as err:
+            raise click.ClickException(str(err)) from None
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -72,6 +91,7 @@ def serve(
             broker_port=broker_port,
             http_host=http_host,
             http_port=http_port,
+            printer=printer,
         ).start()
     except (SetupError, StationError, RuntimeError, OSError) as err:
         raise click.ClickException(str(err)) from None

@@ -709,3 +709,30 @@ def test_cli_reprints_a_closed_stations_protocol(
     assert any(results["station"] in t for t in sim.text_lines)
     missing = CliRunner().invoke(printer, [*args[:4], str(setup.parent), *args[5:]])
     assert missing.exit_code == 1 and "no station database" in missing.output
+
+
+def test_printer_endpoints(station_files: tuple[Path, Path], sim: SimPrinter) -> None:
+    from fastapi.testclient import TestClient
+
+    from controller.api import create_app
+
+    setup, data = station_files
+    station = Station(setup, data, printer=settings_for(sim, language="en"))
+    station.start(http=False, mqtt=False)
+    try:
+        client = TestClient(create_app(station))
+        assert client.get("/api/printer").json()["state"] == "ready"
+        refused = client.post("/api/results/print")
+        assert refused.status_code == 409 and "close the polls" in refused.json()["detail"]
+        station.close_polls()
+        assert station.printer.last_job.wait(20)  # type: ignore[union-attr]
+        sim.paper_out = True
+        assert client.get("/api/printer").json()["state"] == "paper-out"
+        sim.paper_out = False
+        assert client.post("/api/results/print", params={"copies": 0}).status_code == 422
+        job = client.post("/api/results/print", params={"copies": 1})
+        assert job.status_code == 202 and job.json()["copies"] == 1
+        assert station.printer.last_job.wait(20)  # type: ignore[union-attr]
+        assert sim.wait(lambda s: s.cuts == 2)
+    finally:
+        station.stop()
