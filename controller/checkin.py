@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller import audit
 from controller.voters import Voter, find_by_document
 from drivers import mrz
 from protocol.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from controller.fingers import FingerSample
 
 ISSUED = "issued"
 ALREADY_ISSUED = "already_issued"
@@ -69,12 +72,20 @@ def _birth_matches(mrz_birth: str, list_birth: str) -> bool:
 
 
 def check_in(
-    conn: sqlite3.Connection, device: str, body: dict[str, Any], polls: str
+    conn: sqlite3.Connection,
+    device: str,
+    body: dict[str, Any],
+    polls: str,
+    finger: FingerSample | None = None,
+    finger_status: str | None = None,
 ) -> dict[str, Any]:
     """Decide one ``checkin.request`` inside the caller's write transaction.
 
+    ``finger`` is the sample the terminal captured (``controller.fingers``), or None
+    with ``finger_status`` saying why (the terminal's "no_finger", "sensor_error",
+    "upload_failed", "no_sensor", or the controller's "not_received", "mismatch").
     Returns the ``checkin.result`` body. Every outcome is written to the audit log
-    under the issuance number, never the voter's identity.
+    under the issuance number, never the voter's identity, with the finger status.
     """
     txn, lines = validate_request(body)
     result = _decide(conn, device, txn, lines, polls)
@@ -88,6 +99,7 @@ def check_in(
         device,
         txn=txn,
         issuance=issuance[0] if issuance else None,
+        finger_status=finger_status,
     )
     return result
 

@@ -14,6 +14,14 @@ So a crash anywhere leaves either nothing (the broker redelivers the unacknowled
 message, which is then new) or everything (the redelivery is a duplicate and gets
 the same reply). Refusals change nothing, get no reply, and are logged and audited
 with the reason code; message bodies never reach a log (they may carry voter data).
+
+Blobs go by the sender's role: a scanner's are ballot images (``controller.intake``),
+a terminal's are fingers (``controller.fingers``), which the ``checkin.request`` of
+the same transaction references; the sample goes to ``check_in`` and is then dropped.
+
+Device faults (a printer out of paper, a jammed scan engine) come in the retained
+status message as ``"faults": {part: code}``; ``faults()`` has the latest of each
+device, and every change is written to the audit log.
 """
 
 from __future__ import annotations
@@ -27,11 +35,12 @@ from typing import Any
 
 from controller import audit
 from controller.checkin import check_in
+from controller.fingers import Fingers
 from controller.intake import Intake
 from controller.registry import Registry
 from controller.results import polls_state
 from controller.store import Store
-from protocol import envelope, topics
+from protocol import blob, envelope, topics
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
 from protocol.replay import DUPLICATE, NEW, STALE, ReplayWindow
@@ -40,6 +49,8 @@ log = logging.getLogger("shailoo.dispatch")
 
 WINDOW = 1024
 MAX_EVENT_DETAIL = 512
+MAX_FAULTS = 8
+MAX_FAULT_TEXT = 40
 
 Publish = Callable[[str, bytes], None]
 Listener = Callable[[str], None]
@@ -66,6 +77,36 @@ ROUTES: dict[str, Route] = {
     "ballot.returned": Route("scanner", True, True, "ballot.voided", "ballots"),
     "event": Route(None, True, False, None, "devices"),
 }
+# A terminal's blobs are fingers: kept in memory until the check-in that references them.
+FINGER_ROUTES: dict[str, Route] = {
+    mtype: Route("idterminal", False, True, None, None)
+    for mtype in (blob.BEGIN, blob.CHUNK, blob.END)
+}
+
+
+def route_for(mtype: str, role: str) -> Route | None:
+    """How a message of ``mtype`` from a device of ``role`` is handled (None: unknown type)."""
+    if role == "idterminal" and mtype in FINGER_ROUTES:
+        return FINGER_ROUTES[mtype]
+    return ROUTES.get(mtype)
+
+
+def _faults(status: dict[str, Any]) -> dict[str, str]:
+    """The ``faults`` of a status message, checked: short text by short text."""
+    faults = status.get("faults", {})
+    if status.get("state") != "online" or faults is None:
+        return {}
+    if (
+        not isinstance(faults, dict)
+        or len(faults) > MAX_FAULTS
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= MAX_FAULT_TEXT
+            and 0 < len(v) <= MAX_FAULT_TEXT
+            for k, v in faults.items()
+        )
+    ):
+        raise ProtocolError("malformed", "status faults must map a part to a short code")
+    return dict(faults)
 
 
 def _load_window(conn: sqlite3.Connection, device: str) -> ReplayWindow:
@@ -87,11 +128,14 @@ class Dispatcher:
         registry: Registry,
         intake: Intake,
         publish: Publish | None = None,
+        fingers: Fingers | None = None,
     ) -> None:
         self.store = store
         self.station = station
         self.registry = registry
         self.intake = intake
+        self.fingers = fingers if fingers is not None else Fingers()
+        self._faults: dict[str, dict[str, str]] = {}
         self.publish: Publish = publish or (lambda topic, payload: None)
         self.listeners: list[Listener] = []
         # One message at a time: the window check, the in-memory blob state and the
@@ -127,11 +171,22 @@ class Dispatcher:
         try:
             with self.store.tx(durable=False) as conn:
                 status = self.registry.on_status(conn, device, payload)
+                faults = _faults(status)
+                if faults != self._faults.get(device, {}):
+                    audit.append(conn, "device.faults", device, faults=faults)
         except ProtocolError as err:
             self._refuse(device, err)
             return
+        changed = faults != self._faults.get(device, {})
+        self._faults[device] = faults
         log.info("%s is %s", device, status["state"])
+        if changed and faults:
+            log.warning("%s reports %s", device, ", ".join(f"{k}: {v}" for k, v in faults.items()))
         self._notify("devices")
+
+    def faults(self) -> dict[str, dict[str, str]]:
+        """The faults each device last reported (``{device: {part: code}}``, none: absent)."""
+        return {device: dict(f) for device, f in self._faults.items() if f}
 
     def handle_up(self, device: str, payload: bytes) -> None:
         """A signed device message; see the module docstring for the steps."""
@@ -153,7 +208,7 @@ class Dispatcher:
         if msg.dir != envelope.UP:
             raise ProtocolError("malformed", "a down message on an up topic")
         msg.verify(spec.key)
-        route = ROUTES.get(msg.type)
+        route = route_for(msg.type, spec.role)
         if route is None:
             raise ProtocolError("malformed", f"unknown message type {msg.type!r}")
 
@@ -171,12 +226,12 @@ class Dispatcher:
         if quarantined:
             raise ProtocolError("quarantined", f"{device} runs firmware that is not allowed")
 
-        prepared = self._prepare(device, msg, polls)
+        prepared = self._prepare(device, spec.role, msg, polls)
         with self.store.tx(durable=route.durable) as conn:
             window = _load_window(conn, device)
             if window.accept(msg.seq) != NEW:
                 raise ProtocolError("replayed", f"seq {msg.seq} arrived twice at once")
-            body = self._apply(conn, device, msg, polls_state(conn), prepared)
+            body = self._apply(conn, device, spec.role, msg, polls_state(conn), prepared)
             self.registry.touch(conn, device)
             conn.execute(
                 "UPDATE devices SET win_highest = ?, win_bits = ? WHERE id = ?",
@@ -191,12 +246,20 @@ class Dispatcher:
             )
         if reply is not None:
             self.publish(topics.down(self.station, device), reply)
+        if msg.type == "checkin.request" and isinstance(msg.body.get("txn"), str):
+            self.fingers.discard(device, msg.body["txn"])
         if route.change:
             self._notify(route.change)
 
-    def _prepare(self, device: str, msg: envelope.Message, polls: str) -> Any:
+    def _prepare(self, device: str, role: str, msg: envelope.Message, polls: str) -> Any:
         # Work that must not hold the write lock (reading an image) or that lives
         # only in memory (chunks) happens before the transaction.
+        if role == "idterminal" and msg.type in FINGER_ROUTES:
+            return self._finger_blob(device, msg)
+        if msg.type == "checkin.request":
+            body = msg.body
+            return self.fingers.take(device, body.get("txn"), body.get("finger"),
+                                     body.get("finger_status"))
         if msg.type == "blob.begin":
             self.intake.begin(device, msg.body)
         elif msg.type == "blob.chunk":
@@ -205,10 +268,20 @@ class Dispatcher:
             return self.intake.prepare_end(device, msg.body, polls)
         return None
 
+    def _finger_blob(self, device: str, msg: envelope.Message) -> None:
+        if msg.type == blob.BEGIN:
+            self.fingers.begin(device, msg.body)
+        elif msg.type == blob.CHUNK:
+            self.fingers.chunk(device, msg.body, msg.attachment)
+        else:
+            sample = self.fingers.end(device, msg.body)
+            log.info("%s: finger %s of %d bytes", device, sample.kind, len(sample.data))
+
     def _apply(
         self,
         conn: sqlite3.Connection,
         device: str,
+        role: str,
         msg: envelope.Message,
         polls: str,
         prepared: Any,
@@ -234,7 +307,10 @@ class Dispatcher:
             )
             return ack
         if msg.type == "checkin.request":
-            return check_in(conn, device, body, polls)
+            finger, finger_status = prepared
+            return check_in(conn, device, body, polls, finger=finger, finger_status=finger_status)
+        if role == "idterminal" and msg.type in FINGER_ROUTES:
+            return None  # a finger: in memory only, until its check-in
         if msg.type == "blob.end":
             return self.intake.apply_end(conn, device, prepared, body["blob"], polls)
         if msg.type == "ballot.dropped":
