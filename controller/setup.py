@@ -5,6 +5,7 @@
  "election": "election.json", "voters": "voters.csv",
  "devices": [{"id": "term-1", "role": "idterminal" | "scanner", "key": "<64 hex>"}],
  "polls": "open" | "setup",
+ "fingers": "fingers/"   (optional: a folder of <voter_id>.iso enrolled fingers),
  "firmware": ["<sha256 hex of an allowed firmware manifest>", ...]}
 ```
 
@@ -51,6 +52,7 @@ class StationSetup:
     devices: tuple[DeviceSpec, ...]
     polls: str
     firmware: frozenset[str] | None
+    fingers_path: Path | None = None
 
 
 def _is_hex(text: object, length: int) -> bool:
@@ -87,7 +89,9 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
     """Validate an already-decoded setup object; paths are resolved against ``base``."""
     if not isinstance(data, dict):
         raise SetupError(f"{source}: expected a JSON object")
-    extra = set(data) - {"station", "mode", "election", "voters", "devices", "polls", "firmware"}
+    extra = set(data) - {
+        "station", "mode", "election", "voters", "devices", "polls", "firmware", "fingers"
+    }
     if extra:
         raise SetupError(f"{source}: unknown field(s) {', '.join(sorted(extra))}")
     station = data.get("station")
@@ -108,6 +112,14 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         if not path.is_file():
             raise SetupError(f"{source}: {name} file {path} does not exist")
         paths[name] = path
+    fingers = data.get("fingers")
+    fingers_path = None
+    if fingers is not None:
+        if not isinstance(fingers, str) or not fingers:
+            raise SetupError(f"{source}: fingers must be the path of a folder")
+        fingers_path = (base / fingers).resolve()
+        if not fingers_path.is_dir():
+            raise SetupError(f"{source}: fingers folder {fingers_path} does not exist")
     devices = data.get("devices")
     if not isinstance(devices, list):
         raise SetupError(f"{source}: devices must be a list")
@@ -128,6 +140,7 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         devices=specs,
         polls=polls,
         firmware=allowed,
+        fingers_path=fingers_path,
     )
 
 

@@ -117,6 +117,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         UPDATE sheets SET record = NULL WHERE state = 'voided'
         """,
     ),
+    (
+        # Enrolled fingers (an ISO/IEC 19794-2 record per voter), and check-ins whose
+        # finger did not match, held until the chair overrides or refuses them.
+        3,
+        """
+        CREATE TABLE finger_references (
+            voter_row INTEGER PRIMARY KEY REFERENCES voters (row),
+            record BLOB NOT NULL
+        );
+        CREATE TABLE checkin_holds (
+            txn TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            voter_row INTEGER NOT NULL REFERENCES voters (row),
+            score REAL,
+            state TEXT NOT NULL DEFAULT 'held'
+        )
+        """,
+    ),
 ]
 
 
