@@ -10,11 +10,8 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from controller.ballots import fonts as fonts_module
 from controller.ballots import layout as geo
-from controller.ballots import render as render_module
 from controller.ballots.code import BallotCode, CodeError
-from controller.ballots.fonts import FontSet, find_fonts, has_kyrgyz
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot
 from controller.election import Election, load_election
@@ -115,29 +112,6 @@ def test_test_mode_prints_a_band_official_does_not(election) -> None:
     x0, y0, x1, y1 = band.px(150)
     assert np.array(test)[y0:y1, x0:x1].mean() < 120
     assert np.array(official)[y0:y1, x0:x1].mean() > 240
-
-
-def test_a_kyrgyz_font_is_found() -> None:
-    found = find_fonts()
-    assert found.cyrillic, "no font with ң ө ү: install fonts-dejavu-core"
-    assert found.regular is not None and has_kyrgyz(found.regular)
-
-
-def test_a_font_without_kyrgyz_letters_is_not_taken(tmp_path) -> None:
-    assert not has_kyrgyz(str(tmp_path / "missing.ttf"))
-    (tmp_path / "junk.ttf").write_bytes(b"not a font")
-    assert not has_kyrgyz(str(tmp_path / "junk.ttf"))
-
-
-def test_without_a_cyrillic_font_the_ballot_still_renders_and_reads(election, monkeypatch
-                                                                     ) -> None:
-    monkeypatch.setattr(render_module, "find_fonts", lambda: FontSet(None, None, False))
-    fonts_module._load.cache_clear()
-    image, layout = render_ballot(election, "s-d07")
-    assert layout["font"] == "builtin (no Cyrillic)"
-    choices = {"party-list": ["p-el-unu"], "smd-07": ["c07-jumabaeva"]}
-    result = read_ballot(np.array(mark_ballot(image, layout, choices)), election)
-    assert result["votes"] == choices
 
 
 def test_long_ballots_use_two_columns_and_still_read(election) -> None:
