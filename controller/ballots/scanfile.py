@@ -47,8 +47,9 @@ def load_scan(path: Path | str) -> tuple[np.ndarray, int | None]:
         raise BallotImageError("no such file") from None
     except IsADirectoryError:
         raise BallotImageError("a folder, not an image") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise BallotImageError(f"the image is too large for a sheet: {err}") from None
+    except UnidentifiedImageError as err:
         raise BallotImageError(f"not an image that can be read: {err}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         # Pillow's way of saying truncated, corrupt or unsupported data.

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from controller.ballots.cli import ballots
+from controller.ballots.read import DEFAULT_THRESHOLDS
+from controller.ballots.render import render_ballot
 from controller.election import load_election
 from hil.ballot_marking import mark_ballot
 
@@ -22,7 +26,8 @@ def _run(*args: str) -> tuple[int, str]:
 
 
 def test_render_every_style_then_read_the_marked_scans(tmp_path: Path) -> None:
-    code, out = _run("render", "--election", str(EXAMPLE), "--test", "--out", str(tmp_path))
+    code, out = _run("render", "--election", str(EXAMPLE), "--test", "--dpi", "150", "--out",
+                     str(tmp_path))
     assert code == 0, out
     election = load_election(EXAMPLE)
     pngs = sorted(tmp_path.glob("*.png"))
@@ -34,7 +39,7 @@ def test_render_every_style_then_read_the_marked_scans(tmp_path: Path) -> None:
         assert layout["election_hash"] == election.hash and layout["mode"] == "test"
         with Image.open(png) as image:
             assert image.size == (layout["width_px"], layout["height_px"])
-            mark_ballot(image, layout, choices[layout["style"]]).save(png)
+            mark_ballot(image, layout, choices[layout["style"]]).save(png, dpi=(150, 150))
     code, out = _run("read", *map(str, pngs), "--election", str(EXAMPLE), "--test", "--json")
     assert code == 0, out
     records = [json.loads(line) for line in out.splitlines()]
@@ -42,18 +47,24 @@ def test_render_every_style_then_read_the_marked_scans(tmp_path: Path) -> None:
     for record in records:
         assert record["status"] == "accepted"
         assert record["votes"] == choices[record["style"]]
+        assert record["thresholds"] == DEFAULT_THRESHOLDS
+        # The PNG states its dpi: the scale was checked against it.
+        assert record["registration"]["scale"] == pytest.approx(1.0, abs=0.01)
+        assert {m["class"] for m in record["marks"]} <= {"marked", "unmarked"}
     code, out = _run("read", *map(str, pngs), "--election", str(EXAMPLE))
     assert code == 0 and out.count("rejected (test_ballot)") == 2
 
 
 def test_render_one_style_for_a_station_as_pdf(tmp_path: Path) -> None:
     code, out = _run("render", "--election", str(EXAMPLE), "--style", "s-d12", "--station",
-                     "st-0042", "--format", "pdf", "--dpi", "200", "--out", str(tmp_path))
+                     "st-0042", "--format", "pdf", "--paper", "letter", "--out", str(tmp_path))
     assert code == 0, out
     pdf = tmp_path / "kg-2026-jk-s-d12-st-0042-official.pdf"
+    assert out.strip() == str(pdf)
     assert pdf.read_bytes().startswith(b"%PDF")
-    layout = json.loads((tmp_path / "kg-2026-jk-s-d12-st-0042-official.layout.json").read_text())
-    assert (layout["dpi"], layout["station"], layout["mode"]) == (200, "st-0042", "official")
+    assert b"/MediaBox [0 0 612.00 792.00]" in pdf.read_bytes()  # letter, in points
+    # A layout record goes with a PNG, whose pixels it names; a PDF has none.
+    assert list(tmp_path.iterdir()) == [pdf]
 
 
 def test_render_refuses_unknown_style_and_broken_election(tmp_path: Path) -> None:
@@ -89,3 +100,128 @@ def test_read_refuses_bad_thresholds(tmp_path: Path) -> None:
     code, out = _run("read", str(page), "--election", str(EXAMPLE), "--marked", "0.02",
                      "--marginal", "0.05")
     assert code == 1 and "marginal threshold must not be above" in out
+
+
+@pytest.fixture(scope="module")
+def marked_sheet(tmp_path_factory) -> tuple[Image.Image, dict]:
+    """A marked official ballot of s-d07 at 150 dpi and the choices on it."""
+    election = load_election(EXAMPLE)
+    image, layout = render_ballot(election, "s-d07", dpi=150, mode="official")
+    choices = {"party-list": ["p-kok-asman"], "smd-07": ["c07-jumabaeva"]}
+    return mark_ballot(image, layout, choices, seed=3), choices
+
+
+@pytest.mark.parametrize(
+    ("suffix", "save"),
+    [
+        (".png", lambda im, p: im.save(p, dpi=(150, 150))),
+        (".jpg", lambda im, p: im.save(p, quality=80, dpi=(150, 150))),
+        (".tif", lambda im, p: im.save(p, compression="tiff_lzw", dpi=(150, 150))),
+        (".pgm", lambda im, p: im.save(p)),
+        (".pbm", lambda im, p: im.point(lambda v: 255 if v > 128 else 0).convert("1").save(p)),
+        (".ppm", lambda im, p: im.convert("RGB").save(p)),
+        (".png", lambda im, p: im.convert("P").save(p)),
+        (".png", lambda im, p: Image.fromarray(np.array(im).astype(np.uint16) * 257).save(p)),
+    ],
+    ids=["png", "jpeg", "tiff", "pgm", "pbm", "ppm", "palette png", "16-bit png"],
+)
+def test_read_every_image_format(tmp_path, marked_sheet, suffix, save) -> None:
+    image, choices = marked_sheet
+    path = tmp_path / f"scan{suffix}"
+    save(image, path)
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    assert record["status"] == "accepted", record
+    assert record["votes"] == choices
+
+
+def test_read_a_colour_scan_with_a_red_pen(tmp_path, marked_sheet) -> None:
+    image, choices = marked_sheet
+    rgb = np.stack([np.array(image)] * 3, axis=2)
+    ink = rgb[:, :, 0] < 128
+    rgb[ink] = (200, 30, 30)  # everything dark, marks included, printed in red
+    path = tmp_path / "red.png"
+    Image.fromarray(rgb).save(path)
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--json")
+    assert code == 0 and json.loads(out)["votes"] == choices
+
+
+def _bomb(path: Path) -> None:
+    # A PNG that declares 30000 x 30000 pixels in a few hundred bytes.
+    Image.new("1", (30000, 30000)).save(path, optimize=True)
+
+
+def _truncated(path: Path, sheet: Image.Image) -> None:
+    sheet.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p, s: p.write_bytes(b"\x89PNG\r\n\x1a\n broken"), "not an image"),
+        (lambda p, s: p.write_bytes(b""), "not an image"),
+        (lambda p, s: p.write_bytes(b"GIF89a" + bytes(range(256)) * 8), "damaged|not an image"),
+        (_truncated, "damaged or truncated"),
+        (lambda p, s: _bomb(p), "too large"),
+        (lambda p, s: Image.fromarray(np.zeros((1754, 1240), dtype=np.float32)).save(
+            p.with_suffix(".tif")) or p.with_suffix(".tif").rename(p), "mode 'F'"),
+        (lambda p, s: s.save(p, format="TIFF", save_all=True, append_images=[s]), "2 pages"),
+        (lambda p, s: Image.fromarray(np.full((40, 30), 255, dtype=np.uint8)).save(p),
+         "too small"),
+        (lambda p, s: Image.fromarray(np.full((3000, 600), 255, dtype=np.uint8)).save(p),
+         "shape of a ballot sheet"),
+        (lambda p, s: p.mkdir(), "a folder"),
+    ],
+    ids=["broken", "empty", "junk gif", "truncated", "bomb", "float", "two pages", "tiny",
+         "strip", "folder"],
+)
+def test_a_bad_file_gets_a_clear_error_and_the_others_are_read(
+    tmp_path, marked_sheet, make, message
+) -> None:
+    image, choices = marked_sheet
+    good = tmp_path / "good.png"
+    image.save(good)
+    bad = tmp_path / "bad.png"
+    make(bad, image)
+    code, out = _run("read", str(bad), str(good), "--election", str(EXAMPLE), "--json")
+    assert code == 1, out
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["status"] == "error" and first["file"] == str(bad)
+    assert re.search(message, first["error"]), first["error"]
+    assert second["status"] == "accepted" and second["votes"] == choices
+
+
+def test_read_a_missing_file(tmp_path) -> None:
+    code, out = _run("read", str(tmp_path / "nope.png"), "--election", str(EXAMPLE), "--json")
+    assert code == 1 and json.loads(out)["error"] == "no such file"
+
+
+def test_read_reports_wrong_scale_from_the_stated_dpi(tmp_path, marked_sheet) -> None:
+    image, _ = marked_sheet
+    path = tmp_path / "shrunk.png"
+    small = image.resize((round(image.width * 0.94), round(image.height * 0.94)))
+    page = Image.new("L", image.size, 255)
+    page.paste(small, (30, 40))
+    page.save(path, dpi=(150, 150))
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--json")
+    record = json.loads(out)
+    assert code == 0 and (record["status"], record["reason"]) == ("rejected", "wrong_scale")
+    # Told the scanner's dpi outright, the same: 0.94 of 150 dpi is not 150 dpi.
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--dpi", "150", "--json")
+    assert json.loads(out)["reason"] == "wrong_scale"
+
+
+def test_read_in_test_mode_and_at_a_station(tmp_path, marked_sheet) -> None:
+    image, _ = marked_sheet
+    path = tmp_path / "scan.png"
+    image.save(path)
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--test")
+    assert code == 0 and "rejected (official_ballot)" in out
+    code, out = _run("read", str(path), "--election", str(EXAMPLE), "--official",
+                     "--station", "st-0001", "--marked", "0.3", "--marginal", "0.1", "--json")
+    record = json.loads(out)
+    assert record["status"] == "accepted"
+    assert record["thresholds"] == {**DEFAULT_THRESHOLDS, "marked": 0.3, "marginal": 0.1}
