@@ -56,12 +56,6 @@ class Tiling:
         """(rows, cols) of the window grid."""
         return self.rows, self.cols
 
-    def centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel coordinates (y, x) of the window centres, each of shape (rows, cols)."""
-        cy = STEP * np.arange(self.rows, dtype=np.float32) + (STEP - 1) / 2.0
-        cx = STEP * np.arange(self.cols, dtype=np.float32) + (STEP - 1) / 2.0
-        return np.broadcast_to(cy[:, None], self.shape), np.broadcast_to(cx[None, :], self.shape)
-
     def windows(self, image: np.ndarray) -> np.ndarray:
         """Tapered windows of ``image`` with each window's weighted mean removed.
 
