@@ -69,9 +69,9 @@ class Targets:
 def _interior_offsets(k: float) -> np.ndarray:
     ax = geo.OVAL_W / 2 * INTERIOR
     ay = geo.OVAL_H / 2 * INTERIOR
-    # About one sample per 1.25 pixels: ample for shares of 0.05 and more.
-    n = int(np.clip(round(2 * ax * k * 0.8), 8, 40))
-    m = int(np.clip(round(2 * ay * k * 0.8), 6, 28))
+    # At least one sample per pixel each way, so no line a pixel wide falls between them.
+    n = int(np.clip(np.ceil(2 * ax * k), 8, 64))
+    m = int(np.clip(np.ceil(2 * ay * k), 6, 48))
     u = (np.arange(n) + 0.5) / n * 2 - 1
     v = (np.arange(m) + 0.5) / m * 2 - 1
     uu, vv = np.meshgrid(u, v)
