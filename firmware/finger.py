@@ -36,7 +36,7 @@ from drivers import fingerprint as fp
 
 IMAGE = "zhiantec-image"
 ISO = "iso19794-2"
-CHUNK = 1024
+CHUNK = 4096
 SEND_TIMEOUT = 10
 UPLOAD_TRIES = 2
 MODULES = ("firmware.finger", "drivers.fingerprint")

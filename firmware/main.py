@@ -20,11 +20,18 @@ import gc
 import sys
 
 GC_THRESHOLD = 8192
-# Each app's one large buffer (the scanner's image chunk, the terminal's chunk or raster
-# line), allocated first of all: later the heap has no hole that big left.
-SCRATCH = {"idterminal": 1344, "scanner": 8 * 1700}
+# Each app's one large buffer (the scanner's image chunk, an equipped terminal's finger
+# chunk or slip line), allocated first of all: later the heap has no hole that big left.
+SCRATCH = {"scanner": 8 * 1700, "finger": 4096, "printer": 4096}
 # The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
 OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
+
+
+def _scratch(config):
+    sizes = [SCRATCH[name] for name in ("finger", "printer") if name in config["uart"]]
+    if config["role"] == "scanner":
+        sizes.append(SCRATCH["scanner"])
+    return bytearray(max(sizes)) if sizes else None
 
 
 def _boot():
@@ -62,7 +69,7 @@ def main():
     """Load the config, build the device and run its app forever."""
     config, fw = _boot()
     gc.collect()
-    scratch = bytearray(SCRATCH[config["role"]])
+    scratch = _scratch(config)
     _warm([OVERLAYS[name] for name in OVERLAYS if name in config["uart"]])
     from firmware import boards
 

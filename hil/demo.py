@@ -70,7 +70,9 @@ def _mischief(rig: StationRig, echo: Echo) -> list[str]:
     ):
         with terminal.queue:
             try:
-                screen = present_document(terminal, voter.mrz(), 60)
+                screen = present_document(
+                    terminal, voter.mrz(), 60, voter.finger_image(1), voter.fingers_usable
+                )
                 got = screen.get("status")
             except (RigTimeout, RuntimeError) as err:
                 got = f"error: {err}"

@@ -18,10 +18,11 @@ its peripherals, and waits until the controller lists each device online with it
 firmware hash. ``stop()`` (or leaving the ``with``) takes everything down again and
 removes a work directory it created.
 
-What the rig promises: every part that runs is the real one (firmware in
-``micropython`` with its role's heap, real broker, real controller, real bytes on
-every UART). What it does not: timing like the hardware's (ptys are as fast as the
-machine) or paper physics (a sheet is an image).
+Each terminal has an ID-document reader, a fingerprint sensor and a slip printer, each
+on a pty of its own; each scanner a scan engine. What the rig promises: every part
+that runs is the real one (firmware in ``micropython`` with its role's heap, real
+broker, real controller, real bytes on every UART). What it does not: timing like the
+hardware's (ptys are as fast as the machine) or paper physics (a sheet is an image).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from hil.board import VirtualBoard
 from hil.broker import Broker, free_port, start_broker
 from hil.history import History, RigTimeout, wait_until
 from hil.peripherals import Display, MrzReader, ScanEngine, Sheet
+from hil.peripherals.fingerprint_sensor import FingerprintModule
+from hil.peripherals.printer import Printer
 from hil.voters import (
     SimulatedVoter,
     Voter,
@@ -73,12 +76,14 @@ class RigError(RuntimeError):
 
 @dataclass
 class TerminalUnit:
-    """An ID terminal: its board, its document reader and its screen."""
+    """An ID terminal: its board, document reader, fingerprint sensor, slip printer, screen."""
 
     name: str
     board: VirtualBoard
     reader: MrzReader
     display: Display
+    sensor: FingerprintModule | None = None
+    printer: Printer | None = None
     queue: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
@@ -86,6 +91,10 @@ class TerminalUnit:
         self.board.stop()
         self.reader.close()
         self.display.close()
+        if self.sensor is not None:
+            self.sensor.close()
+        if self.printer is not None:
+            self.printer.close()
 
 
 @dataclass
@@ -381,13 +390,15 @@ class StationRig:
         for n in range(1, self.n_terminals + 1):
             name = f"term-{n}"
             reader, display = MrzReader(f"{name}-mrz"), Display(f"{name}-display")
+            sensor, printer = FingerprintModule(), Printer(f"{name}-printer")
             board = VirtualBoard(
                 self._device_config(name, "idterminal", tuning),
                 self.workdir / "flash" / name,
-                {"mrz": reader.pair, "display": display.pair},
+                {"mrz": reader.pair, "display": display.pair, "finger": sensor.pair,
+                 "printer": printer.pair},
                 log_dir=self.log_dir,
             )
-            self.terminals.append(TerminalUnit(name, board, reader, display))
+            self.terminals.append(TerminalUnit(name, board, reader, display, sensor, printer))
         for n in range(1, self.n_scanners + 1):
             name = f"scan-{n}"
             engine, display = ScanEngine(f"{name}-engine"), Display(f"{name}-display")

@@ -11,16 +11,23 @@ choices by the counting rules of the station (``controller.tally``): a contest w
 no mark is blank, fewer marks than allowed is an undervote (its marks count), more
 is an overvote (none count).
 
-``SimulatedVoter`` walks one voter through the station: document at a terminal,
-the check-in answer on its screen, a ballot of the issued style rendered and
-marked, fed to a scanner, fed again if it comes back because the scan was
-interrupted.
+``SimulatedVoter`` walks one voter through the station: document at a terminal, the
+finger on the terminal's sensor when the screen asks for it, the check-in answer on
+its screen, a ballot of the issued style rendered and marked, fed to a scanner, fed
+again if it comes back because the scan was interrupted.
+
+Each voter has a ``finger_seed``: the master finger of ``hil.fingerprints`` grown from
+it is the voter's enrolled finger, and ``finger_image`` is one impression of it as
+the terminal's sensor sees it. Every ``NO_FINGER_EVERY``-th voter has fingers too worn
+to image (``fingers_usable`` False): the sensor fails each capture and the terminal
+checks the voter in by document alone.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +71,11 @@ _FEMALE_NAMES = (
 )  # fmt: skip
 # Every sixth voter carries a passport; the rest the ID card.
 PASSPORT_EVERY = 6
+# Every fifteenth voter has no usable finger.
+NO_FINGER_EVERY = 15
+# Master fingers a little larger than the sensor's window, so that an impression can
+# sit off centre; smaller than the generator's default, which takes twice as long.
+FINGER_MASTER = (320, 360)
 
 
 def transliterate(text: str) -> str:
@@ -102,6 +114,8 @@ class Voter:
     personal_number: str
     style: str
     expiry_date: str = "340101"  # YYMMDD
+    finger_seed: int = 0
+    fingers_usable: bool = True
 
     @property
     def name(self) -> str:
@@ -126,6 +140,30 @@ class Voter:
     def csv_row(self) -> dict[str, str]:
         """The voter-list CSV columns."""
         return {name: str(getattr(self, name)) for name in CSV_FIELDS}
+
+    def finger_image(self, capture: int = 0) -> Any:
+        """Capture number ``capture`` of the voter's finger: a 288 x 256 uint8 image."""
+        return finger_image(self.finger_seed, capture)
+
+
+_impressions: dict[tuple[int, int], Any] = {}
+_impressions_lock = threading.Lock()
+
+
+def finger_image(finger_seed: int, capture: int = 0) -> Any:
+    """An impression of master finger ``finger_seed`` (``hil.fingerprints``), as a
+    288 x 256 uint8 image; the same arguments give the same image (kept in memory)."""
+    key = (finger_seed, capture)
+    with _impressions_lock:
+        if key in _impressions:
+            return _impressions[key]
+    from hil.fingerprints import make_impression, make_master
+
+    master = make_master(finger_seed, *FINGER_MASTER)
+    image = make_impression(master, capture + 1).image
+    with _impressions_lock:
+        _impressions[key] = image
+    return image
 
 
 def make_voters(count: int, seed: int = 1, styles: Sequence[str] = ("s1",)) -> list[Voter]:
@@ -167,6 +205,9 @@ def make_voters(count: int, seed: int = 1, styles: Sequence[str] = ("s1",)) -> l
                 personal_number=personal,
                 style=styles[(row - 1) % len(styles)],
                 expiry_date="%02d%02d%02d" % (30 + rng.randrange(8), 1 + rng.randrange(12), 15),
+                # A stream of its own: the rest of the list stays what it was before.
+                finger_seed=random.Random(f"finger:{seed}:{row}").randrange(1, 2**31),
+                fingers_usable=row % NO_FINGER_EVERY != 0,
             )
         )
     return voters
@@ -344,9 +385,13 @@ class SimulatedVoter:
         self.seed = seed
 
     def check_in(self, terminal: TerminalUnit, timeout: float = CHECKIN_TIMEOUT) -> dict[str, Any]:
-        """Present the document at ``terminal``; return its ``checkin`` screen."""
+        """Present the document and the finger at ``terminal``; return its ``checkin`` screen."""
+        # Grown before queueing at the terminal, so that nobody waits for it there.
+        finger = self.voter.finger_image()
         with terminal.queue:
-            return present_document(terminal, self.voter.mrz(), timeout)
+            return present_document(
+                terminal, self.voter.mrz(), timeout, finger, self.voter.fingers_usable
+            )
 
     def vote(
         self, terminal: TerminalUnit, scanner: ScannerUnit, outcome: VoterOutcome | None = None
@@ -394,17 +439,37 @@ class SimulatedVoter:
         outcome.error = f"ballot returned {outcome.feeds} times: {', '.join(outcome.returns)}"
 
 
-def present_document(terminal: TerminalUnit, lines: list[str], timeout: float) -> dict[str, Any]:
+def present_document(
+    terminal: TerminalUnit,
+    lines: list[str],
+    timeout: float,
+    finger: Any = None,
+    usable: bool = True,
+) -> dict[str, Any]:
     """Present MRZ ``lines`` at ``terminal``; return the ``checkin`` screen that answers it.
 
-    The terminal shows ``waiting`` with the transaction id first, then the
-    ``checkin`` screen of that transaction (or ``checkin`` straight away for a
-    document it cannot read at all, or ``error``).
+    When the terminal asks for the finger (``finger`` screen), ``finger`` (a 288 x 256
+    image) goes on its sensor until the terminal has taken it (``waiting``); a finger
+    that is not ``usable`` cannot be imaged. Without ``finger`` the voter offers none
+    and the terminal gives up after its attempts. Then the terminal shows ``waiting``
+    with the transaction id, and the ``checkin`` screen of that transaction (or
+    ``checkin`` straight away for a document it cannot read at all, or ``error``).
     """
     display = terminal.display
     start = display.mark()
     terminal.reader.present(lines)
-    first = display.wait_screen(("waiting", "checkin", "error"), timeout, start)
+    first = display.wait_screen(("finger", "waiting", "checkin", "error"), timeout, start)
+    if first["screen"] == "finger":
+        sensor = terminal.sensor
+        if finger is not None and sensor is not None:
+            sensor.unreadable = not usable
+            sensor.place(finger)
+        try:
+            first = display.wait_screen(("waiting", "checkin", "error"), timeout, start)
+        finally:
+            if sensor is not None:
+                sensor.lift()
+                sensor.unreadable = False
     if first["screen"] == "checkin":
         return first
     if first["screen"] == "error":

@@ -49,9 +49,9 @@ PENDING = "pending.json"
 FINGER = "firmware.finger"
 SLIPS = "firmware.slipprint"
 MAX_SLIPS = 4
-# One buffer for whichever overlay runs: image chunks (1 KB) or a raster line of a
+# One buffer for whichever overlay runs: image chunks (4 KB) or a raster line of a
 # slip (48 bytes x 28 rows): the device's scratch buffer, allocated first at boot.
-SCRATCH = 1344
+SCRATCH = 4096
 
 
 def _log(*args):
@@ -100,10 +100,11 @@ class Terminal:
         self.busy = False  # a check-in is under way: further documents are ignored
         # Whoever holds ``heavy`` has its overlay's modules in the heap, and ``scratch``.
         self.heavy = asyncio.Lock()
-        self.scratch = device.buffer(SCRATCH)
         uarts = device.config["uart"]
         self.finger_uart = device.board.uart("finger") if "finger" in uarts else None
         self.printer_uart = device.board.uart("printer") if "printer" in uarts else None
+        equipped = self.finger_uart is not None or self.printer_uart is not None
+        self.scratch = device.buffer(SCRATCH) if equipped else None
         self.slips = []  # [fields, first try (ticks ms) or None], oldest first
         self.slips_given_up = []  # fields of slips pushed out of a full queue
         self.printer_state = "unknown"  # the printer's fault code, None when ready

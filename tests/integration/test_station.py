@@ -15,7 +15,8 @@ VOTERS = 32
 def test_a_station_day_matches_the_ground_truth(station: Callable[..., StationRig]) -> None:
     rig = station(terminals=2, scanners=1, voters=VOTERS, seed=11)
     for unit in rig.terminals:
-        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=96k", "main.py"]
+        # A terminal with a fingerprint sensor and a slip printer (hil.board.heap_for).
+        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
     for unit in rig.scanners:
         assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
     status = rig.status()
@@ -30,10 +31,12 @@ def test_a_station_day_matches_the_ground_truth(station: Callable[..., StationRi
     barrier = threading.Barrier(2)
     screens: dict[str, dict[str, Any]] = {}
 
+    finger = twin.finger_image()
+
     def present(unit: Any) -> None:
         with unit.queue:
             barrier.wait(10)
-            screens[unit.name] = present_document(unit, twin.mrz(), 60)
+            screens[unit.name] = present_document(unit, twin.mrz(), 60, finger)
 
     threads = [threading.Thread(target=present, args=(unit,)) for unit in rig.terminals]
     for thread in threads:
