@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -147,9 +149,17 @@ def test_read_a_colour_scan_with_a_red_pen(tmp_path, marked_sheet) -> None:
     assert code == 0 and json.loads(out)["votes"] == choices
 
 
-def _bomb(path: Path) -> None:
-    # A PNG that declares 30000 x 30000 pixels in a few hundred bytes.
-    Image.new("1", (30000, 30000)).save(path, optimize=True)
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _bomb(path: Path, width: int = 30000, height: int = 30000) -> None:
+    """A valid-looking PNG that declares ``width`` x ``height`` pixels in a few bytes."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data)
+                     + _chunk(b"IEND", b""))
 
 
 def _truncated(path: Path, sheet: Image.Image) -> None:
@@ -166,6 +176,7 @@ def _truncated(path: Path, sheet: Image.Image) -> None:
         (lambda p, s: p.write_bytes(b"GIF89a" + bytes(range(256)) * 8), "damaged|not an image"),
         (_truncated, "damaged or truncated"),
         (lambda p, s: _bomb(p), "too large"),
+        (lambda p, s: _bomb(p, 9000, 9000), "too large"),
         (lambda p, s: Image.fromarray(np.zeros((1754, 1240), dtype=np.float32)).save(
             p.with_suffix(".tif")) or p.with_suffix(".tif").rename(p), "mode 'F'"),
         (lambda p, s: s.save(p, format="TIFF", save_all=True, append_images=[s]), "2 pages"),
@@ -175,8 +186,8 @@ def _truncated(path: Path, sheet: Image.Image) -> None:
          "shape of a ballot sheet"),
         (lambda p, s: p.mkdir(), "a folder"),
     ],
-    ids=["broken", "empty", "junk gif", "truncated", "bomb", "float", "two pages", "tiny",
-         "strip", "folder"],
+    ids=["broken", "empty", "junk gif", "truncated", "bomb", "too many pixels", "float",
+         "two pages", "tiny", "strip", "folder"],
 )
 def test_a_bad_file_gets_a_clear_error_and_the_others_are_read(
     tmp_path, marked_sheet, make, message
