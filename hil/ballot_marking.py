@@ -3,7 +3,9 @@
 ``mark_ballot(image, layout, choices, seed)`` fills the ovals of the chosen options:
 a slightly irregular blot of ink that covers most of the oval, spills a little over its
 edge here and there, and leaves a few paper specks inside — clearly a mark, never a
-perfect fill. The same seed gives the same marks.
+perfect fill. The same seed gives the same marks. The rig feeds these sheets straight,
+as printed; scans with every kind of mark, dirt and distortion, with their ground truth,
+come from ``hil.ballot_scans``.
 """
 
 from __future__ import annotations
