@@ -1,13 +1,18 @@
 # Checks of the firmware's pure parts, run under CPython and MicroPython (see tests/dual.py).
 import binascii
+import hashlib
 import os
+import struct
 
 from firmware import store
 from firmware.apps.idterminal import result_screen
 from firmware.config import ConfigError, check
+from firmware.fwinfo import fw_hash
+from firmware.glyphs import GlyphFile
 from firmware.mqtt import MQTTError, connect_packet, encode_length, parse_publish, publish_header
 from firmware.outbox import Outbox
 from firmware.seqstore import SeqStore
+from protocol.canonical import dumps
 from tests.dual import run
 
 TMP = "/tmp/shailoo-dual-" + binascii.hexlify(os.urandom(6)).decode()
@@ -145,6 +150,73 @@ def check_config_errors_name_the_problem():
     assert "'role'" in str(_raises(ConfigError, check, _config(role="printer")))
     assert "keepalive" in str(_raises(ConfigError, check, _config(keepalive=True)))
     assert check(_config(future_key=1))["device"] == "term-1"  # unknown keys only warn
+
+
+def check_terminal_peripheral_keys():
+    ok = check(_config())
+    assert (ok["finger_kind"], ok["finger_attempts"], ok["finger_timeout"], ok["slip_wait"]) == (
+        "zhiantec-image", 3, 10, 120)
+    uart = {"mrz": "/dev/a", "display": "/dev/b", "finger": "/dev/c", "printer": "/dev/d"}
+    assert check(_config(uart=uart, finger_kind="iso19794-2"))["finger_kind"] == "iso19794-2"
+    assert "finger_kind" in str(_raises(ConfigError, check, _config(finger_kind="png")))
+    assert "finger_attempts" in str(_raises(ConfigError, check, _config(finger_attempts=0)))
+    assert "slip_wait" in str(_raises(ConfigError, check, _config(slip_wait=-1)))
+    bad = dict(uart)
+    bad["printer"] = 7
+    assert "uart.printer" in str(_raises(ConfigError, check, _config(uart=bad)))
+
+
+def check_firmware_hash_is_the_canonical_json_hash():
+    for files in ({}, {"a.py": "00" * 32}, {"z/b.mpy": "ab" * 32, "a.py": "cd" * 32}):
+        whole = binascii.hexlify(hashlib.sha256(dumps({"files": files, "version": "9.1"})).digest())
+        assert fw_hash(files, "9.1") == whole.decode()
+
+
+def _glyph_file(name, count=2, height=2, magic=b"SGL1", width=3, offset=None, cut=0,
+                claim=None):
+    """A glyph file of ``count`` glyphs "A", "B"... (each ``width`` x ``height``); its
+    header says ``claim`` glyphs when given."""
+    path = _fresh("glyphs") + "/" + name
+    size = (width + 7) // 8 * height
+    index = b""
+    data = b""
+    start = 7 + 7 * count
+    for n in range(count):
+        at = start + len(data) if offset is None else offset
+        index += struct.pack(">HBI", 0x41 + n, width, at)
+        data += bytes((0xA0 | (n & 0x0F),)) * size
+    raw = magic + struct.pack(">BH", height, count if claim is None else claim) + index + data
+    with open(path, "wb") as f:
+        f.write(raw[: len(raw) - cut])
+    return path
+
+
+def check_glyph_file_reads_glyphs_one_by_one():
+    glyphs = GlyphFile(_glyph_file("good.bin", count=5))
+    assert glyphs.height == 2 and glyphs.count == 5
+    assert glyphs.get("A") == (3, b"\xa0\xa0")
+    assert glyphs.get("E") == (3, b"\xa4\xa4")
+    assert glyphs.get("z") is None and glyphs.get("z", 1) == 1
+    glyphs.close()
+
+
+def check_glyph_file_refuses_broken_and_forged_files():
+    for kwargs in ({"magic": b"GIF8"}, {"count": 0}, {"height": 0}, {"height": 200},
+                   {"claim": 2000}, {"claim": 3}, {"cut": 3 + 4}):
+        try:
+            GlyphFile(_glyph_file("bad.bin", **kwargs))
+        except ValueError as err:
+            assert "glyph file" in str(err), err
+        else:
+            raise AssertionError("accepted %r" % (kwargs,))
+    # An index that points past the end, a glyph wider than any letter.
+    glyphs = GlyphFile(_glyph_file("far.bin", offset=10**6))
+    assert "damaged" in str(_raises(ValueError, glyphs.get, "A"))
+    glyphs.close()
+    glyphs = GlyphFile(_glyph_file("wide.bin", width=200))
+    assert "damaged" in str(_raises(ValueError, glyphs.get, "B"))
+    glyphs.close()
+    _raises(OSError, GlyphFile, TMP + "/no-such-glyphs.bin")
 
 
 def check_result_screen_refuses_malformed_answers():

@@ -256,6 +256,7 @@ class FakeController:
         self.down_seq = {d: int(time.time() * 1000) for d in devices}
         self.blobs: dict[str, blob.BlobAssembler] = {}
         self.images: dict[str, str] = {}  # sheet -> sha256 of the reassembled image
+        self.fingers: dict[str, tuple[dict, bytes]] = {}  # txn -> (meta, finger bytes)
         self.decide: Callable[[str], tuple[str, str | None, str]] = lambda sheet: (
             "accept", None, "")
         self.handlers["hello"] = lambda m: ("hello.ack", {
@@ -330,7 +331,11 @@ class FakeController:
 
     def _blob_end(self, msg: envelope.Message) -> tuple[str, dict] | None:
         sheet = msg.body["blob"]
-        data = self.blobs.pop(sheet).finish(msg.body)
+        assembler = self.blobs.pop(sheet)
+        data = assembler.finish(msg.body)
+        if assembler.kind == "finger":  # a terminal's finger: kept for its check-in
+            self.fingers[sheet] = (assembler.meta, data)
+            return None
         self.images[sheet] = hashlib.sha256(data).hexdigest()
         decision = self.decide(sheet)
         if decision is None:
