@@ -12,12 +12,12 @@ refused and the scanner needs cleaning, as VxSuite does.
   paper on both sides, so the scanner bed beside a sheet is not one;
 * light (``find_light_streak``, once the targets are located): a light line shows only
   where it cuts through ink, and what matters is the ink of the targets. Around each
-  target, a column that stays paper-bright in every row where both of its neighbours,
-  a few pixels away, are ink — across the oval's printed outline, through a mark — is a
-  cut. The same column cut through two targets, or one mark cut over most of its
-  height, is a streak. Nothing printed or drawn has such a cut; a light streak along a
-  row of a sheet fed sideways crosses one oval end to end and is seen when it cuts a
-  mark.
+  target, one to ``LIGHT_MAX_WIDTH`` columns without a single ink pixel, with ink right
+  beside them on both sides in the same rows — across the oval's printed outline at its
+  top and bottom, through a mark — are a cut. The same cut through two targets, or
+  through most of one mark's height, is a streak. The printed outline crosses every
+  column of an oval, so no drawing leaves such a cut; a light streak along a row of a
+  sheet fed sideways crosses one oval end to end and is seen when it cuts a mark.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ DARK = 0.6  # of the paper level: darker counts as ink here
 DARK_SHARE = 0.5  # of a band's rows a dark streak column covers at least
 MAX_WIDTH_MM = 3.0
 NEIGHBOUR_GAP = (2, 7)  # pixels: where a column's neighbours are looked at
-LIGHT_RATIO = 0.15  # a cut column is ink in at most this share of the rows it is cut in
-LIGHT_MIN_ROWS = 3  # rows a cut must span in one target
+LIGHT_MAX_WIDTH = 4  # pixels: the widest light streak looked for
+LIGHT_MIN_ROWS = 2  # rows in which a cut must have ink right beside it on both sides
 LIGHT_LONG_CUT = 0.45  # of a target's patch height: a cut that long is a streak alone
 
 
@@ -83,31 +83,30 @@ def find_light_streak(gray: np.ndarray, paper: float, boxes: np.ndarray) -> str 
     per target (the oval with a margin, all of one size).
     """
     height, width = gray.shape
-    near, far = NEIGHBOUR_GAP
     patch_w = int((boxes[:, 2] - boxes[:, 0]).max())
     patch_h = int((boxes[:, 3] - boxes[:, 1]).max())
-    if patch_w <= 2 * far + 1 or patch_h < LIGHT_MIN_ROWS:
+    if patch_w <= LIGHT_MAX_WIDTH + 2 or patch_h < LIGHT_MIN_ROWS:
         return None
     x0 = np.clip(boxes[:, 0].astype(np.intp), 0, max(0, width - patch_w))
     y0 = np.clip(boxes[:, 1].astype(np.intp), 0, max(0, height - patch_h))
     rows = y0[:, None, None] + np.arange(patch_h)[None, :, None]
     cols = x0[:, None, None] + np.arange(patch_w)[None, None, :]
     ink = gray[np.minimum(rows, height - 1), np.minimum(cols, width - 1)] < paper * DARK
-    inner = slice(far - 1, patch_w - far + 1)
-    centre = ink[:, :, inner]
-    span = centre.shape[2]
-    left = np.zeros_like(centre)
-    right = np.zeros_like(centre)
-    for d in range(near, far):
-        left |= ink[:, :, far - 1 - d : far - 1 - d + span]
-        right |= ink[:, :, far - 1 + d : far - 1 + d + span]
-    cut = (left & right & ~centre).sum(axis=1)
-    inked = centre.sum(axis=1)
-    evident = (cut >= LIGHT_MIN_ROWS) & (inked <= LIGHT_RATIO * cut)
+    free = ~ink.any(axis=1)  # columns without a single ink pixel in the patch
+    cut = np.zeros((len(boxes), patch_w), dtype=np.int32)
+    for run in range(1, LIGHT_MAX_WIDTH + 1):
+        # ``run`` paper columns from c, ink right beside them on both sides, row by row.
+        span = patch_w - run - 1
+        gap = free[:, 1 : 1 + span].copy()
+        for i in range(1, run):
+            gap &= free[:, 1 + i : 1 + i + span]
+        both = (ink[:, :, 0:span] & ink[:, :, run + 1 : run + 1 + span]).sum(axis=1)
+        np.maximum(cut[:, 1 : 1 + span], np.where(gap, both, 0), out=cut[:, 1 : 1 + span])
+    evident = cut >= LIGHT_MIN_ROWS
     if not evident.any():
         return None
     target, column = np.nonzero(evident)
-    absolute = x0[target] + far - 1 + column
+    absolute = x0[target] + column
     long_cut = cut[target, column] >= LIGHT_LONG_CUT * patch_h
     for i, where in enumerate(absolute.tolist()):
         # A streak a pixel wide may fall on neighbouring columns in two targets.

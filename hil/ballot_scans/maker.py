@@ -31,6 +31,7 @@ PLACEMENT = ("rotation", "scale", "orientation", "perspective", "margins")
 _WARPED_KEPT = 8
 MAX_ROTATION = 5.0
 MAX_SCALE_OFF = 0.03
+MAX_BLUR_MM = 0.15  # 1.2 pixels at 200 dpi
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ScanSpec:
     orientation: int = 0
     perspective: tuple[tuple[float, float], ...] = ((0, 0), (0, 0), (0, 0), (0, 0))
     margins: tuple[float, float, float, float] = (4.0, 4.0, 4.0, 4.0)
-    blur: float = 0.0
+    blur: float = 0.0  # optical blur, Gaussian sigma in millimetres on the paper
     noise: float = 0.0
     paper: int = 255
     black: int = 0
@@ -182,7 +183,7 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
         orientation=orientation,
         perspective=perspective,
         margins=tuple(float(m) for m in rng.uniform(2, 10, size=4)),  # type: ignore[arg-type]
-        blur=float(rng.uniform(0, 1.2)) if rng.random() < 0.6 else 0.0,
+        blur=float(rng.uniform(0, MAX_BLUR_MM)) if rng.random() < 0.6 else 0.0,
         noise=float(rng.uniform(0, 6)) if rng.random() < 0.7 else 0.0,
         paper=int(rng.integers(190, 256)),
         black=int(rng.integers(0, 41)),
@@ -278,7 +279,7 @@ class ScanMaker:
             _shade(scan, paper_fx.stain_patch(x * k, y * k, r * k, depth, rng),
                    paper_fx.STAIN_RGB, h, size)
         paper_fx.specks(scan, spec.specks, k * spec.scale, rng)
-        scan = scanner.blur(scan, spec.blur)
+        scan = scanner.blur(scan, spec.blur * k)
         if spec.streak is not None:
             kind, where, width = spec.streak
             scanner.streak(scan, self._streak_column(spec, h, size, where, k), width,

@@ -73,7 +73,8 @@ class Canvas:
 
     def stroke(self, points: list[tuple[float, float]], width_px: float) -> None:
         """A polyline of the given width with round ends."""
-        thickness = max(1, int(round(width_px)))
+        # Anti-aliasing adds about a pixel of partial cover to cv2's thickness.
+        thickness = max(1, int(round(width_px - 0.5)))
         pts = np.array([self._pt(x, y) for x, y in points], dtype=np.int32)
         cv2.polylines(self.cover, [pts], False, 255, thickness, cv2.LINE_AA, _SHIFT)
 

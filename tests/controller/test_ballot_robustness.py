@@ -84,9 +84,9 @@ def test_foreign_ballots_are_always_refused_with_the_right_reason(
         {"rotation": 5.0}, {"rotation": -5.0}, {"scale": 0.97}, {"scale": 1.03},
         {"margins": (1.0, 14.0, 9.0, 2.0)},
         {"perspective": ((1.5, -1.5), (-1.5, 1.5), (1.5, 1.5), (-1.5, -1.5))},
-        {"blur": 1.2}, {"noise": 6.0}, {"paper": 190, "black": 40}, {"jpeg": 35},
+        {"blur": 0.15}, {"noise": 6.0}, {"paper": 190, "black": 40}, {"jpeg": 35},
         {"stains": [(40.0, 130.0, 22.0, 0.14)]}, {"specks": 400},
-        {"rotation": -4.0, "scale": 1.025, "blur": 1.0, "noise": 5.0, "jpeg": 50,
+        {"rotation": -4.0, "scale": 1.025, "blur": 0.13, "noise": 5.0, "jpeg": 50,
          "paper": 200, "black": 30},
     ],
     ids=["rot+5", "rot-5", "scale-3%", "scale+3%", "shift", "perspective", "blur", "noise",
@@ -138,7 +138,7 @@ def test_a_1mm_pencil_line_across_the_target_is_a_vote(election, official) -> No
     marks = [MarkSpec("party-list", o.id, "line", "pencil")
              for o in election.contest("party-list").options]
     for seed in range(3):
-        scan = official.make(ScanSpec("s-d07", marks=marks, blur=1.0, noise=4.0, seed=seed,
+        scan = official.make(ScanSpec("s-d07", marks=marks, blur=0.13, noise=4.0, seed=seed,
                                       rotation=2.0 - seed * 2))
         result = _read(election, scan)
         assert result["status"] == "accepted"
@@ -156,7 +156,7 @@ def test_folds_dots_and_specks_are_not_votes(election, official) -> None:
     folds += [("v", (layout["targets"][0]["x"] + 20) * 25.4 / DPI, 0.12)]
     for seed in range(2):
         scan = official.make(ScanSpec("s-d07", marks=marks, folds=folds, specks=500,
-                                      strays=6, seed=seed, noise=5.0, blur=0.8))
+                                      strays=6, seed=seed, noise=5.0, blur=0.1))
         result = _read(election, scan)
         assert result["status"] == "accepted", result["detail"]
         assert all(v == [] for v in result["votes"].values()), result["votes"]
