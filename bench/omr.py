@@ -110,6 +110,7 @@ def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
     scan = _maker.random(rng, colour=bool(rng.random() < _colour_share), reuse=REUSE,
                          style=style)
     spec = scan.spec
+    scan.truth["streak"] = spec.streak
     flags = {"folds": bool(spec.folds), "stains": bool(spec.stains),
              "strays": spec.strays > 0, "colour": spec.colour, "jpeg": spec.jpeg is not None,
              "orientation": spec.orientation}
@@ -135,6 +136,8 @@ class Tally:
         self.on_dirty = 0  # vote errors on sheets with folds, stains or stray marks
         self.error_kinds = Counter()  # type: Counter[str]
         self.streaks = Counter()  # type: Counter[str]
+        self.refusals = Counter()  # type: Counter[str]
+        self.missed_streaks = Counter()  # type: Counter[str]
 
     def time(self, wall: float, cpu: float) -> None:
         self.wall.append(wall * 1000)
@@ -148,9 +151,12 @@ class Tally:
                              else "refused otherwise"] += 1
             else:
                 self.refused += 1
+                self.refusals[str(result.get("reason"))] += 1
             return
         if streaked:
             self.streaks["missed"] += 1
+            kind, _, width = truth["streak"]
+            self.missed_streaks[f"{kind} {width} px"] += 1
         for mark, target in zip(result["marks"], truth["targets"], strict=True):
             self.positions += 1
             counted = mark["class"] == "marked"
@@ -311,6 +317,10 @@ def _report(args: argparse.Namespace, ours: Tally, plain: Tally,
           f"median {med(decode['colour→grey'])} ms ({len(decode['colour→grey'])} sheets)")
     if ours.error_kinds:
         print("shailoo vote errors by mark kind:", json.dumps(dict(ours.error_kinds)))
+    if ours.refusals:
+        print("shailoo refusals of sheets without a streak:", json.dumps(dict(ours.refusals)))
+    if ours.missed_streaks:
+        print("streaks shailoo did not see:", json.dumps(dict(ours.missed_streaks)))
 
 
 def main() -> None:
