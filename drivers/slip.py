@@ -19,31 +19,37 @@ STATION = "Шайлоо участкасы: "
 ROW = "Тизмедеги катар: "
 STYLE = "Бюллетендин түрү: "
 SIGNATURE = "Колу: ________________"
-# Characters a 58 mm line holds at the printer's text size, with room to spare for
-# wide letters: longer names are wrapped at spaces.
+# Without the font's widths: characters a 58 mm line holds at the printer's text size,
+# with room to spare for wide letters.
 LINE_CHARS = 26
+# With them (``width_of``): dots a line may take, bold lines less (the printer's bold
+# face is wider than the regular one the widths come from).
+ROOM = escpos.PAPER_DOTS - 8
+BOLD_ROOM = escpos.PAPER_DOTS * 7 // 8
 FEED_LINES = 3
 MAX_FIELD = 80
 
 
-def wrap(text, limit=LINE_CHARS):
-    """``text`` split at spaces into lines of at most ``limit`` characters (long words cut)."""
+def wrap(text, fits):
+    """``text`` split at spaces into lines for which ``fits(line)`` holds (long words cut)."""
     lines = []
     current = ""
     for word in text.split():
-        while len(word) > limit:
+        while not fits(word) and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and not fits(word[:cut]):
+                cut -= 1
             if current:
                 lines.append(current)
                 current = ""
-            lines.append(word[:limit])
-            word = word[limit:]
-        if not word:
-            continue
-        if current and len(current) + 1 + len(word) > limit:
+            lines.append(word[:cut])
+            word = word[cut:]
+        candidate = current + " " + word if current else word
+        if current and not fits(candidate):
             lines.append(current)
             current = word
         else:
-            current = current + " " + word if current else word
+            current = candidate
     if current or not lines:
         lines.append(current)
     return lines
@@ -57,15 +63,24 @@ def _field(value):
     return "".join(ch if ch >= " " else " " for ch in value[:MAX_FIELD]).strip() or "-"
 
 
-def slip_lines(station, row, name, style):
-    """The slip as ``[(text, bold, width_mult, height_mult, align)]`` lines."""
+def slip_lines(station, row, name, style, width_of=None):
+    """The slip as ``[(text, bold, width_mult, height_mult, align)]`` lines.
+
+    ``width_of(text)`` gives a line's width in dots in the printer's font (a device
+    takes it from its glyphs); without it lines are wrapped by their length.
+    """
+    if width_of is None:
+        regular = bold = lambda text: len(text) <= LINE_CHARS  # noqa: E731
+    else:
+        regular = lambda text: width_of(text) <= ROOM  # noqa: E731
+        bold = lambda text: width_of(text) <= BOLD_ROOM  # noqa: E731
     lines = [(TITLE, True, 1, 2, escpos.CENTER), ("", False, 1, 1, escpos.LEFT)]
-    for part in wrap(STATION + _field(station)):
+    for part in wrap(STATION + _field(station), regular):
         lines.append((part, False, 1, 1, escpos.LEFT))
     lines.append((ROW + _field(row), True, 1, 1, escpos.LEFT))
-    for part in wrap(_field(name)):
+    for part in wrap(_field(name), bold):
         lines.append((part, True, 1, 1, escpos.LEFT))
-    for part in wrap(STYLE + _field(style)):
+    for part in wrap(STYLE + _field(style), regular):
         lines.append((part, False, 1, 1, escpos.LEFT))
     lines.append(("", False, 1, 1, escpos.LEFT))
     lines.append((SIGNATURE, False, 1, 1, escpos.LEFT))

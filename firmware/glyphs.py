@@ -40,8 +40,7 @@ class GlyphFile:
             raise ValueError("%s is not a glyph file or is cut short" % path)
         self.count = count
 
-    def get(self, ch, default=None):
-        """The glyph of ``ch`` as ``(width, bitmap)``, or ``default`` when the file has none."""
+    def _find(self, ch):
         code = ord(ch)
         index = self.index
         low, high = 0, self.count - 1
@@ -54,14 +53,31 @@ class GlyphFile:
             elif found > code:
                 high = mid - 1
             else:
-                width = index[at + 2]
-                size = (width + 7) // 8 * self.height
-                self.file.seek(struct.unpack(">I", index[at + 3 : at + 7])[0])
-                data = self.file.read(size)
-                if not 0 < width <= MAX_WIDTH or len(data) != size:
-                    raise ValueError("glyph U+%04X is damaged" % code)
-                return width, data
-        return default
+                return at
+        return -1
+
+    def get(self, ch, default=None):
+        """The glyph of ``ch`` as ``(width, bitmap)``, or ``default`` when the file has none."""
+        at = self._find(ch)
+        if at < 0:
+            return default
+        width = self.index[at + 2]
+        size = (width + 7) // 8 * self.height
+        self.file.seek(struct.unpack(">I", self.index[at + 3 : at + 7])[0])
+        data = self.file.read(size)
+        if not 0 < width <= MAX_WIDTH or len(data) != size:
+            raise ValueError("glyph U+%04X is damaged" % ord(ch))
+        return width, data
+
+    def width_of(self, text):
+        """Width in dots of ``text`` drawn with these glyphs ("?" for a missing one)."""
+        total = 0
+        fallback = self._find("?")
+        for ch in text:
+            at = self._find(ch)
+            at = fallback if at < 0 else at
+            total += self.index[at + 2] if at >= 0 else 0
+        return total
 
     def close(self):
         """Close the file."""

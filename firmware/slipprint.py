@@ -73,17 +73,18 @@ async def print_slip(uart, glyph_path, station, fields, buf=None):
     """
     writer = uart[1]
     await check(uart)
-    glyphs = rasterise = None
+    glyphs = rasterise = width_of = None
     try:
         glyphs = GlyphFile(glyph_path)
         rasterise = escpos.glyph_rasteriser(glyphs, glyphs.height, buf)
+        width_of = glyphs.width_of
     except (OSError, ValueError) as err:
         # Without the glyphs, lines with Kyrgyz letters cannot print; the rest can.
         _log("no glyphs:", err)
     try:
         printer = escpos.Printer(writer.write, None, rasterise)
         lines = slip.slip_lines(station, fields.get("row"), fields.get("name"),
-                                fields.get("style"))
+                                fields.get("style"), width_of)
         for _ in slip.print_steps(printer, lines):
             await writer.drain()
     finally:

@@ -197,6 +197,7 @@ def check_glyph_file_reads_glyphs_one_by_one():
     assert glyphs.get("A") == (3, b"\xa0\xa0")
     assert glyphs.get("E") == (3, b"\xa4\xa4")
     assert glyphs.get("z") is None and glyphs.get("z", 1) == 1
+    assert glyphs.width_of("ABE") == 9 and glyphs.width_of("A?z") == 3  # no "?" glyph either
     glyphs.close()
 
 
