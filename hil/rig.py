@@ -55,6 +55,7 @@ from hil.voters import (
     VoterOutcome,
     expected_contests,
     ground_truth,
+    grow_fingers,
     make_voters,
     write_voter_csv,
 )
@@ -358,6 +359,8 @@ class StationRig:
         self._progress(f"broker: {self.broker.kind} on {self.broker.host}:{self.broker.port}")
         self._load_election()
         self.voters = make_voters(self.n_voters, self.seed, sorted(self.election.styles))
+        # Growing the voters' fingers takes CPU; the start-up below mostly waits.
+        grow_fingers(self.voters)
         self.truth = ground_truth(self.election, self.voters, self.seed, self.blank_rate)
         self._make_units()
         fw_hashes = set()

@@ -147,23 +147,48 @@ class Voter:
 
 
 _impressions: dict[tuple[int, int], Any] = {}
+_growing: dict[tuple[int, int], threading.Event] = {}
 _impressions_lock = threading.Lock()
 
 
 def finger_image(finger_seed: int, capture: int = 0) -> Any:
     """An impression of master finger ``finger_seed`` (``hil.fingerprints``), as a
-    288 x 256 uint8 image; the same arguments give the same image (kept in memory)."""
+    288 x 256 uint8 image; the same arguments give the same image (kept in memory, and
+    grown once even when several threads ask at the same time)."""
     key = (finger_seed, capture)
-    with _impressions_lock:
-        if key in _impressions:
-            return _impressions[key]
-    from hil.fingerprints import make_impression, make_master
+    while True:
+        with _impressions_lock:
+            if key in _impressions:
+                return _impressions[key]
+            growing = _growing.get(key)
+            if growing is None:
+                _growing[key] = threading.Event()
+                break
+        growing.wait(60)
+    try:
+        from hil.fingerprints import make_impression, make_master
 
-    master = make_master(finger_seed, *FINGER_MASTER)
-    image = make_impression(master, capture + 1).image
-    with _impressions_lock:
-        _impressions[key] = image
-    return image
+        master = make_master(finger_seed, *FINGER_MASTER)
+        image = make_impression(master, capture + 1).image
+        with _impressions_lock:
+            _impressions[key] = image
+        return image
+    finally:
+        with _impressions_lock:
+            _growing.pop(key).set()
+
+
+def grow_fingers(voters: Iterable[Voter]) -> threading.Thread:
+    """Grow the voters' fingers in a background thread (while a station starts up)."""
+    todo = list(voters)
+
+    def grow() -> None:
+        for voter in todo:
+            voter.finger_image()
+
+    thread = threading.Thread(target=grow, name="grow-fingers", daemon=True)
+    thread.start()
+    return thread
 
 
 def make_voters(count: int, seed: int = 1, styles: Sequence[str] = ("s1",)) -> list[Voter]:
