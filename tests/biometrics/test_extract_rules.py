@@ -93,9 +93,10 @@ def test_ending_directions_point_into_their_ridge() -> None:
 
 
 def test_spur_is_dropped_with_its_fork() -> None:
-    graph = graph_of(ridge_map((40, 43, 10, 110), (34, 40, 60, 62)))
+    # A side branch 3 pixels long, well under half a ridge period.
+    graph = graph_of(ridge_map((40, 43, 10, 110), (37, 40, 60, 62)))
     v = verdicts(graph)
-    tip = near(graph, 61, 34)
+    tip = near(graph, 61, 37)
     fork = near(graph, 61, 41)
     assert len(tip) == 1 and v[tip[0]] == filtering.SPUR_RULE
     assert len(fork) == 1 and v[fork[0]] == filtering.SPUR_RULE

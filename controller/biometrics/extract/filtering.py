@@ -18,7 +18,7 @@ from controller.biometrics.extract.frequency import angular_distance
 from controller.biometrics.extract.skeleton import Graph
 from controller.biometrics.template import ENDING
 
-SPUR = 0.9  # side branches shorter than this (periods) are spurs
+SPUR = 0.5  # side branches shorter than this (periods) are spurs
 ISLAND = 1.0  # ridge pieces shorter than this are dust or fragments
 BRIDGE = 1.6  # links between two forks shorter than this, across the flow, are bridges
 BRIDGE_ANGLE = np.radians(40.0)
