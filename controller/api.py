@@ -74,6 +74,24 @@ def create_app(station: Station) -> FastAPI:
         except PollsError as err:
             raise HTTPException(err.status, str(err)) from None
 
+    @app.get("/api/checkin/held")
+    def held_checkins() -> list[dict[str, Any]]:
+        """Check-ins whose finger did not match, waiting for the chair."""
+        return station.held_checkins()
+
+    @app.post("/api/checkin/override")
+    def override_checkin(body: dict[str, Any]) -> dict[str, Any]:
+        """The chair issues a held check-in's ballot: ``{"txn", "reason"}``."""
+        from controller.checkin import OverrideError
+
+        txn, reason = body.get("txn"), body.get("reason")
+        if not isinstance(txn, str) or not isinstance(reason, str):
+            raise HTTPException(422, "the body must be {\"txn\": text, \"reason\": text}")
+        try:
+            return station.override_checkin(txn, reason)
+        except OverrideError as err:
+            raise HTTPException(err.status, str(err)) from None
+
     @app.get("/api/printer")
     async def printer() -> dict[str, Any]:
         """The results printer's paper and cover, asked now (it can take seconds)."""

@@ -29,12 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from controller import audit
+from controller import audit, checkin
 from controller.api import create_app
 from controller.bridge import Bridge
 from controller.dispatch import Dispatcher
 from controller.events import EventHub
 from controller.intake import Intake, Reader
+from controller.references import (
+    FingerReferenceError,
+    load_references,
+    references_digest,
+    store_references,
+)
 from controller.registry import Registry
 from controller.results import (
     OPEN,
@@ -141,9 +147,15 @@ class Station:
             voters = load_voters(self.setup.voters_path, styles=set(self.election.styles))
         except VoterListError as err:
             raise StationError(str(err)) from None
+        fingers: dict[int, bytes] = {}
+        if self.setup.fingers_path is not None:
+            try:
+                fingers = load_references(self.setup.fingers_path, voters)
+            except FingerReferenceError as err:
+                raise StationError(str(err)) from None
         self.store = Store(self.data_dir / "station.db")
         try:
-            self._initialise(voters)
+            self._initialise(voters, fingers)
         except BaseException:
             self.store.close()
             raise
@@ -172,7 +184,7 @@ class Station:
         log.info("station %s (%s mode) running at %s", self.station, self.mode, self.url)
         return self
 
-    def _initialise(self, voters: list[Any]) -> None:
+    def _initialise(self, voters: list[Any], fingers: dict[int, bytes]) -> None:
         assert self.store is not None
         with self.store.tx() as conn:
             stored_station = get_meta(conn, "station")
@@ -187,6 +199,7 @@ class Station:
                 ("mode", self.mode),
                 ("election_hash", self.election.hash),
                 ("voters_sha256", digest(voters)),
+                ("fingers_sha256", references_digest(fingers)),
             ):
                 old = get_meta(conn, key)
                 if old not in (None, value) and started:
@@ -197,11 +210,15 @@ class Station:
             if get_meta(conn, "voters_sha256") != digest(voters):
                 count = store_voters(conn, voters)
                 log.info("voter list imported: %d voters", count)
+            if get_meta(conn, "fingers_sha256") != references_digest(fingers):
+                count = store_references(conn, fingers)
+                log.info("finger references imported: %d voters enrolled", count)
             set_meta(conn, "station", self.station)
             set_meta(conn, "mode", self.mode)
             set_meta(conn, "election_hash", self.election.hash)
             set_meta(conn, "election_id", self.election.id)
             set_meta(conn, "voters_sha256", digest(voters))
+            set_meta(conn, "fingers_sha256", references_digest(fingers))
             self.registry.sync(conn)
             audit.append(
                 conn,
@@ -210,6 +227,7 @@ class Station:
                 mode=self.mode,
                 election_hash=self.election.hash,
                 voters=len(voters),
+                enrolled=len(fingers),
             )
         if self.setup.polls == OPEN:
             with self.store.read() as conn:
@@ -282,6 +300,7 @@ class Station:
                 "devices": self.registry.devices(conn),
                 "voters": count("SELECT COUNT(*) FROM voters"),
                 "checked_in": count("SELECT COUNT(*) FROM issuances"),
+                "held_for_chair": count("SELECT COUNT(*) FROM checkin_holds WHERE state = 'held'"),
                 "cast": count("SELECT COUNT(*) FROM sheets WHERE state = 'cast'"),
                 "pending": count("SELECT COUNT(*) FROM sheets WHERE state = 'pending'"),
             }
@@ -344,6 +363,18 @@ class Station:
                 code=job.code,
                 sections=job.sections,
             )
+
+    def held_checkins(self) -> list[dict[str, Any]]:
+        """Check-ins whose finger did not match, waiting for the chair."""
+        with self._store().read() as conn:
+            return checkin.held(conn)
+
+    def override_checkin(self, txn: str, reason: str) -> dict[str, Any]:
+        """The chair issues the ballot of a held check-in (``checkin.OverrideError``)."""
+        with self._store().tx() as conn:
+            result = checkin.override(conn, txn, reason, polls_state(conn))
+        self.hub.publish("checkin")
+        return result
 
     def results(self) -> dict[str, Any]:
         """The stored results (``PollsError`` while polls are not closed)."""
