@@ -44,7 +44,16 @@ import sys
 from drivers import mrz
 from firmware import runtime, store
 
-STATUSES = ("issued", "already_issued", "not_on_list", "invalid_document", "polls_closed")
+STATUSES = (
+    "issued",
+    "already_issued",
+    "not_on_list",
+    "invalid_document",
+    "polls_closed",
+    "finger_retry",
+    "finger_mismatch",
+    "not_found",
+)
 PENDING = "pending.json"
 FINGER = "firmware.finger"
 SLIPS = "firmware.slipprint"
