@@ -344,7 +344,8 @@ def read_ballot(
         except RegistrationError as err:
             raise _Reject(err.reason, err.detail, style) from None
         targets = targets_of(election, style, code.paper)
-        streak = find_light_streak(gray, paper, targets.boxes(fit.homography))
+        streak = find_light_streak(gray, paper, targets.boxes(fit.homography),
+                                   targets.spans(fit.homography), fit.px_per_mm)
         if streak is not None:
             raise _Reject("scanner_streaks", streak, style)
         black = black_level(gray, fit.homography, code.paper, paper)

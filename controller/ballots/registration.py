@@ -33,6 +33,8 @@ MAX_RESIDUAL_MM = 0.6
 MAX_ANISOTROPY = 0.04
 SCALE_TOLERANCE = 0.04
 CODE_TOLERANCE_MM = 3.0
+SOLID = 0.2  # of a fiducial's side: a row or column that dark is part of the square
+STRAY_SHARE = 0.05  # of a fiducial's area: dust around it that is let be
 CORNER_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
 _NEAREST_THE_CODE_FIRST = (1, 0, 3, 2)
 
@@ -106,22 +108,34 @@ def find_fiducial(
     if inner_mean[best] < 0.5 * paper or ring_mean[best] > 0.2 * paper:
         return None
     centre = np.array([x0 + (best[1] + ring_out / 2) * step, y0 + (best[0] + ring_out / 2) * step])
-    # Refine at full resolution: the centroid of the dark pixels in a box a little
-    # larger than the square around what was found.
-    area = (geo.FIDUCIAL * k) ** 2
-    half = geo.FIDUCIAL * k * 0.75
+    # Refine at full resolution: the centroid of the square's dark pixels in a box a
+    # little larger than the square around what was found.
+    side = geo.FIDUCIAL * k
+    area = side**2
+    half = side * 0.75
     ry0, ry1 = int(max(0, centre[1] - half)), int(min(height, centre[1] + half))
     rx0, rx1 = int(max(0, centre[0] - half)), int(min(width, centre[0] + half))
     dark = gray[ry0:ry1, rx0:rx1] < paper * 0.5
-    per_row = dark.sum(axis=1)
-    per_column = dark.sum(axis=0)
-    count = int(per_row.sum())
-    if not 0.6 * area <= count <= 1.4 * area or per_row[0] or per_row[-1] or (
-        per_column[0] or per_column[-1]
+    # The square is where rows and columns are solidly dark; a speck of dust in the box
+    # darkens a pixel or two of a row and is neither the square nor a reason to refuse.
+    rows = np.flatnonzero(dark.sum(axis=1) >= SOLID * side)
+    cols = np.flatnonzero(dark.sum(axis=0) >= SOLID * side)
+    if not len(rows) or not len(cols):
+        return None
+    if rows[0] == 0 or cols[0] == 0 or rows[-1] == dark.shape[0] - 1 or (
+        cols[-1] == dark.shape[1] - 1
     ):
-        return None  # not a square of its size alone in the box
-    return np.array([rx0 + per_column @ np.arange(len(per_column)) / count + 0.5,
-                     ry0 + per_row @ np.arange(len(per_row)) / count + 0.5])
+        return None  # dark up to the box's edge: not a square of its size alone
+    pad = int(np.ceil(side * 0.1)) + 1  # the corners of a square on the skew
+    sy0, sx0 = max(0, rows[0] - pad), max(0, cols[0] - pad)
+    square = dark[sy0 : rows[-1] + pad + 1, sx0 : cols[-1] + pad + 1]
+    per_row = square.sum(axis=1)
+    per_column = square.sum(axis=0)
+    count = int(per_row.sum())
+    if not 0.6 * area <= count <= 1.4 * area or int(dark.sum()) - count > STRAY_SHARE * area:
+        return None  # not a square of its size, or something more than dust beside it
+    return np.array([rx0 + sx0 + per_column @ np.arange(len(per_column)) / count + 0.5,
+                     ry0 + sy0 + per_row @ np.arange(len(per_row)) / count + 0.5])
 
 
 def find_timing_marks(

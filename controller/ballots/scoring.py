@@ -56,6 +56,15 @@ class Targets:
         size = (corners.max(axis=1) - low).max(axis=0)
         return np.hstack([low, low + size])
 
+    def spans(self, h: np.ndarray) -> np.ndarray:
+        """Each oval's centre column in the scan and half its width there (pixels)."""
+        centres = local_points(h, self.centres, np.zeros((1, 2)))[:, 0, :]
+        along = local_points(h, self.centres, np.array([[geo.OVAL_W / 2, 0.0],
+                                                        [0.0, geo.OVAL_H / 2]]))
+        reach = along - centres[:, None, :]
+        half = np.hypot(reach[:, 0, 0], reach[:, 1, 0])
+        return np.stack([centres[:, 0], half], axis=1)
+
     def interior(self, k: float) -> np.ndarray:
         """Sample points (mm from an oval's centre) covering its interior at ``k`` px/mm."""
         key = int(round(k * 4))

@@ -12,24 +12,33 @@ refused and the scanner needs cleaning, as VxSuite does.
   paper on both sides, so the scanner bed beside a sheet is not one;
 * light (``find_light_streak``, once the targets are located): a light line shows only
   where it cuts through ink, and what matters is the ink of the targets. Around each
-  target, one to ``LIGHT_MAX_WIDTH`` columns without a single ink pixel, with ink right
-  beside them on both sides in the same rows — across the oval's printed outline at its
-  top and bottom, through a mark — are a cut. The same cut through two targets, or
-  through most of one mark's height, is a streak. The printed outline crosses every
-  column of an oval, so no drawing leaves such a cut; a light streak along a row of a
-  sheet fed sideways crosses one oval end to end and is seen when it cuts a mark.
+  target, a run of columns (up to ``LIGHT_MAX_WIDTH_MM`` wide) without a single ink
+  pixel, with ink right beside it on both sides in the same rows, is a cut. Inside an
+  oval's width the printed outline crosses every column at the oval's top and bottom,
+  so no drawing leaves a free column there: a cut through the outline of one oval is a
+  streak (when the outline is at least ``MIN_OUTLINE_PX`` thick in the scan; thinner,
+  it may break up by itself). Elsewhere — beside the ovals, or in scans of lower
+  resolution — the same cut through two targets, or through most of one mark's height,
+  is a streak. A light streak that crosses no target (along a row of a sheet fed
+  sideways, between the rows of ovals) is not seen, and takes no ink from a target
+  either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from controller.ballots import layout as geo
+
 BANDS = 12
 DARK = 0.6  # of the paper level: darker counts as ink here
 DARK_SHARE = 0.5  # of a band's rows a dark streak column covers at least
 MAX_WIDTH_MM = 3.0
 NEIGHBOUR_GAP = (2, 7)  # pixels: where a column's neighbours are looked at
-LIGHT_MAX_WIDTH = 4  # pixels: the widest light streak looked for
+LIGHT_MAX_WIDTH = 4  # pixels: light streaks at least this wide are looked for at any dpi
+LIGHT_MAX_WIDTH_MM = 2.5  # ... and up to this wide
+LIGHT_INSIDE = 0.8  # of an oval's half width: where its outline must cross every column
+MIN_OUTLINE_PX = 2.0  # an outline thinner than this in the scan may break up by itself
 LIGHT_MIN_ROWS = 2  # rows in which a cut must have ink right beside it on both sides
 LIGHT_LONG_CUT = 0.45  # of a target's patch height: a cut that long is a streak alone
 
@@ -76,16 +85,26 @@ def _dark_streak(per_band: np.ndarray, band_rows: int, px_per_mm: float) -> int 
     return None
 
 
-def find_light_streak(gray: np.ndarray, paper: float, boxes: np.ndarray) -> str | None:
+def find_light_streak(
+    gray: np.ndarray,
+    paper: float,
+    boxes: np.ndarray,
+    ovals: np.ndarray | None = None,
+    px_per_mm: float | None = None,
+) -> str | None:
     """A description of a light streak cutting the targets, or None.
 
     ``boxes`` holds each target's surroundings in scan pixels, one row ``x0, y0, x1, y1``
-    per target (the oval with a margin, all of one size).
+    per target (the oval with a margin, all of one size). ``ovals`` gives per target the
+    scan column of the oval's centre and half the oval's width in the scan; with
+    ``px_per_mm`` it lets a single cut through a printed outline count as a streak.
     """
     height, width = gray.shape
+    k = float(px_per_mm or 0.0)
+    widest = max(LIGHT_MAX_WIDTH, int(LIGHT_MAX_WIDTH_MM * k))
     patch_w = int((boxes[:, 2] - boxes[:, 0]).max())
     patch_h = int((boxes[:, 3] - boxes[:, 1]).max())
-    if patch_w <= LIGHT_MAX_WIDTH + 2 or patch_h < LIGHT_MIN_ROWS:
+    if patch_w <= 3 or patch_h < LIGHT_MIN_ROWS:
         return None
     x0 = np.clip(boxes[:, 0].astype(np.intp), 0, max(0, width - patch_w))
     y0 = np.clip(boxes[:, 1].astype(np.intp), 0, max(0, height - patch_h))
@@ -93,24 +112,47 @@ def find_light_streak(gray: np.ndarray, paper: float, boxes: np.ndarray) -> str 
     cols = x0[:, None, None] + np.arange(patch_w)[None, None, :]
     ink = gray[np.minimum(rows, height - 1), np.minimum(cols, width - 1)] < paper * DARK
     free = ~ink.any(axis=1)  # columns without a single ink pixel in the patch
-    cut = np.zeros((len(boxes), patch_w), dtype=np.int32)
-    for run in range(1, LIGHT_MAX_WIDTH + 1):
-        # ``run`` paper columns from c, ink right beside them on both sides, row by row.
-        span = patch_w - run - 1
-        gap = free[:, 1 : 1 + span].copy()
-        for i in range(1, run):
-            gap &= free[:, 1 + i : 1 + i + span]
-        both = (ink[:, :, 0:span] & ink[:, :, run + 1 : run + 1 + span]).sum(axis=1)
-        np.maximum(cut[:, 1 : 1 + span], np.where(gap, both, 0), out=cut[:, 1 : 1 + span])
-    evident = cut >= LIGHT_MIN_ROWS
-    if not evident.any():
+    # For every free column, the nearest columns with ink to its left and to its right:
+    # a run of free columns with ink on both sides is where a light line may have cut.
+    index = np.arange(patch_w)
+    left = np.maximum.accumulate(np.where(free, -1, index), axis=1)
+    right = np.minimum.accumulate(np.where(free, patch_w, index)[:, ::-1], axis=1)[:, ::-1]
+    run = right - left - 1
+    target, column = np.nonzero(free & (left >= 0) & (right < patch_w) & (run <= widest))
+    if not len(target):
         return None
-    target, column = np.nonzero(evident)
+    beside_l = ink[target, :, left[target, column]]  # candidates x rows
+    beside_r = ink[target, :, right[target, column]]
+    cut = (beside_l & beside_r).sum(axis=1)
     absolute = x0[target] + column
-    long_cut = cut[target, column] >= LIGHT_LONG_CUT * patch_h
-    for i, where in enumerate(absolute.tolist()):
+    if ovals is not None and k * geo.OVAL_STROKE >= MIN_OUTLINE_PX:
+        # Inside an oval's width the printed outline crosses every column twice, at its
+        # top and its bottom: a free column there is a line the scanner did not see. A
+        # wide cut meets a sloping outline at different heights on its two sides, so ink
+        # beside it counts within a few rows.
+        reach = np.maximum(1, run[target, column] // 3)
+        near = _taller(beside_l, reach) & _taller(beside_r, reach)
+        inside = np.abs(absolute - ovals[target, 0]) <= LIGHT_INSIDE * ovals[target, 1]
+        hits = np.flatnonzero(inside & (near.sum(axis=1) >= 2 * LIGHT_MIN_ROWS))
+        if len(hits):
+            where = int(absolute[hits[0]])
+            return f"a light vertical streak at column {where} of the scan: clean the scanner"
+    evident = cut >= LIGHT_MIN_ROWS
+    long_cut = cut >= LIGHT_LONG_CUT * patch_h
+    for i in np.flatnonzero(evident).tolist():
+        where = int(absolute[i])
         # A streak a pixel wide may fall on neighbouring columns in two targets.
-        crossed = set(target[np.abs(absolute - where) <= 1].tolist())
+        crossed = set(target[evident & (np.abs(absolute - where) <= 1)].tolist())
         if long_cut[i] or len(crossed) >= 2:
             return f"a light vertical streak at column {where} of the scan: clean the scanner"
     return None
+
+
+def _taller(rows: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """``rows`` (candidates x rows, bool) grown up and down by each candidate's ``reach``."""
+    out = rows.copy()
+    for r in range(1, int(reach.max()) + 1):
+        use = (reach >= r)[:, None]
+        out[:, r:] |= rows[:, :-r] & use
+        out[:, :-r] |= rows[:, r:] & use
+    return out

@@ -166,11 +166,13 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
     orientation = int(rng.choice(ORIENTATIONS, p=[0.7, 0.1, 0.1, 0.1]))
     streak = None
     if rng.random() < 0.02:
-        # A light streak shows only where it crosses print: down the ovals' column of an
-        # upright or upside-down sheet; a sideways sheet gets a dark one.
-        light = orientation in (0, 180) and rng.random() < 0.4
-        streak = ("light" if light else "dark", float(rng.uniform(0.1, 0.9)),
-                  int(rng.integers(1, 5)))
+        # A light streak shows only where it crosses print, so it is drawn through the
+        # first target: down the ovals' column of an upright sheet, along a row of one
+        # fed sideways. Most streaks are a pixel or a few wide, some up to 1.5 mm at
+        # 200 dpi (a group of dead elements, a strip of dirt).
+        light = rng.random() < 0.4
+        width = int(rng.integers(1, 5)) if rng.random() < 0.7 else int(rng.integers(5, 13))
+        streak = ("light" if light else "dark", float(rng.uniform(0.1, 0.9)), width)
     return ScanSpec(
         style=style,
         marks=marks,

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 
 _NOISE_BANK = 2
+_NOISE_STEP = 512  # pixels: the size classes of stored noise fields
+_NOISE_KEPT = 16
 _noise: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -76,16 +78,20 @@ def _noise_fields(sigma: int, index: int, shape: tuple[int, int]
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Stored Gaussian noise of a whole number ``sigma``, as its positive and negative
     parts (uint8, so adding it is two saturating byte operations), large enough for
-    ``shape``. Fields are made with room to spare, so scans of a few sizes share them."""
-    key = (sigma, index)
+    ``shape``. A field's size depends only on the scan's size class, never on the scans
+    made before, so a spec gives the same pixels whatever was generated earlier; scans
+    of one class (a paper at a dpi, placed within the tolerances) share it."""
+    side = -(-int(max(shape) * 1.1) // _NOISE_STEP) * _NOISE_STEP + 64
+    key = (sigma, index, side)
     fields = _noise.get(key)
-    if fields is None or fields[0].shape[0] < shape[0] or fields[0].shape[1] < shape[1]:
-        rng = np.random.default_rng([1000, sigma, index])
-        side = int(max(shape) * 1.3) + 64
+    if fields is None:
+        rng = np.random.default_rng([1000, sigma, index, side])
         values = rng.standard_normal((side, side), dtype=np.float32) * sigma
         values = np.clip(np.round(values), -255, 255).astype(np.int16)
         fields = (np.clip(values, 0, 255).astype(np.uint8),
                   np.clip(-values, 0, 255).astype(np.uint8))
+        if len(_noise) >= _NOISE_KEPT:
+            _noise.pop(next(iter(_noise)))
         _noise[key] = fields
     return fields
 

@@ -197,6 +197,48 @@ def test_scanner_streaks_are_refused(election, official, streak, orientation) ->
     assert "clean the scanner" in result["detail"]
 
 
+@pytest.mark.parametrize("width", [6, 9, 12])
+@pytest.mark.parametrize("orientation", [90, 270])
+def test_a_wide_light_streak_along_a_pencil_line_is_refused(
+    election, official, width, orientation
+) -> None:
+    # Fed sideways, a light streak runs along a row of the sheet: through one target,
+    # along a pencil line across it. Wider than a few pixels it took the line away
+    # unseen and the vote was lost; it cuts the oval's printed outline at both ends.
+    marks = [MarkSpec("party-list", "p-ala-too", "line", "pencil")]
+    for where in (0.4, 0.5, 0.6):
+        scan = official.make(ScanSpec("s-d07", marks=marks, orientation=orientation, seed=1,
+                                      streak=("light", where, width)))
+        result = _read(election, scan)
+        assert (result["status"], result["reason"]) == ("rejected", "scanner_streaks"), (
+            where, result["detail"], result["marks"][:1])
+
+
+def test_a_light_streak_across_one_blank_target_is_refused(election, official) -> None:
+    scan = official.make(ScanSpec("s-d07", orientation=90, rotation=2.0, seed=2,
+                                  streak=("light", 0.5, 2)))
+    result = _read(election, scan)
+    assert (result["status"], result["reason"]) == ("rejected", "scanner_streaks")
+
+
+def test_dust_beside_the_corner_marks_does_not_refuse_the_sheet(election, official) -> None:
+    # Specks of dust all round each corner mark, 1.5 to 2.1 mm clear of it: some fall on
+    # the edge of the box the mark's centre is measured in, which used to refuse the sheet.
+    scan = official.make(_spec())
+    image = scan.image.copy()
+    h = np.array(scan.truth["homography"])
+    k = DPI / 25.4
+    for fx, fy in ((12.0, 12.0), (198.0, 12.0), (12.0, 285.0), (198.0, 285.0)):
+        for gap in (1.5, 1.7, 1.9, 2.1):
+            for sx, sy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                x, y = fx + sx * (3.5 + gap), fy + sy * (3.5 + gap)
+                p = h @ np.array([x * k, y * k, 1.0])
+                cx, cy = int(round(p[0] / p[2])), int(round(p[1] / p[2]))
+                image[cy - 1 : cy + 1, cx - 1 : cx + 1] = 30
+    result = _read(election, dataclasses.replace(scan, image=image))
+    _assert_reads_right(result, scan.truth)
+
+
 def test_clean_and_heavily_marked_sheets_are_not_taken_for_streaks(election, official) -> None:
     every = [MarkSpec(c.id, o.id, kind, "felt")
              for c in election.style_contests("s-d12")

@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from controller.election import load_election
-from hil.ballot_scans import KINDS, MARGINAL_KINDS, VOTE_KINDS, MarkSpec, ScanMaker, ScanSpec
+from hil.ballot_scans import (
+    KINDS,
+    MARGINAL_KINDS,
+    VOTE_KINDS,
+    MarkSpec,
+    ScanMaker,
+    ScanSpec,
+    scanner,
+)
 from hil.ballot_scans import paper as paper_fx
 from hil.ballot_scans.maker import MAX_ROTATION, MAX_SCALE_OFF, ORIENTATIONS, random_spec
 
@@ -49,6 +57,20 @@ def test_the_same_spec_gives_the_same_scan(maker) -> None:
     assert np.array_equal(a.image, b.image) and a.truth == b.truth
     c = maker.make(dataclasses.replace(spec, seed=10))
     assert a.image.shape == c.image.shape and not np.array_equal(a.image, c.image)
+
+
+def test_a_spec_gives_the_same_scan_whatever_was_made_before(election, monkeypatch) -> None:
+    # Stored noise once took its size from the first scan that needed it, so a spec
+    # made again in a fresh process (to look at a failure) came out with other noise.
+    spec = ScanSpec("s-d12", rotation=-3.0, noise=5.0, specks=30, seed=4)
+    monkeypatch.setattr(scanner, "_noise", {})  # as in a fresh process
+    fresh = ScanMaker(election, DPI, "official").make(spec).image
+    monkeypatch.setattr(scanner, "_noise", {})
+    busy = ScanMaker(election, DPI, "official")
+    for seed in range(6):  # other sizes first, with every stored field of that noise
+        busy.make(ScanSpec("s-d07", scale=1.03, rotation=5.0, noise=5.0, seed=seed,
+                           margins=(9, 9, 9, 9)))
+    assert np.array_equal(busy.make(spec).image, fresh)
 
 
 def test_truth_says_what_each_target_carries(election, maker) -> None:
