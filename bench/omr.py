@@ -5,7 +5,9 @@
 
 Scans come from ``hil.ballot_scans`` (every kind of mark, dirt and distortion within
 the reader's tolerances, 2 % with a scanner streak, 10 % in colour) at 200 dpi, of the
-example election's two styles and a long style of 38 targets, made by
+example election's two styles and a long style of 38 targets, and 3 % of them ballots
+that do not belong (of another election, printed for another station, test ballots),
+made by
 worker processes on the other cores while this process, pinned to core 0 with one
 thread for numpy and OpenCV, reads each of them twice: with Shailoo's reader
 (``controller.ballots.read``) and with the plain contour-and-threshold reader of
@@ -15,7 +17,9 @@ sample of the scans saved as PNG and JPEG files and reported apart.
 Printed: median and p95 milliseconds per sheet (wall clock and the reading thread's
 CPU time), ballot positions read, vote errors (a vote not counted, or anything else
 counted), marginal flags, what happened to pencil lines, hesitation marks, folds and
-stains, streaks caught, sheets refused, and the baseline's figures beside them.
+stains, streaks caught, sheets refused, foreign ballots refused with the right reason,
+and the baseline's figures beside them. The reader runs as station ``STATION`` in
+official mode.
 Ctrl-C (or SIGTERM) stops the run and prints the figures so far.
 """
 
@@ -57,8 +61,17 @@ EXAMPLE = ROOT / "examples" / "election.json"
 STYLE_WEIGHTS = {"s-d07": 0.2, "s-d12": 0.2, "s-long": 0.6}
 DECODE_EVERY = 200
 REUSE = 10  # scans sharing a placement on the scanner bed, on average (marks are all new)
+STATION = "ps-bench"  # the station the reader runs at
+# Ballots that do not belong, by the reason they must be refused with: their share of
+# the sheets, and how the maker prints them.
+FOREIGN = {
+    "other_election": 0.01,
+    "other_station": 0.01,
+    "test_ballot": 0.01,
+}
 
 _maker: ScanMaker | None = None
+_foreign: dict[str, ScanMaker] = {}
 _seed = 0
 _colour_share = 0.0
 
@@ -92,12 +105,26 @@ def bench_election() -> Election:
     return Election.from_dict(doc, source="bench election")
 
 
+def other_election(election: Election) -> Election:
+    """``election`` with one letter of one candidate's name changed: another definition,
+    another hash, the very same sheet layout."""
+    doc = copy.deepcopy(election.to_dict())
+    doc["contests"][1]["options"][0]["name"] += "-Ү"
+    return Election.from_dict(doc, source="another election")
+
+
 def _init_worker(seed: int, dpi: int, colour_share: float, cores: set[int]) -> None:
     global _maker, _seed, _colour_share
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     cv2.setNumThreads(1)
-    _maker = ScanMaker(bench_election(), dpi, "official")
+    election = bench_election()
+    _maker = ScanMaker(election, dpi, "official")
+    _foreign.update({
+        "other_election": ScanMaker(other_election(election), dpi, "official"),
+        "other_station": ScanMaker(election, dpi, "official", station="ps-0001"),
+        "test_ballot": ScanMaker(election, dpi, "test", station=STATION),
+    })
     _seed = seed
     _colour_share = colour_share
 
@@ -107,9 +134,20 @@ def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
     rng = np.random.default_rng([_seed, index])
     styles = list(STYLE_WEIGHTS)
     style = str(rng.choice(styles, p=list(STYLE_WEIGHTS.values())))
-    scan = _maker.random(rng, colour=bool(rng.random() < _colour_share), reuse=REUSE,
-                         style=style)
+    roll, foreign = rng.random(), None
+    for reason, share in FOREIGN.items():
+        if roll < share:
+            foreign = reason
+            break
+        roll -= share
+    maker = _foreign[foreign] if foreign else _maker
+    scan = maker.random(rng, colour=bool(rng.random() < _colour_share), reuse=REUSE,
+                        style=style)
     spec = scan.spec
+    if foreign and (spec.streak is None or spec.streak[0] == "light"):
+        # A dark streak is seen before the code is read; a light one only after the
+        # code has already refused the ballot.
+        scan.truth["expect"] = foreign
     scan.truth["streak"] = spec.streak
     flags = {"folds": bool(spec.folds), "stains": bool(spec.stains),
              "strays": spec.strays > 0, "colour": spec.colour, "jpeg": spec.jpeg is not None,
@@ -138,12 +176,21 @@ class Tally:
         self.streaks = Counter()  # type: Counter[str]
         self.refusals = Counter()  # type: Counter[str]
         self.missed_streaks = Counter()  # type: Counter[str]
+        self.foreign = Counter()  # type: Counter[str]
+        self.foreign_wrong = Counter()  # type: Counter[str]
 
     def time(self, wall: float, cpu: float) -> None:
         self.wall.append(wall * 1000)
         self.cpu.append(cpu * 1000)
 
     def score(self, result: dict[str, Any], truth: dict[str, Any], dirty: bool) -> None:
+        if truth["expect"] in FOREIGN:
+            # A ballot that does not belong: refused with its reason, or a failure.
+            expected = truth["expect"]
+            self.foreign[expected] += 1
+            if (result["status"], result.get("reason")) != ("rejected", expected):
+                self.foreign_wrong[f"{expected} as {result.get('reason') or 'accepted'}"] += 1
+            return
         streaked = truth["expect"] == "scanner_streaks"
         if result["status"] != "accepted":
             if streaked:
@@ -234,10 +281,13 @@ def run(args: argparse.Namespace) -> int:
                     gray = image
                 dirty = flags["folds"] or flags["stains"] or flags["strays"]
                 wall, cpu = time.perf_counter(), time.thread_time()
-                result = read_ballot(gray, election, mode="official", dpi=args.dpi)
+                result = read_ballot(gray, election, mode="official", station=STATION,
+                                     dpi=args.dpi)
                 ours.time(time.perf_counter() - wall, time.thread_time() - cpu)
                 ours.score(result, truth, dirty)
-                if not args.no_baseline and sheets % args.baseline_every == 0:
+                # The baseline cannot tell a foreign ballot: it reads marks only.
+                if (not args.no_baseline and sheets % args.baseline_every == 0
+                        and truth["expect"] not in FOREIGN):
                     wall, cpu = time.perf_counter(), time.thread_time()
                     base = read_baseline(gray, layouts[truth["style"]], args.dpi)
                     plain.time(time.perf_counter() - wall, time.thread_time() - cpu)
@@ -263,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         print(f"interrupted: the figures below cover the first {ours.positions:,} positions")
     _report(args, ours, plain, decode, sheets, elapsed)
-    return 1 if ours.errors or interrupted else 0
+    return 1 if ours.errors or sum(ours.foreign_wrong.values()) or interrupted else 0
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -304,6 +354,10 @@ def _report(args: argparse.Namespace, ours: Tally, plain: Tally,
         ("streaked sheets caught", lambda t: f"{t.streaks['caught']:,}/"
                                              f"{sum(t.streaks.values()):,}"),
     ]
+    for reason in FOREIGN:
+        rows.append((f"{reason} refused with its reason",
+                     lambda t, r=reason: "-" if t is plain else (
+                         f"{t.foreign[r] - _wrong(t, r):,}/{t.foreign[r]:,}")))
     if args.baseline_every > 1 and not args.no_baseline:
         print(f"(the baseline read every {args.baseline_every}th sheet)")
     print(f"{'':40s}{ours.name:>16s}{plain.name:>18s}")
@@ -321,6 +375,13 @@ def _report(args: argparse.Namespace, ours: Tally, plain: Tally,
         print("shailoo refusals of sheets without a streak:", json.dumps(dict(ours.refusals)))
     if ours.missed_streaks:
         print("streaks shailoo did not see:", json.dumps(dict(ours.missed_streaks)))
+    if ours.foreign_wrong:
+        print("foreign ballots not refused with their reason:",
+              json.dumps(dict(ours.foreign_wrong)))
+
+
+def _wrong(tally: Tally, reason: str) -> int:
+    return sum(n for what, n in tally.foreign_wrong.items() if what.startswith(reason + " "))
 
 
 def main() -> None:
