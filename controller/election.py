@@ -30,6 +30,10 @@ from protocol.errors import ProtocolError
 FORMAT = "shailoo-election/1"
 LANGUAGES = ("ky", "ru", "en")
 KINDS = ("party_list", "candidate", "ballot_measure")
+# What the scanner may warn a voter about before the ballot goes into the box, where the
+# election's rules let the voter take it back for a new one: a contest with more marks
+# than allowed, a contest with fewer, a ballot with no vote at all. In this order.
+WARNINGS = ("overvote", "undervote", "blank")
 # Area types of NIST SP 1500-100 (ReportingUnitType), for the election's scope.
 SCOPE_TYPES = (
     "ballot-batch", "ballot-style-area", "borough", "city", "city-council",
@@ -157,6 +161,7 @@ class Election:
     scope: Scope | None = None
     stations: tuple[PollingStation, ...] = ()
     style_stations: dict[str, list[str]] = field(default_factory=dict)
+    warn_voter: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         # The definition hash is the election's identity (the generated hash would trip
@@ -224,8 +229,9 @@ def normal_form(d: Mapping[str, Any]) -> dict[str, Any]:
     """The normal form of a checked definition: the bytes ``Election.hash`` covers.
 
     Defaults are written out (``format``, a contest's ``kind``, the scope's ``type``);
-    what means "none" is left out (a ``null`` district, ``against_all: false``); names
-    and texts stay exactly as given. Two files that differ only in such spelling are
+    what means "none" is left out (a ``null`` district, ``against_all: false``, no
+    ``warn_voter``); ``warn_voter`` is written in the order of ``WARNINGS``; names and
+    texts stay exactly as given. Two files that differ only in such spelling are
     one election, and the NIST form of an election converts to this same form.
     """
     out: dict[str, Any] = {"format": FORMAT, "id": d["id"], "title": d["title"], "date": d["date"]}
@@ -264,6 +270,8 @@ def normal_form(d: Mapping[str, Any]) -> dict[str, Any]:
             style["stations"] = list(st["stations"])
         styles.append(style)
     out["styles"] = styles
+    if d.get("warn_voter"):
+        out["warn_voter"] = [w for w in WARNINGS if w in d["warn_voter"]]
     return json.loads(json.dumps(out))
 
 
@@ -429,7 +437,7 @@ class _Checker:
             {"id", "title", "date", "contests", "styles"},
             {
                 "format", "id", "title", "date", "scope", "districts", "stations",
-                "contests", "styles",
+                "contests", "styles", "warn_voter",
             },
         )  # fmt: skip
         if "format" in d and d["format"] != FORMAT:
@@ -445,6 +453,7 @@ class _Checker:
         styles, style_districts, style_stations = self.styles(
             d.get("styles"), contests, district_ids, {x.id for x in stations}
         )
+        warn_voter = self.warnings(d["warn_voter"]) if "warn_voter" in d else ()
         digest = None
         normal: dict[str, Any] = {}
         if not self.problems:
@@ -469,7 +478,22 @@ class _Checker:
             scope=scope,
             stations=tuple(stations),
             style_stations=style_stations,
+            warn_voter=warn_voter,
         )
+
+    def warnings(self, value: object) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.fail("warn_voter", f"must be a list of {', '.join(WARNINGS)} (or empty)")
+            return ()
+        seen: list[str] = []
+        for i, item in enumerate(value):
+            if item not in WARNINGS:
+                self.fail(f"warn_voter[{i}]", f"{item!r} is not one of {', '.join(WARNINGS)}")
+            elif item in seen:
+                self.fail(f"warn_voter[{i}]", f"{item!r} appears twice")
+            else:
+                seen.append(item)
+        return tuple(w for w in WARNINGS if w in seen)
 
     def date(self, value: object) -> str | None:
         if not isinstance(value, str):

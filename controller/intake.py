@@ -13,6 +13,16 @@ and the scanner's sheet ids, then says only that a sheet was cast — never how 
 nothing lines a vote up with the order or the time of the check-ins
 (``docs/cvr.md``). The image of an accepted sheet is kept under its record's id.
 
+Where the election's rules let a voter take the ballot back for a new one
+(``Election.warn_voter``), an accepted sheet with an overvoted contest, a contest left
+short or no vote at all is returned first with reason ``review`` and a message that
+names what the voter may want to correct. Fed again as it is — the same style and the
+same votes, from the same scanner, within ``REVIEW_SECONDS`` and before any other
+sheet — it is accepted and goes into the box. The warning's kind and contests travel
+only in the live answer: the stored decision, the audit log and the scanner's return
+report say ``review``, since a time next to what was wrong with a ballot would point
+at the record it becomes.
+
 Image transfer problems (a chunk missing, a hash that does not match, a blob larger
 than its own metadata allows) are not votes: the sheet is decided ``return`` with a
 reason, so the scanner gives the paper back and the voter can feed it again.
@@ -24,6 +34,7 @@ the scanner's side.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
@@ -51,6 +62,7 @@ KIND = "ballot-image"
 MAX_BLOB = 16 * 1024 * 1024
 MAX_SIDE = 16384
 MAX_SHEET_ID = 80
+REVIEW_SECONDS = 120.0  # how long a warned ballot fed again as it is goes in unwarned
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 MESSAGES = {
@@ -61,6 +73,33 @@ MESSAGES = {
     "too_large": "the scan is larger than a ballot: please feed the ballot again",
     "unreadable": "the ballot could not be read: please feed it again or ask a poll worker",
     "interrupted": "the scan was interrupted",
+    "review": "please check your ballot: take it back for a new one, or insert it again "
+    "to cast it as it is",
+}
+# What a warned voter is told, per kind of warning, before the common close.
+WARNINGS = {
+    "overvote": {
+        "ky": "Бул бөлүмдө уруксат берилгенден көп белги коюлган, ал эсептелбейт",
+        "ru": "В этом разделе отметок больше, чем разрешено: он не будет учтён",
+        "en": "more marks than allowed, so it will not count",
+    },
+    "undervote": {
+        "ky": "Бул бөлүмдө уруксат берилгенден аз белги коюлган",
+        "ru": "В этом разделе отметок меньше, чем можно поставить",
+        "en": "fewer marks than you may make",
+    },
+    "blank": {
+        "ky": "Бюллетенде бир да белги жок: ал бош бюллетень болуп эсептелет",
+        "ru": "В бюллетене нет ни одной отметки: он будет учтён как пустой",
+        "en": "the ballot has no mark and will count as blank",
+    },
+}
+REVIEW_CLOSE = {
+    "ky": "Бюллетенди алып, жаңысын сураңыз, же ушундай бойдон салуу үчүн кайра салыңыз",
+    "ru": "Заберите бюллетень и попросите новый или вставьте его ещё раз, чтобы опустить "
+    "как есть",
+    "en": "Take the ballot back and ask a poll worker for a new one, or insert it again "
+    "to cast it as it is",
 }
 
 
@@ -134,6 +173,8 @@ class Intake:
         station: str,
         images_dir: Path | None = None,
         max_blob: int = MAX_BLOB,
+        review_seconds: float = REVIEW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.election = election
@@ -145,6 +186,12 @@ class Intake:
         self._blobs: dict[str, _Blob] = {}
         self._lock = threading.Lock()
         self._reader_takes_dpi = _accepts(reader, "dpi")
+        self.review_seconds = review_seconds
+        self.clock = clock
+        # Per scanner: the digest of the last ballot sent back for review, and until
+        # when the same ballot fed again goes in. Memory only: after a restart the
+        # voter is warned once more, which is the safe side.
+        self._reviewed: dict[str, tuple[str, float]] = {}
 
     def begin(self, device: str, body: dict[str, Any]) -> None:
         """Start a blob. A blob too large for a sheet is refused (and later returned)."""
@@ -229,6 +276,7 @@ class Intake:
             self._save_image(sheet, gray)
             return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
         outcome = self._outcome(sheet, digest, read)
+        outcome = self._review(device, outcome, read)
         if outcome.record is not None:
             self._save_image(outcome.record["cvr"], gray, undated=True)
         else:
@@ -266,6 +314,25 @@ class Intake:
         }
         return Outcome(sheet, "accept", None, MESSAGES["accepted"], digest, style, record)
 
+    def _review(self, device: str, outcome: Outcome, read: Any) -> Outcome:
+        """An accepted sheet the election's rules warn about goes back once for review."""
+        with self._lock:
+            last = self._reviewed.pop(device, None)
+        if outcome.record is None:
+            return outcome  # returned anyway; a warned ballot fed again must be this one
+        warnings = review_warnings(self.election, outcome.record["votes"],
+                                   outcome.record["contests"])
+        if not warnings:
+            return outcome
+        key = _ballot_digest(outcome.record["style"], outcome.record["votes"])
+        if last is not None and last[0] == key and self.clock() <= last[1]:
+            return outcome  # the voter has seen the warning and casts the ballot as it is
+        with self._lock:
+            self._reviewed[device] = (key, self.clock() + self.review_seconds)
+        return Outcome(outcome.sheet, "return", "review",
+                       review_message(warnings, self.election), outcome.image_sha256,
+                       outcome.style)
+
     def _save_image(self, name: str, gray: np.ndarray, undated: bool = False) -> None:
         """Keep a scan as ``NAME.png``; ``undated`` sets its file times to 0 (1970).
 
@@ -299,8 +366,11 @@ class Intake:
             outcome = _returned(sheet, "polls_closed")
         now = time.time()
         accepted = outcome.decision == "accept"
+        review = outcome.reason == "review"
         # An accepted sheet's image hash and style stay inside its record, which leaves
-        # this table at the drop: a hash next to a time would point at the vote.
+        # this table at the drop: a hash next to a time would point at the vote. A sheet
+        # sent back for review may become a record a minute later (fed again as it is):
+        # what was wrong with it, its style and its hash are kept nowhere.
         conn.execute(
             "INSERT INTO sheets (id, device, state, decision, reason, message, image_sha256, "
             "style, record, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -310,9 +380,9 @@ class Intake:
                 "pending" if accepted else "rejected",
                 outcome.decision,
                 outcome.reason,
-                outcome.message,
-                None if accepted else outcome.image_sha256,
-                None if accepted else outcome.style,
+                MESSAGES["review"] if review else outcome.message,
+                None if accepted or review else outcome.image_sha256,
+                None if accepted or review else outcome.style,
                 json.dumps(outcome.record) if outcome.record is not None else None,
                 now,
                 now,
@@ -326,7 +396,7 @@ class Intake:
                 "sheet.returned",
                 device,
                 sheet=sheet,
-                image_sha256=outcome.image_sha256,
+                image_sha256=None if review else outcome.image_sha256,
                 reason=outcome.reason,
             )
         return {
@@ -442,6 +512,59 @@ class Intake:
             audit.append(conn, "ballot.return_of_cast", device, sheet=sheet, reason=reason)
             return {"sheet": sheet, "voided": False}
         return {"sheet": sheet, "voided": True}
+
+
+def review_warnings(
+    election: Any, votes: dict[str, list[str]], verdicts: dict[str, str]
+) -> list[dict[str, Any]]:
+    """What the election's rules warn the voter about on a ballot read as ``votes`` with
+    the reader's ``verdicts``: ``[{"kind", "contests"}]`` in the order of
+    ``controller.election.WARNINGS``; [] when nothing (or the rules say nothing).
+
+    A ballot without a single vote is ``blank``; where only ``undervote`` is warned
+    about, it is an undervote in every contest.
+    """
+    rules = getattr(election, "warn_voter", ()) or ()
+    out: list[dict[str, Any]] = []
+    over = [cid for cid, verdict in verdicts.items() if verdict == "overvote"]
+    if "overvote" in rules and over:
+        out.append({"kind": "overvote", "contests": over})
+    if not any(votes.get(cid) for cid in verdicts):
+        if "blank" in rules:
+            out.append({"kind": "blank", "contests": []})
+        elif "undervote" in rules:
+            out.append({"kind": "undervote", "contests": list(verdicts)})
+    elif "undervote" in rules:
+        short = [cid for cid, verdict in verdicts.items() if verdict in ("undervote", "blank")]
+        if short:
+            out.append({"kind": "undervote", "contests": short})
+    return out
+
+
+def review_message(warnings: list[dict[str, Any]], election: Any, lang: str = "en") -> str:
+    """The text shown to a voter whose ballot goes back for review, naming the contests
+    by their titles in ``lang``."""
+    parts = []
+    for warning in warnings:
+        text = WARNINGS[warning["kind"]][lang]
+        if warning["contests"]:
+            names = ", ".join(_title(election, cid, lang) for cid in warning["contests"])
+            text = f"{names}: {text}"
+        parts.append(text)
+    return "; ".join(parts) + ". " + REVIEW_CLOSE[lang] + "."
+
+
+def _title(election: Any, contest_id: str, lang: str) -> str:
+    try:
+        return str(election.contest(contest_id).title[lang])
+    except (AttributeError, KeyError, TypeError):
+        return contest_id
+
+
+def _ballot_digest(style: str, votes: dict[str, list[str]]) -> str:
+    """What identifies a ballot fed again as it is: its style and its votes."""
+    text = json.dumps([style, {c: sorted(v) for c, v in votes.items()}], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _accepts(func: Callable[..., Any], name: str) -> bool:

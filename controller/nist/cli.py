@@ -45,6 +45,10 @@ def check(path: Path) -> None:
     click.echo(f"hash {e.hash} (ballots carry {e.hash[:16].upper()})")
     if e.scope is not None:
         click.echo(f"scope {e.scope.id} ({e.scope.type}): {e.scope.name['en']}")
+    if e.warn_voter:
+        click.echo(f"the scanner returns for review: {', '.join(e.warn_voter)}")
+    else:
+        click.echo("the scanner returns no ballot for review (no warn_voter)")
     click.echo(f"{len(e.contests)} contest(s):")
     for c in e.contests:
         where = f"district {c.district}" if c.district else "election-wide"

@@ -19,7 +19,10 @@ same way. How each part maps is in ``docs/election.md``; in short:
   OtherType ``shailoo-against-all``, in a candidate or party contest;
 * a ``BallotStyle``'s id is its ``ExternalIdentifier`` (OtherType
   ``shailoo-ballot-style-id``); its ``OrderedContent`` gives its contests in order and
-  its ``GpUnitIds`` the district it belongs to and the polling stations that hold it.
+  its ``GpUnitIds`` the district it belongs to and the polling stations that hold it;
+* what the scanner warns the voter about (``warn_voter``) is an ``Election``
+  ``ExternalIdentifier`` with OtherType ``shailoo-warn-voter`` and the warnings as its
+  ``Value``, separated by spaces (the standard has no place for such a rule).
 
 The project form produced is in normal form, so its hash is the election's hash
 whichever of the two files a station loads.
@@ -45,6 +48,9 @@ REPORT = "ElectionResults.ElectionReport"
 ELECTION_ID = "shailoo-election-id"
 STYLE_ID = "shailoo-ballot-style-id"
 AGAINST_ALL = "shailoo-against-all"
+WARN_VOTER = "shailoo-warn-voter"
+# Identifiers that say something other than an object's id: never taken for its id.
+_NOT_IDS = frozenset({AGAINST_ALL, WARN_VOTER})
 DISTRICT = "electoral-district"  # OtherType of the districts this module writes
 UNSPECIFIED_SCOPE = "unspecified"  # OtherType of the scope written for a form without one
 # Reporting-unit types that are places where people vote: a style's units of these types
@@ -164,8 +170,9 @@ class _Import:
             return None
         if marked:
             return marked[0]
-        if len(found) == 1:
-            return found[0]["Value"]
+        others = [x for x in found if x.get("OtherType") not in _NOT_IDS]
+        if len(others) == 1:
+            return others[0]["Value"]
         self.fail(
             f"{where}.ExternalIdentifier",
             f"no id: give an ExternalIdentifier with Type 'other' and OtherType {kind!r}",
@@ -184,6 +191,9 @@ class _Import:
         eid = self.external_id(at, election, ELECTION_ID)
         out["id"] = eid and self.ident(f"{at}.ExternalIdentifier", eid, "election")
         out["title"] = self.text(f"{at}.Name", election["Name"], name=False)
+        warnings = self.warnings(f"{at}.ExternalIdentifier", election)
+        if warnings is not None:
+            out["warn_voter"] = warnings
         if election["StartDate"] != election["EndDate"]:
             self.fail(f"{at}.EndDate", "an election runs on one day: StartDate and EndDate differ")
         out["date"] = election["StartDate"]
@@ -211,6 +221,20 @@ class _Import:
         if self.problems:
             raise ElectionError(self.problems)
         return out
+
+    def warnings(self, where: str, election: dict[str, Any]) -> list[str] | None:
+        """The ``warn_voter`` rule an election carries, if it carries one."""
+        found = [
+            x["Value"] for x in election.get("ExternalIdentifier", [])
+            if x.get("OtherType") == WARN_VOTER
+        ]  # fmt: skip
+        if not found:
+            return None
+        if len(found) > 1:
+            self.fail(where, f"has {len(found)} identifiers {WARN_VOTER!r}")
+            return None
+        # Checked with the rest of the converted form: an unknown word is named there.
+        return found[0].split()
 
     def unit_name(self, unit_id: str) -> Any:
         unit = self.units[unit_id]
@@ -647,9 +671,12 @@ def to_election_report(
     units = export.units(scope)
     contests = [export.contest(c, scope["@id"]) for c in d["contests"]]
     options = {c["id"]: [o["id"] for o in c["options"]] for c in d["contests"]}
+    identifiers = [_identifier(ELECTION_ID, d["id"])]
+    if d.get("warn_voter"):
+        identifiers.append(_identifier(WARN_VOTER, " ".join(d["warn_voter"])))
     body: dict[str, Any] = {
         "@type": "ElectionResults.Election",
-        "ExternalIdentifier": [_identifier(ELECTION_ID, d["id"])],
+        "ExternalIdentifier": identifiers,
         "Name": _it(d["title"]),
         "StartDate": d["date"],
         "EndDate": d["date"],

@@ -198,6 +198,10 @@ BROKEN = {
     "contest on no style": (_orphan_contest, "contest 'smd-12' is on no ballot style"),
     "missing styles": (_delete("styles"), "missing 'styles'"),
     "wrong format": (_set("format", "nist-1500-100"), "format: 'nist-1500-100' is not"),
+    "unknown warning": (_set("warn_voter", ["overvote", "marginal"]),
+                        "warn_voter[1]: 'marginal' is not one of overvote, undervote, blank"),
+    "warning twice": (_set("warn_voter", ["blank", "blank"]), "warn_voter[1]: 'blank' appears"),
+    "warnings not a list": (_set("warn_voter", "overvote"), "warn_voter: must be a list"),
 }
 
 
@@ -358,3 +362,18 @@ def test_stations_and_measures_are_checked(case: str) -> None:
     with pytest.raises(ElectionError) as caught:
         Election.from_dict(broken)
     assert expected in str(caught.value), caught.value.problems
+
+
+def test_the_voter_warnings_are_part_of_the_election(doc: dict[str, Any]) -> None:
+    plain = Election.from_dict(doc)
+    assert plain.warn_voter == () and "warn_voter" not in plain.to_dict()
+    warned = Election.from_dict(copy.deepcopy(doc) | {"warn_voter": ["blank", "overvote"]})
+    # Written in one order whatever the file's, and part of what the hash covers: a
+    # station that warns is running another election than one that does not.
+    assert warned.warn_voter == ("overvote", "blank")
+    assert warned.to_dict()["warn_voter"] == ["overvote", "blank"]
+    assert warned.hash != plain.hash
+    again = Election.from_dict(copy.deepcopy(doc) | {"warn_voter": ["overvote", "blank"]})
+    assert again.hash == warned.hash
+    # No warnings written out is the same as none.
+    assert Election.from_dict(copy.deepcopy(doc) | {"warn_voter": []}).hash == plain.hash

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from controller import audit
-from tests.controller.helpers import marked_ballot, wait_until
+from controller import intake as intake_module
+from controller.app import Station
+from controller.election import Election
+from controller.intake import cast_ballots, review_message, review_warnings
+from hil.broker import Broker
+from tests.controller.conftest import StationCtx, default_devices
+from tests.controller.helpers import (
+    ELECTION_DOC,
+    load_test_election,
+    make_voters,
+    marked_ballot,
+    station_id,
+    wait_until,
+    write_station,
+)
 
 VOTES = {"mayor": ["m-asel"], "council": ["c-1", "c-3"]}
 
@@ -22,6 +43,11 @@ def _sheets(ctx) -> dict[str, str]:
 def _audit(ctx, kind: str) -> list[dict]:
     with ctx.station.store.read() as conn:
         return audit.entries(conn, kind)
+
+
+def _cast(ctx) -> list:
+    with ctx.station.store.read() as conn:
+        return cast_ballots(conn)
 
 
 def test_accepted_sheet_is_cast_once(make_station) -> None:
@@ -242,3 +268,155 @@ def test_no_ballot_accepted_while_polls_are_not_open(make_station) -> None:
     decision = scan.reply_to(scan.upload("scan-1-1-1", _ballot(ctx)))
     assert (decision.body["decision"], decision.body["reason"]) == ("return", "polls_closed")
     assert ctx.station.status()["pending"] == 0
+
+
+# -- ballots sent back for review where the election's rules say so ----------------------------
+
+
+@pytest.fixture
+def warned_station(tmp_path: Path, broker: Broker) -> Iterator[Callable[..., StationCtx]]:
+    """Factory: a station whose election warns voters about ``rules``."""
+    made: list[StationCtx] = []
+
+    def make(rules: list[str], review_seconds: float | None = None) -> StationCtx:
+        sid = station_id()
+        devices = default_devices()
+        setup = write_station(tmp_path / sid, sid, devices, make_voters(5))
+        doc = copy.deepcopy(ELECTION_DOC) | {"warn_voter": rules}
+        (tmp_path / sid / "election.json").write_text(json.dumps(doc))
+        station = Station(setup, tmp_path / sid / "data", broker.host, broker.port,
+                          election_loader=load_test_election).start(http=False)
+        if review_seconds is not None:
+            station.dispatcher.intake.review_seconds = review_seconds
+        ctx = StationCtx(station, setup, tmp_path / sid / "data",
+                         {d.id: d for d in devices}, [], broker)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        for client in ctx.clients:
+            client.close()
+        ctx.station.stop()
+
+
+OVERVOTE = {"mayor": ["m-asel", "m-bakyt"], "council": ["c-1"]}
+
+
+def _feed(scan, sheet: str, image: np.ndarray) -> dict:
+    return scan.reply_to(scan.upload(sheet, image)).body
+
+
+def _drop(scan, sheet: str, counter: int) -> dict:
+    return scan.request("ballot.dropped", {"sheet": sheet, "counter": counter}).body
+
+
+def test_an_overvoted_ballot_goes_back_once_then_in_as_it_is(warned_station) -> None:
+    ctx = warned_station(["overvote", "blank"])
+    assert ctx.station.election.warn_voter == ("overvote", "blank")
+    scan = ctx.device("scan-1")
+    image = marked_ballot(ctx.station.election, "s1", OVERVOTE)
+    first = _feed(scan, "scan-1-1-1", image)
+    assert (first["decision"], first["reason"]) == ("return", "review")
+    # The voter is told which contest and what they can do.
+    assert first["message"].startswith("Mayor: more marks than allowed, so it will not count")
+    assert "ask a poll worker for a new one" in first["message"]
+    assert "insert it again to cast it as it is" in first["message"]
+    voided = scan.request("ballot.returned", {"sheet": "scan-1-1-1", "reason": "review"}).body
+    assert voided == {"sheet": "scan-1-1-1", "voided": True}
+    # Fed again as it is: into the box, counted, with the overvote on record.
+    again = _feed(scan, "scan-1-1-2", image)
+    assert (again["decision"], again["reason"]) == ("accept", None)
+    assert _drop(scan, "scan-1-1-2", 1)["recorded"] is True
+    ballots = _cast(ctx)
+    assert [b.verdicts for b in ballots] == [{"mayor": "overvote", "council": "undervote"}]
+    # What was wrong with the returned ballot, its style and its image are nowhere with a
+    # time: the stored decision, the sheet and the audit log say "review".
+    with ctx.station.store.read() as conn:
+        row = conn.execute(
+            "SELECT reason, message, image_sha256, style FROM sheets WHERE id = 'scan-1-1-1'"
+        ).fetchone()
+    assert tuple(row) == ("review", intake_module.MESSAGES["review"], None, None)
+    returned = _audit(ctx, "sheet.returned")
+    assert [e["detail"]["reason"] for e in returned] == ["review"]
+    assert "Mayor" not in json.dumps(returned) and "overvote" not in json.dumps(returned)
+    assert returned[0]["detail"].get("image_sha256") is None
+    late = scan.request("blob.end", {"blob": "scan-1-1-1", "chunks": 1, "size": 1,
+                                     "sha256": "0" * 64}).body
+    assert late["reason"] == "review" and "Mayor" not in late["message"]
+
+
+def test_a_blank_ballot_goes_back_for_review(warned_station) -> None:
+    ctx = warned_station(["overvote", "blank"])
+    scan = ctx.device("scan-1")
+    blank = marked_ballot(ctx.station.election, "s1", {})
+    decision = _feed(scan, "scan-1-1-1", blank)
+    assert decision["reason"] == "review"
+    assert decision["message"].startswith("the ballot has no mark and will count as blank.")
+    # A ballot that is merely short of marks is no concern of these rules.
+    short = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel"]})
+    assert _feed(scan, "scan-1-1-2", short)["decision"] == "accept"
+
+
+def test_another_ballot_in_between_is_warned_again(warned_station) -> None:
+    ctx = warned_station(["overvote"])
+    scan = ctx.device("scan-1")
+    image = marked_ballot(ctx.station.election, "s1", OVERVOTE)
+    other = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel", "m-chyngyz"]})
+    assert _feed(scan, "scan-1-1-1", image)["reason"] == "review"
+    # Another voter's overvoted ballot is warned about in its own right...
+    assert _feed(scan, "scan-1-1-2", other)["reason"] == "review"
+    # ... and the first one, back after it, is warned again: the scanner remembers one.
+    assert _feed(scan, "scan-1-1-3", image)["reason"] == "review"
+    assert _feed(scan, "scan-1-1-4", image)["decision"] == "accept"
+
+
+def test_a_warned_ballot_fed_again_too_late_is_warned_again(warned_station) -> None:
+    ctx = warned_station(["undervote"], review_seconds=0.0)
+    scan = ctx.device("scan-1")
+    short = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel"], "council": ["c-2"]})
+    first = _feed(scan, "scan-1-1-1", short)
+    assert first["reason"] == "review"
+    assert first["message"].startswith("Council: fewer marks than you may make")
+    time.sleep(0.05)
+    assert _feed(scan, "scan-1-1-2", short)["reason"] == "review"
+
+
+def test_without_rules_nothing_goes_back_for_review(make_station) -> None:
+    ctx = make_station()
+    assert ctx.station.election.warn_voter == ()
+    scan = ctx.device("scan-1")
+    for n, votes in enumerate((OVERVOTE, {}), start=1):
+        image = marked_ballot(ctx.station.election, "s1", votes)
+        assert _feed(scan, f"scan-1-1-{n}", image)["decision"] == "accept"
+
+
+def test_which_warnings_the_rules_give() -> None:
+    e = Election.from_dict(copy.deepcopy(ELECTION_DOC) | {"warn_voter": ["undervote"]})
+    both = Election.from_dict(copy.deepcopy(ELECTION_DOC)
+                              | {"warn_voter": ["blank", "undervote", "overvote"]})
+    over = {"mayor": "overvote", "council": "undervote"}
+    blank = {"mayor": "blank", "council": "blank"}
+    votes = {"mayor": ["m-asel", "m-bakyt"], "council": ["c-1"]}
+    assert review_warnings(e, votes, over) == [{"kind": "undervote", "contests": ["council"]}]
+    assert review_warnings(both, votes, over) == [
+        {"kind": "overvote", "contests": ["mayor"]},
+        {"kind": "undervote", "contests": ["council"]},
+    ]
+    # A ballot with no vote: blank where blank ballots are warned about, else every
+    # contest is short.
+    assert review_warnings(both, {"mayor": [], "council": []}, blank) == [
+        {"kind": "blank", "contests": []}
+    ]
+    assert review_warnings(e, {"mayor": [], "council": []}, blank) == [
+        {"kind": "undervote", "contests": ["mayor", "council"]}
+    ]
+    # An overvote alone is a vote for nobody there, but not a blank ballot.
+    only_over = {"mayor": ["m-asel", "m-bakyt"], "council": []}
+    assert review_warnings(both, only_over, {"mayor": "overvote", "council": "blank"}) == [
+        {"kind": "overvote", "contests": ["mayor"]},
+        {"kind": "undervote", "contests": ["council"]},
+    ]
+    assert review_message(review_warnings(both, votes, over), both, "ru").startswith(
+        "Мэр: В этом разделе отметок больше, чем разрешено"
+    )

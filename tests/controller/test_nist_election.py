@@ -144,6 +144,8 @@ MEASURE_DOC: dict[str, Any] = {
         pytest.param(lambda: json.loads(EXAMPLE.read_text(encoding="utf-8")), id="example"),
         pytest.param(lambda: copy.deepcopy(ELECTION_DOC), id="defaults-left-out"),
         pytest.param(lambda: copy.deepcopy(MEASURE_DOC), id="ballot-measures"),
+        pytest.param(lambda: copy.deepcopy(ELECTION_DOC) | {"warn_voter": ["overvote", "blank"]},
+                     id="voter-warnings"),
     ],
 )
 def test_project_form_to_nist_and_back_is_exact(source: Callable[[], dict[str, Any]]) -> None:
@@ -592,6 +594,15 @@ def test_check_summarises_the_example() -> None:
     assert "party-list: party list, vote for 1 of 7 options, with 'against all'" in out
     assert "s-d07: party-list, smd-07; district d-07; held at ps-1207, ps-5101" in out
     assert "ps-5101: 3 style(s) s-d03, s-d07, s-d12" in out
+    assert "the scanner returns no ballot for review (no warn_voter)" in out
+
+
+def test_check_names_the_voter_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "warned.json"
+    doc = copy.deepcopy(ELECTION_DOC) | {"warn_voter": ["blank", "overvote"]}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, out = _run("check", str(path))
+    assert code == 0 and "the scanner returns for review: overvote, blank" in out
 
 
 def test_check_lists_every_problem(tmp_path: Path, report: dict[str, Any]) -> None:
@@ -663,3 +674,28 @@ def test_a_style_naming_only_stations_belongs_to_its_contests_district(
     assert _refused(doc) == [
         "Election[0].Contest[3] (RetentionContest 'smd-12'): a RetentionContest is not supported"
     ]
+
+
+def test_voter_warnings_in_nist_form(report: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report)
+    identifiers = doc["Election"][0]["ExternalIdentifier"]
+    identifiers.append({"@type": "ElectionResults.ExternalIdentifier", "Type": "other",
+                        "OtherType": "shailoo-warn-voter", "Value": "blank overvote"})
+    e = from_election_report(doc)
+    assert e.warn_voter == ("overvote", "blank")
+    assert e.id == from_election_report(report).id
+    # The warnings are never taken for the election's id, even as the other identifier.
+    del identifiers[0]
+    problems = _refused(doc)
+    assert any("no id: give an ExternalIdentifier" in p for p in problems), problems
+    doc = copy.deepcopy(report)
+    doc["Election"][0]["ExternalIdentifier"].append(
+        {"@type": "ElectionResults.ExternalIdentifier", "Type": "other",
+         "OtherType": "shailoo-warn-voter", "Value": "overvote sometimes"})
+    problems = _refused(doc)
+    assert any("warn_voter[1]: 'sometimes' is not one of" in p for p in problems), problems
+    doc["Election"][0]["ExternalIdentifier"].append(
+        {"@type": "ElectionResults.ExternalIdentifier", "Type": "other",
+         "OtherType": "shailoo-warn-voter", "Value": "blank"})
+    problems = _refused(doc)
+    assert any("has 2 identifiers 'shailoo-warn-voter'" in p for p in problems), problems
