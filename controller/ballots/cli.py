@@ -45,7 +45,8 @@ def ballots() -> None:
 
 @ballots.command()
 @_election_option
-@click.option("--style", "styles", multiple=True, help="Ballot style (repeatable; default all).")
+@click.option("--style", "styles", multiple=True,
+              help="Ballot style (repeatable; default: all, or all the --station issues).")
 @click.option("--station", default=None, help="Valid only at this station (default: any).")
 @click.option("--dpi", default=200, show_default=True, type=click.IntRange(100, 600),
               help="Resolution of the PNG.")
@@ -61,12 +62,20 @@ def render(election_path: Path, styles: tuple[str, ...], station: str | None, dp
     """Render the ballots of an election, one file per style."""
     election = _load(election_path)
     mode = "test" if test_mode else "official"
-    chosen = list(dict.fromkeys(styles)) or sorted(election.styles)
+    held = _held_at(election, station)
+    chosen = list(dict.fromkeys(styles)) or sorted(held if held is not None else election.styles)
     unknown = [s for s in chosen if s not in election.styles]
     if unknown:
         raise click.ClickException(
             f"no ballot style {', '.join(unknown)} in {election.id} "
             f"(it has {', '.join(sorted(election.styles))})"
+        )
+    elsewhere = [s for s in chosen if held is not None and s not in held]
+    if elsewhere:
+        # The reader refuses them at that station: printing them helps nobody.
+        raise click.ClickException(
+            f"station {station} does not issue ballot style {', '.join(elsewhere)} "
+            f"(it issues {', '.join(held or []) or 'none'})"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     for style in chosen:
@@ -85,6 +94,25 @@ def render(election_path: Path, styles: tuple[str, ...], station: str | None, dp
         except (ValueError, LayoutError) as err:
             raise click.ClickException(str(err)) from None
         click.echo(str(path))
+
+
+def _held_at(election: Any, station: str | None) -> list[str] | None:
+    """The styles ``station`` issues when the definition says, else None (any style).
+
+    A station the definition does not name is refused when the definition names its
+    stations; a style that names no stations is issued everywhere.
+    """
+    if station is None or not election.stations:
+        return None
+    try:
+        election.station(station)
+    except KeyError:
+        raise click.ClickException(
+            f"election {election.id} names no polling station {station} "
+            f"(it names {', '.join(s.id for s in election.stations)})"
+        ) from None
+    return [sid for sid in election.styles
+            if not election.style_stations.get(sid) or station in election.style_stations[sid]]
 
 
 def _summary(record: dict[str, Any]) -> str:

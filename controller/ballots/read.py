@@ -10,7 +10,8 @@ Steps, each of which can end the reading with a rejection reason (``REASONS``):
    ballot code).
 4. The code is checked against the loaded election and the station: ``other_election``,
    ``unknown_style``, ``test_ballot`` (a test ballot read in official mode),
-   ``official_ballot`` (an official ballot in test mode), ``other_station``.
+   ``official_ballot`` (an official ballot in test mode), ``other_station`` (printed
+   for another station, or of a style the definition does not issue at this one).
 5. The corner fiducials and timing marks fix a homography from sheet millimetres to
    scan pixels (``registration``): ``cannot_register``, ``wrong_scale``.
 6. Every target of the style's layout (recomputed from the election, never read from a
@@ -337,6 +338,16 @@ def read_ballot(
             raise _Reject(reason, f"a {code.mode} ballot at a station in {mode} mode", style)
         if station is not None and code.station is not None and code.station != station:
             raise _Reject("other_station", f"the ballot is for station {code.station!r}", style)
+        held_at = getattr(election, "style_stations", {}).get(style) or []
+        if station is not None and held_at and station not in held_at:
+            # A ballot for any station is good only where its style is issued: a district
+            # ballot at a station of another district does not belong there either.
+            raise _Reject(
+                "other_station",
+                f"ballot style {style!r} is not issued at station {station!r} "
+                f"(only at {', '.join(held_at)})",
+                style,
+            )
         if paper < MIN_PAPER:
             raise _Reject("cannot_register", "the sheet is too dark to read", style)
         try:

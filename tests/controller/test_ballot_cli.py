@@ -236,3 +236,57 @@ def test_read_in_test_mode_and_at_a_station(tmp_path, marked_sheet) -> None:
     record = json.loads(out)
     assert record["status"] == "accepted"
     assert record["thresholds"] == {**DEFAULT_THRESHOLDS, "marked": 0.3, "marginal": 0.1}
+
+
+NIST_EXAMPLE = EXAMPLE.with_name("election.nist.json")
+
+
+def test_render_every_option_as_png(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, text = _run("render", "--election", str(EXAMPLE), "--style", "s-d12", "--style",
+                      "s-d07", "--style", "s-d12", "--station", "st-0042", "--dpi", "120",
+                      "--paper", "letter", "--format", "png", "--test", "--out", str(out))
+    assert code == 0, text
+    names = ["kg-2026-jk-s-d12-st-0042-test", "kg-2026-jk-s-d07-st-0042-test"]
+    assert text.split() == [str(out / f"{n}.png") for n in names]  # each style once, in order
+    election = load_election(EXAMPLE)
+    for name in names:
+        layout = json.loads((out / f"{name}.layout.json").read_text(encoding="utf-8"))
+        assert {"dpi", "width_px", "height_px", "election_hash", "style", "targets"} <= set(layout)
+        assert (layout["dpi"], layout["paper"], layout["mode"], layout["station"]) == (
+            120, "letter", "test", "st-0042")
+        assert (layout["width_px"], layout["height_px"]) == (1020, 1320)  # 8.5 x 11 in
+        with Image.open(out / f"{name}.png") as png:
+            assert png.size == (1020, 1320) and round(png.info["dpi"][0]) == 120
+            gray = np.array(png.convert("L"))
+        for t in layout["targets"]:  # the record's boxes are the printed ovals
+            box = gray[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]]
+            assert (box[t["h"] // 2, :3] < 128).any() and box[t["h"] // 2, t["w"] // 2] == 255
+        read = _run("read", str(out / f"{name}.png"), "--election", str(EXAMPLE), "--test",
+                    "--station", "st-0042", "--json")
+        record = json.loads(read[1])
+        assert (record["status"], record["style"]) == ("accepted", layout["style"])
+        assert layout["election_hash"] == election.hash
+        other = json.loads(_run("read", str(out / f"{name}.png"), "--election", str(EXAMPLE),
+                                "--test", "--station", "st-0007", "--json")[1])
+        assert (other["status"], other["reason"]) == ("rejected", "other_station")
+
+
+def test_render_for_a_station_prints_the_styles_it_issues(tmp_path: Path) -> None:
+    code, text = _run("render", "--election", str(NIST_EXAMPLE), "--station", "ps-1207",
+                      "--dpi", "100", "--out", str(tmp_path / "home"))
+    assert code == 0, text
+    assert [Path(p).name for p in text.split()] == ["kg-2026-parl-s-d07-ps-1207-official.png"]
+    code, text = _run("render", "--election", str(NIST_EXAMPLE), "--station", "ps-5101",
+                      "--dpi", "100", "--out", str(tmp_path / "abroad"))
+    assert code == 0 and len(text.split()) == 3  # the station abroad issues every style
+    code, text = _run("render", "--election", str(NIST_EXAMPLE), "--station", "ps-1207",
+                      "--style", "s-d03", "--out", str(tmp_path / "x"))
+    assert code == 1 and "station ps-1207 does not issue ballot style s-d03" in text
+    code, text = _run("render", "--election", str(NIST_EXAMPLE), "--station", "ps-9999",
+                      "--out", str(tmp_path / "x"))
+    assert code == 1 and "names no polling station ps-9999" in text
+    code, text = _run("render", "--election", str(EXAMPLE), "--station", "../etc",
+                      "--out", str(tmp_path / "x"))
+    assert code == 1 and "is not a station id" in text
+    assert not list(tmp_path.rglob("*etc*"))  # nothing written outside the folder

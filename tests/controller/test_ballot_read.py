@@ -414,3 +414,23 @@ def test_layout_cache_is_keyed_by_election(election) -> None:
     image, layout = render_ballot(election, "s-d07")
     read_ballot(np.array(image), election)
     assert (election.hash, "s-d07", "A4") in reader._cache
+
+
+NIST_EXAMPLE = EXAMPLE.with_name("election.nist.json")
+
+
+def test_a_style_not_issued_at_the_station_is_another_stations_ballot() -> None:
+    # In the NIST example a station at home issues its district's style only; the
+    # station abroad issues all three. A ballot for any station of district 3 does not
+    # belong at a station of district 7.
+    e = load_election(NIST_EXAMPLE)
+    assert e.station_styles("ps-1207") == ["s-d07"]
+    image, layout = render_ballot(e, "s-d03", dpi=150, mode="official")
+    marked = np.array(mark_ballot(image, layout, {"party-list": ["p-ala-too"]}))
+    home = read_ballot(marked, e, mode="official", station="ps-1207")
+    assert (home["status"], home["reason"], home["style"]) == ("rejected", "other_station", "s-d03")
+    assert "not issued at station 'ps-1207'" in home["detail"]
+    abroad = read_ballot(marked, e, mode="official", station="ps-5101")
+    assert abroad["status"] == "accepted" and abroad["votes"]["party-list"] == ["p-ala-too"]
+    # Without a station the reader cannot tell, and takes it.
+    assert read_ballot(marked, e, mode="official")["status"] == "accepted"
