@@ -176,22 +176,36 @@ def test_pdf_is_vector_with_the_typeface_embedded(election) -> None:
     assert b"/MediaBox [0 0 595.28 841.89]" in page  # A4 in points: printed at 100 %
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None,
-                    reason="pdftoppm (Debian package poppler-utils) is not installed")
+def _rasterise(pdf: Path, dpi: int, renderer: str, folder: Path) -> Image.Image:
+    """The PDF's first page as a grey image at ``dpi``, as a printer and scanner would."""
+    if renderer == "pdftoppm":
+        if shutil.which("pdftoppm") is None:
+            pytest.skip("pdftoppm (Debian package poppler-utils) is not installed")
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf),
+                        str(folder / "p")], check=True, timeout=60)
+        with Image.open(next(folder.glob("p*.png"))) as page:
+            return page.convert("L")
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 (test extra) is not installed")
+    document = pdfium.PdfDocument(pdf.read_bytes())
+    try:
+        return document[0].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+    finally:
+        document.close()
+
+
+@pytest.mark.parametrize("renderer", ["pdfium", "pdftoppm"])
 @pytest.mark.parametrize("dpi", [150, 200])
-def test_a_printed_pdf_scanned_at_any_dpi_reads_like_the_png(tmp_path, election, dpi) -> None:
+def test_a_printed_pdf_scanned_at_any_dpi_reads_like_the_png(tmp_path, election, dpi,
+                                                              renderer) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(ballots, ["render", "--election", str(EXAMPLE), "--style",
                                           "s-d07", "--station", "st-0042", "--format", "pdf",
                                           "--out", str(out)])
     assert result.exit_code == 0, result.output
     pdf = out / "kg-2026-jk-s-d07-st-0042-official.pdf"
-    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(tmp_path / "p")],
-                   check=True, timeout=60)
-    with Image.open(next(tmp_path.glob("p*.png"))) as page:
-        scan = page.convert("L")
+    scan = _rasterise(pdf, dpi, renderer, tmp_path)
     png, record = render_ballot(election, "s-d07", dpi=dpi, mode="official", station="st-0042")
-    # pdftoppm rounds the page size up to whole pixels, the renderer to the nearest.
+    # A PDF renderer may round the page size up to whole pixels, the renderer to the nearest.
     assert abs(scan.width - png.width) <= 1 and abs(scan.height - png.height) <= 1
     scan = scan.crop((0, 0, png.width, png.height))
     # The same sheet: pixels agree but for anti-aliasing of edges.

@@ -434,3 +434,17 @@ def test_a_style_not_issued_at_the_station_is_another_stations_ballot() -> None:
     assert abroad["status"] == "accepted" and abroad["votes"]["party-list"] == ["p-ala-too"]
     # Without a station the reader cannot tell, and takes it.
     assert read_ballot(marked, e, mode="official")["status"] == "accepted"
+
+
+def test_two_different_ballot_codes_on_a_sheet_are_unreadable(election) -> None:
+    page = np.full((1754, 1240), 255, dtype=np.uint8)
+    for n, style in enumerate(("S-D07", "S-D12")):
+        text = f"SH1:{election.hash[:16].upper()}:{style}:T:A:*"
+        matrix = np.array(segno.make(text, error="q").matrix, dtype=bool)
+        modules = np.kron(matrix, np.ones((6, 6), dtype=bool))
+        y, x = 700 + n * 400, 400  # mid-sheet, away from where a code is printed
+        page[y:y + modules.shape[0], x:x + modules.shape[1]][modules] = 0
+    assert len(zxingcpp.read_barcodes(page)) == 2
+    result = read_ballot(page, election, mode="test")
+    assert (result["status"], result["reason"]) == ("rejected", "unreadable_code")
+    assert "more than one ballot code" in result["detail"]
