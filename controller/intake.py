@@ -73,34 +73,35 @@ MESSAGES = {
     "too_large": "the scan is larger than a ballot: please feed the ballot again",
     "unreadable": "the ballot could not be read: please feed it again or ask a poll worker",
     "interrupted": "the scan was interrupted",
-    "review": "please check your ballot: take it back for a new one, or insert it again "
-    "to cast it as it is",
+    "review": "Please check your ballot. Insert it again to cast it as it is, or ask for a "
+    "new one.",
 }
-# What a warned voter is told, per kind of warning, before the common close.
+# What a warned voter is told, per kind of warning, and the close of every such message.
+# Short: the scanner holds the whole decision message in a small heap (a 190-character
+# message ran a 128 KB scanner out of memory), so at most ``MAX_REVIEW`` characters.
 WARNINGS = {
     "overvote": {
-        "ky": "Бул бөлүмдө уруксат берилгенден көп белги коюлган, ал эсептелбейт",
-        "ru": "В этом разделе отметок больше, чем разрешено: он не будет учтён",
-        "en": "more marks than allowed, so it will not count",
+        "ky": "ашыкча белги, эсептелбейт",
+        "ru": "лишние отметки, не будет учтён",
+        "en": "too many marks, will not count",
     },
     "undervote": {
-        "ky": "Бул бөлүмдө уруксат берилгенден аз белги коюлган",
-        "ru": "В этом разделе отметок меньше, чем можно поставить",
-        "en": "fewer marks than you may make",
+        "ky": "белги аз",
+        "ru": "отметок меньше, чем можно",
+        "en": "fewer marks than allowed",
     },
     "blank": {
-        "ky": "Бюллетенде бир да белги жок: ал бош бюллетень болуп эсептелет",
-        "ru": "В бюллетене нет ни одной отметки: он будет учтён как пустой",
-        "en": "the ballot has no mark and will count as blank",
+        "ky": "бюллетенде белги жок",
+        "ru": "в бюллетене нет отметок",
+        "en": "no mark on the ballot",
     },
 }
 REVIEW_CLOSE = {
-    "ky": "Бюллетенди алып, жаңысын сураңыз, же ушундай бойдон салуу үчүн кайра салыңыз",
-    "ru": "Заберите бюллетень и попросите новый или вставьте его ещё раз, чтобы опустить "
-    "как есть",
-    "en": "Take the ballot back and ask a poll worker for a new one, or insert it again "
-    "to cast it as it is",
+    "ky": "Ушундай салуу үчүн кайра салыңыз, же жаңысын сураңыз.",
+    "ru": "Вставьте ещё раз, чтобы опустить как есть, или попросите новый.",
+    "en": "Insert it again to cast it as it is, or ask for a new one.",
 }
+MAX_REVIEW = 120
 
 
 @dataclass
@@ -541,17 +542,31 @@ def review_warnings(
     return out
 
 
-def review_message(warnings: list[dict[str, Any]], election: Any, lang: str = "en") -> str:
+def review_message(
+    warnings: list[dict[str, Any]], election: Any, lang: str = "en",
+    limit: int | None = MAX_REVIEW,
+) -> str:
     """The text shown to a voter whose ballot goes back for review, naming the contests
-    by their titles in ``lang``."""
-    parts = []
-    for warning in warnings:
-        text = WARNINGS[warning["kind"]][lang]
-        if warning["contests"]:
-            names = ", ".join(_title(election, cid, lang) for cid in warning["contests"])
-            text = f"{names}: {text}"
-        parts.append(text)
-    return "; ".join(parts) + ". " + REVIEW_CLOSE[lang] + "."
+    by their titles in ``lang``; at most ``limit`` characters (None: no limit), contests
+    beyond what fits left as "+N"."""
+    close = REVIEW_CLOSE[lang]
+    if not warnings:
+        return close
+    for shown in range(max((len(w["contests"]) for w in warnings), default=0), -1, -1):
+        parts = []
+        for warning in warnings:
+            text = WARNINGS[warning["kind"]][lang]
+            contests = warning["contests"]
+            if contests:
+                names = [_title(election, cid, lang) for cid in contests[:shown]]
+                if len(contests) > shown:
+                    names.append(f"+{len(contests) - shown}")
+                text = f"{', '.join(names)}: {text}"
+            parts.append(text)
+        message = "; ".join(parts) + ". " + close
+        if limit is None or len(message) <= limit or shown == 0:
+            break
+    return message if limit is None else message[:limit]
 
 
 def _title(election: Any, contest_id: str, lang: str) -> str:

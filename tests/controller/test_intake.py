@@ -319,9 +319,8 @@ def test_an_overvoted_ballot_goes_back_once_then_in_as_it_is(warned_station) -> 
     first = _feed(scan, "scan-1-1-1", image)
     assert (first["decision"], first["reason"]) == ("return", "review")
     # The voter is told which contest and what they can do.
-    assert first["message"].startswith("Mayor: more marks than allowed, so it will not count")
-    assert "ask a poll worker for a new one" in first["message"]
-    assert "insert it again to cast it as it is" in first["message"]
+    assert first["message"] == ("Mayor: too many marks, will not count. Insert it again to "
+                                "cast it as it is, or ask for a new one.")
     voided = scan.request("ballot.returned", {"sheet": "scan-1-1-1", "reason": "review"}).body
     assert voided == {"sheet": "scan-1-1-1", "voided": True}
     # Fed again as it is: into the box, counted, with the overvote on record.
@@ -352,7 +351,7 @@ def test_a_blank_ballot_goes_back_for_review(warned_station) -> None:
     blank = marked_ballot(ctx.station.election, "s1", {})
     decision = _feed(scan, "scan-1-1-1", blank)
     assert decision["reason"] == "review"
-    assert decision["message"].startswith("the ballot has no mark and will count as blank.")
+    assert decision["message"].startswith("no mark on the ballot. Insert it again")
     # A ballot that is merely short of marks is no concern of these rules.
     short = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel"]})
     assert _feed(scan, "scan-1-1-2", short)["decision"] == "accept"
@@ -377,7 +376,7 @@ def test_a_warned_ballot_fed_again_too_late_is_warned_again(warned_station) -> N
     short = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel"], "council": ["c-2"]})
     first = _feed(scan, "scan-1-1-1", short)
     assert first["reason"] == "review"
-    assert first["message"].startswith("Council: fewer marks than you may make")
+    assert first["message"].startswith("Council: fewer marks than allowed. ")
     time.sleep(0.05)
     assert _feed(scan, "scan-1-1-2", short)["reason"] == "review"
 
@@ -417,6 +416,23 @@ def test_which_warnings_the_rules_give() -> None:
         {"kind": "overvote", "contests": ["mayor"]},
         {"kind": "undervote", "contests": ["council"]},
     ]
-    assert review_message(review_warnings(both, votes, over), both, "ru").startswith(
-        "Мэр: В этом разделе отметок больше, чем разрешено"
+    assert review_message(review_warnings(both, votes, over), both, "ru", None).startswith(
+        "Мэр: лишние отметки, не будет учтён; Совет: отметок меньше, чем можно. Вставьте"
     )
+
+
+def test_a_review_message_stays_short_for_the_scanner() -> None:
+    # The scanner holds the decision in a small heap: many long contest titles are
+    # cut down to a count, never sent in full.
+    doc = copy.deepcopy(ELECTION_DOC)
+    for n, contest in enumerate(doc["contests"]):
+        contest["title"]["en"] = f"Elections of the deputies of district council No. {n} " * 3
+    e = Election.from_dict(doc)
+    warnings = [{"kind": "overvote", "contests": ["mayor", "council"]},
+                {"kind": "undervote", "contests": ["council"]}]
+    message = review_message(warnings, e)
+    assert len(message) <= intake_module.MAX_REVIEW
+    assert message.startswith("+2: too many marks, will not count; +1: fewer marks")
+    short = review_message([{"kind": "overvote", "contests": ["mayor"]}],
+                           Election.from_dict(copy.deepcopy(ELECTION_DOC)))
+    assert short.startswith("Mayor: too many marks") and short.endswith("ask for a new one.")
