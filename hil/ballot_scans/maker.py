@@ -32,6 +32,7 @@ _WARPED_KEPT = 8
 MAX_ROTATION = 5.0
 MAX_SCALE_OFF = 0.03
 MAX_BLUR_MM = 0.15  # 1.2 pixels at 200 dpi
+MAX_STREAK_MM = 1.55  # the widest streak drawn: 12 pixels at 200 dpi
 
 
 @dataclass
@@ -117,10 +118,11 @@ def truth_of(spec: ScanSpec, layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def random_spec(election: Any, style: str, rng: np.random.Generator,
-                colour: bool = False, seed: int | None = None) -> ScanSpec:
+                colour: bool = False, seed: int | None = None, dpi: int = 200) -> ScanSpec:
     """A scan as voters and scanners make them: mostly valid votes, sometimes blank or
     overvoted contests, every kind of mark, dirt and distortion within the reader's
-    tolerances, and now and then a streaked scanner."""
+    tolerances, and now and then a streaked scanner (streaks at most 1.55 mm wide at
+    ``dpi``, the scan's resolution)."""
     marks = []
     pens = list(PENS) if colour else ["black", "blue", "red", "green", "felt", "pencil"]
     for contest in election.style_contests(style):
@@ -168,10 +170,11 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
     if rng.random() < 0.02:
         # A light streak shows only where it crosses print, so it is drawn through the
         # first target: down the ovals' column of an upright sheet, along a row of one
-        # fed sideways. Most streaks are a pixel or a few wide, some up to 1.5 mm at
-        # 200 dpi (a group of dead elements, a strip of dirt).
+        # fed sideways. Most streaks are a pixel or a few wide, some up to 12 pixels
+        # (a group of dead elements, a strip of dirt), never over MAX_STREAK_MM.
         light = rng.random() < 0.4
         width = int(rng.integers(1, 5)) if rng.random() < 0.7 else int(rng.integers(5, 13))
+        width = min(width, max(1, int(MAX_STREAK_MM * dpi / geo.MM_PER_INCH)))
         streak = ("light" if light else "dark", float(rng.uniform(0.1, 0.9)), width)
     return ScanSpec(
         style=style,
@@ -225,7 +228,7 @@ class ScanMaker:
         otherwise kept from the last one: the marks, paper and scanner effects stay new
         each time, at a fraction of the cost."""
         style = style or str(rng.choice(sorted(self.election.styles)))
-        spec = random_spec(self.election, style, rng, colour)
+        spec = random_spec(self.election, style, rng, colour, dpi=self.dpi)
         last = self._last.get(style)
         if last is not None and reuse > 1 and rng.random() >= 1 / reuse:
             spec = dataclasses.replace(spec, **{name: getattr(last, name) for name in PLACEMENT})

@@ -25,7 +25,13 @@ from hil.ballot_scans import (
     scanner,
 )
 from hil.ballot_scans import paper as paper_fx
-from hil.ballot_scans.maker import MAX_ROTATION, MAX_SCALE_OFF, ORIENTATIONS, random_spec
+from hil.ballot_scans.maker import (
+    MAX_ROTATION,
+    MAX_SCALE_OFF,
+    MAX_STREAK_MM,
+    ORIENTATIONS,
+    random_spec,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "election.json"
@@ -155,16 +161,24 @@ def test_placement_puts_each_target_where_the_truth_says(maker) -> None:
 
 def test_random_specs_stay_within_the_promised_limits(election) -> None:
     rng = np.random.default_rng(5)
-    for _ in range(200):
-        spec = random_spec(election, "s-d12", rng)
+    streaks = set()
+    for _ in range(1500):
+        spec = random_spec(election, "s-d12", rng, dpi=DPI)
         assert abs(spec.rotation) <= MAX_ROTATION
         assert abs(spec.scale - 1) <= MAX_SCALE_OFF
         assert spec.orientation in ORIENTATIONS
         assert all(abs(d) <= 1.5 for corner in spec.perspective for d in corner)
         assert all(depth <= paper_fx.FOLD_MAX for _, _, depth in spec.folds)
         assert 190 <= spec.paper <= 255 and 0 <= spec.black <= 40
-        assert spec.streak is None or spec.streak[0] == "dark" or spec.orientation in (0, 180)
+        if spec.streak is not None:
+            kind, where, width = spec.streak
+            assert kind in ("dark", "light") and 0 < where < 1
+            assert 1 <= width <= MAX_STREAK_MM * DPI / 25.4  # 6 pixels at 100 dpi
+            streaks.add((kind, spec.orientation in (90, 270)))
         assert spec.to_dict()["style"] == "s-d12"
+    # Both kinds of streak on sheets fed either way: a light one along a row of a sheet
+    # fed sideways is the hard case.
+    assert streaks == {("dark", False), ("dark", True), ("light", False), ("light", True)}
 
 
 def test_a_coffee_stain_stays_light_in_every_channel(maker) -> None:
