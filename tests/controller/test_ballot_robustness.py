@@ -118,12 +118,11 @@ def test_wrong_scale_is_refused(election, official, scale, reason) -> None:
 
 def test_a_sheet_stretched_in_one_direction_cannot_register(election, official) -> None:
     scan = official.make(_spec())
-    stretched = np.repeat(scan.image, 2, axis=0)[::2]  # same size: a no-op, then a real one
-    assert np.array_equal(stretched, scan.image)
     rows = np.linspace(0, scan.image.shape[0] - 1, int(scan.image.shape[0] * 1.07))
     long = scan.image[rows.astype(int)]
     result = read_ballot(long, election, mode="official")
     assert (result["status"], result["reason"]) == ("rejected", "cannot_register")
+    assert "stretched in one direction" in result["detail"]
 
 
 def test_a_sheet_cut_off_by_the_scanner_cannot_register(election, official) -> None:
