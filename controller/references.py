@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from controller.biometrics import iso19794_2
-from controller.biometrics.match import Template, compare
+from controller.biometrics.match import Template
+from controller.biometrics.match.gallery import Gallery
 from controller.biometrics.template import FingerRecord, Minutiae
 from controller.store import get_meta
 from controller.voters import Voter
@@ -118,20 +119,20 @@ def all_references(conn: sqlite3.Connection) -> Iterable[tuple[int, FingerRecord
         yield row, iso19794_2.parse(bytes(data))
 
 
-_prepared: dict[str, list[tuple[int, Template]]] = {}
+_prepared: dict[str, Gallery] = {}
 _prepared_lock = threading.Lock()
 
 
-def _gallery(conn: sqlite3.Connection) -> list[tuple[int, Template]]:
-    # Preparing every enrolled view costs milliseconds each: do it once per set of
-    # references (keyed by their digest in the store), not per check-in.
+def _gallery(conn: sqlite3.Connection) -> Gallery:
+    # Preparing and indexing every enrolled view costs milliseconds each: do it once per
+    # set of references (keyed by their digest in the store), not per check-in.
     key = get_meta(conn, "fingers_sha256") or ""
     with _prepared_lock:
         gallery = _prepared.get(key)
         if gallery is None:
-            gallery = [
+            gallery = Gallery(
                 (row, view) for row, record in all_references(conn) for view in usable_views(record)
-            ]
+            )
             _prepared.clear()
             _prepared[key] = gallery
         return gallery
@@ -142,13 +143,8 @@ def searcher(conn: sqlite3.Connection) -> Callable[[Minutiae, int], list[tuple[i
     gallery = _gallery(conn)
 
     def search(minutiae: Minutiae, top: int) -> list[tuple[int, float]]:
-        probe = Template.from_minutiae(minutiae)
-        best: dict[int, float] = {}
-        for row, view in gallery:
-            score = compare(probe, view)
-            if score > best.get(row, -1.0):
-                best[row] = score
-        ranked = sorted(best.items(), key=lambda item: -item[1])
-        return ranked[:top]
+        return [(int(row), score) for row, score in gallery.search(
+            Template.from_minutiae(minutiae), top
+        )]
 
     return search

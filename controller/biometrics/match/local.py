@@ -53,10 +53,10 @@ def similarity(a: Unpacked, b: Unpacked) -> np.ndarray:
     in_b = a.column @ b.valid.T
     in_a = a.valid @ b.column.T
     matchable = a.valid @ b.valid.T
-    return _combine(both, in_b, in_a, matchable, a.angle[:, None], b.angle[None, :])
+    return combine(both, in_b, in_a, matchable, a.angle[:, None], b.angle[None, :])
 
 
-def _combine(
+def combine(
     both: np.ndarray,
     in_b: np.ndarray,
     in_a: np.ndarray,
@@ -64,6 +64,7 @@ def _combine(
     angle_a: np.ndarray,
     angle_b: np.ndarray,
 ) -> np.ndarray:
+    """Local similarities from the four products and the central minutiae's directions."""
     differ = np.maximum(in_b + in_a - 2.0 * both, 0.0)
     norms = np.sqrt(in_b) + np.sqrt(in_a)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -49,14 +49,30 @@ FAR = np.float32(1e6)
 _COS_TURN = np.float32(np.cos(TURN_TOLERANCE))
 
 
+class Alignment:
+    """The best anchor's alignment per batch entry: probe point p maps to R(rot)(p - centre)
+    + target, in the cylinders' frame (500 dpi, y up)."""
+
+    def __init__(self, rot: np.ndarray, centre: tuple, target: tuple) -> None:
+        self.rot = rot
+        self.centre = centre
+        self.target = target
+
+
 def score(gamma: np.ndarray, a: Side, b: Side) -> np.ndarray:
     """Scores (K,) in [0, 1] from local similarities ``gamma`` (K, na, nb).
 
     ``a`` is one template (batch of 1) or as many as ``b``; ``b`` holds K templates.
     """
+    return score_and_align(gamma, a, b)[0]
+
+
+def score_and_align(gamma: np.ndarray, a: Side, b: Side) -> tuple[np.ndarray, Alignment]:
+    """Scores (K,) as ``score`` gives them, and the alignment that earned each."""
     batch, na, nb = gamma.shape
     if batch == 0 or na == 0 or nb == 0:
-        return np.zeros(batch)
+        zero = np.zeros(batch, dtype=np.float32)
+        return np.zeros(batch), Alignment(zero, (zero, zero), (zero, zero))
     anchors = min(ANCHORS, na * nb)
     flat = gamma.reshape(batch, na * nb)
     top = np.argpartition(flat, flat.shape[1] - anchors, axis=1)[:, -anchors:]
@@ -77,7 +93,14 @@ def score(gamma: np.ndarray, a: Side, b: Side) -> np.ndarray:
     m_a = np.maximum(np.maximum(near.any(-1).sum(-1), MIN_OVERLAP), n)
     m_b = np.maximum(np.maximum(near.any(-2).sum(-1), MIN_OVERLAP), n)
     per_anchor = np.where(strength > 0, n * n / (m_a * m_b), 0.0)
-    return np.clip(per_anchor.max(axis=1), 0.0, 1.0)
+    best = per_anchor.argmax(axis=1)
+    k = np.arange(batch)
+    alignment = Alignment(
+        rot[k, best],
+        (centre[0][k, best], centre[1][k, best]),
+        (target[0][k, best], target[1][k, best]),
+    )
+    return np.clip(per_anchor[k, best], 0.0, 1.0), alignment
 
 
 def _pair(

@@ -1,0 +1,245 @@
+"""Enrollment: several impressions of each finger consolidated into one reference.
+
+One impression shows part of a fingertip, with some minutiae missed and some false
+ones added. Several impressions of the same finger, aligned onto each other, show more
+of it and disagree about the mistakes. ``consolidate`` aligns every impression onto the
+most typical one (the one most like all the others) with the matcher's own alignment,
+groups minutiae that land on each other, and keeps a group when enough of the
+impressions that saw its place agree that it is there: a minutia that only one of
+three impressions shows, where all three touched, is taken for the extractor's mistake;
+one that lies where only one impression touched is kept, because nothing contradicts
+it. An impression that does not match the others is refused, since it may be another
+finger or a capture too poor to trust, and enrolling it would lock the voter out.
+
+``enroll`` turns the impressions of each of a voter's fingers into one ISO/IEC 19794-2
+record: per finger, the consolidated view and the best single impression, so a finger
+is still recognised if consolidation were to go wrong for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from controller.biometrics.match.cylinders import angle_difference, convex_hull, hull_distance
+from controller.biometrics.match.matcher import Template, align, compare
+from controller.biometrics.template import DEFAULT_PPCM, FingerRecord, FingerView, Minutiae
+
+MIN_IMPRESSIONS = 2
+MAX_IMPRESSIONS = 8
+MIN_MINUTIAE = 12  # an impression with fewer cannot be aligned with any confidence
+# Impressions of one finger score far above this against each other (docs/biometrics.md):
+# the 1:1 threshold for a false-match rate of 0.1 %.
+SAME_FINGER = 0.30
+MERGE_DISTANCE = 10.0  # pixels at 500 dpi: two aligned minutiae nearer than this are one
+MERGE_TURN = np.radians(35.0)
+COVER_MARGIN = 16.0  # pixels beyond an impression's minutiae hull that it still saw
+AGREEMENT = 0.5  # share of the impressions covering a place that must show the minutia
+BORDER = 8  # pixels of margin around the consolidated minutiae in the record's frame
+
+
+class EnrollmentError(ValueError):
+    """The impressions cannot be enrolled; the message says which and why."""
+
+
+def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Minutiae:
+    """One minutiae set from several impressions of one finger, all at ``ppcm``.
+
+    The result is in the frame of the most typical impression, moved so that every
+    minutia has coordinates of at least ``BORDER`` pixels.
+    """
+    _check_impressions(impressions)
+    templates = [Template.from_minutiae(m, ppcm, ppcm) for m in impressions]
+    reference = _most_typical(templates)
+    scale = DEFAULT_PPCM / ppcm
+    xs, ys, angles, owners, qualities, kinds = [], [], [], [], [], []
+    hulls = []
+    for number, (minutiae, template) in enumerate(zip(impressions, templates, strict=True)):
+        x, y, angle = template.points
+        if number != reference:
+            value, alignment = align(template, templates[reference])
+            if alignment is None or value < SAME_FINGER:
+                raise EnrollmentError(
+                    "impression %d does not match the others (score %.2f, needs %.2f): "
+                    "another finger or a poor capture; take it again"
+                    % (number + 1, value, SAME_FINGER)
+                )
+            x, y, angle = _moved(x, y, angle, alignment)
+        xs.append(x)
+        ys.append(y)
+        angles.append(angle)
+        owners.append(np.full(len(x), number))
+        qualities.append(np.asarray(minutiae.quality, dtype=np.float64))
+        kinds.append(np.asarray(minutiae.kind))
+        hulls.append(convex_hull(x.astype(np.float64), y.astype(np.float64)))
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    angle = np.concatenate(angles)
+    owner = np.concatenate(owners)
+    quality = np.concatenate(qualities)
+    kind = np.concatenate(kinds)
+    groups = _groups(x, y, angle, owner)
+    kept_x, kept_y, kept_angle, kept_kind, kept_quality = [], [], [], [], []
+    for members in groups:
+        cx, cy = float(x[members].mean()), float(y[members].mean())
+        covering = sum(
+            1
+            for hull in hulls
+            if hull_distance(hull, np.array([cx]), np.array([cy]))[0] <= COVER_MARGIN
+        )
+        support = len(members)
+        if support < AGREEMENT * max(covering, 1):
+            continue
+        kept_x.append(cx)
+        kept_y.append(cy)
+        kept_angle.append(_mean_angle(angle[members]))
+        kept_kind.append(int(np.bincount(kind[members]).argmax()))
+        share = support / max(covering, support)
+        kept_quality.append(int(round(float(quality[members].mean()) * share)))
+    if len(kept_x) < MIN_MINUTIAE:
+        raise EnrollmentError(
+            "the impressions agree on only %d minutiae, %d are needed"
+            % (len(kept_x), MIN_MINUTIAE)
+        )
+    # Back to image pixels (y down) at the impressions' resolution, inside the frame.
+    px = np.array(kept_x) / scale
+    py = -np.array(kept_y) / scale
+    px += BORDER - px.min()
+    py += BORDER - py.min()
+    return Minutiae.from_columns(px, py, kept_angle, kept_kind, np.clip(kept_quality, 0, 100))
+
+
+def enroll(
+    fingers: Mapping[int, Sequence[Minutiae]], ppcm: int = DEFAULT_PPCM, impression: int = 0
+) -> FingerRecord:
+    """A voter's reference record from the impressions of each finger.
+
+    ``fingers`` maps ISO finger positions (1 right thumb .. 10 left little, 0 unknown) to
+    that finger's impressions, all at ``ppcm``. Each finger gets two views: 0 the
+    consolidated set, 1 the single impression most like the others.
+    """
+    if not fingers:
+        raise EnrollmentError("no finger to enroll")
+    views: list[FingerView] = []
+    for position, impressions in sorted(fingers.items()):
+        if not isinstance(position, int) or not 0 <= position <= 10:
+            raise EnrollmentError("finger position %r is not 0-10" % (position,))
+        try:
+            merged = consolidate(impressions, ppcm)
+        except EnrollmentError as err:
+            raise EnrollmentError("finger %d: %s" % (position, err)) from None
+        templates = [Template.from_minutiae(m, ppcm, ppcm) for m in impressions]
+        typical = impressions[_most_typical(templates)]
+        single = _shifted(typical)
+        for view, minutiae in ((0, merged), (1, single)):
+            views.append(
+                FingerView(
+                    minutiae=minutiae,
+                    finger=position,
+                    view=view,
+                    impression=impression,
+                    quality=int(np.clip(np.median(minutiae.quality), 0, 100)),
+                )
+            )
+    width = int(max(np.max(v.minutiae.x) for v in views)) + 1 + BORDER
+    height = int(max(np.max(v.minutiae.y) for v in views)) + 1 + BORDER
+    return FingerRecord(width=width, height=height, views=views, x_ppcm=ppcm, y_ppcm=ppcm)
+
+
+def _check_impressions(impressions: Sequence[Minutiae]) -> None:
+    if not MIN_IMPRESSIONS <= len(impressions) <= MAX_IMPRESSIONS:
+        raise EnrollmentError(
+            "a finger is enrolled from %d to %d impressions, not %d"
+            % (MIN_IMPRESSIONS, MAX_IMPRESSIONS, len(impressions))
+        )
+    for number, minutiae in enumerate(impressions):
+        if not isinstance(minutiae, Minutiae):
+            raise TypeError("impression %d is %s, not Minutiae" % (number + 1, type(minutiae)))
+        if len(minutiae) < MIN_MINUTIAE:
+            raise EnrollmentError(
+                "impression %d has %d minutiae, at least %d are needed: take it again"
+                % (number + 1, len(minutiae), MIN_MINUTIAE)
+            )
+
+
+def _most_typical(templates: list[Template]) -> int:
+    """The impression with the highest total score against all the others."""
+    n = len(templates)
+    totals = np.zeros(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            value = compare(templates[i], templates[j])
+            totals[i] += value
+            totals[j] += value
+    return int(totals.argmax())
+
+
+def _moved(
+    x: np.ndarray, y: np.ndarray, angle: np.ndarray, alignment: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rot = float(alignment.rot[0])
+    cx, cy = float(alignment.centre[0][0]), float(alignment.centre[1][0])
+    tx, ty = float(alignment.target[0][0]), float(alignment.target[1][0])
+    c, s = np.cos(rot), np.sin(rot)
+    dx, dy = x - cx, y - cy
+    return (
+        (c * dx - s * dy + tx).astype(np.float32),
+        (s * dx + c * dy + ty).astype(np.float32),
+        np.mod(angle + rot, 2 * np.pi).astype(np.float32),
+    )
+
+
+def _groups(x: np.ndarray, y: np.ndarray, angle: np.ndarray, owner: np.ndarray) -> list:
+    """Minutiae that land on each other, at most one from each impression per group.
+
+    Pairs from different impressions are joined nearest first, as long as neither group
+    already holds a minutia of the other's impressions.
+    """
+    n = len(x)
+    distance = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    turn = np.abs(angle_difference(angle[:, None], angle[None, :]))
+    close = (
+        (distance <= MERGE_DISTANCE)
+        & (turn <= MERGE_TURN)
+        & (owner[:, None] != owner[None, :])
+        & np.triu(np.ones((n, n), dtype=bool), 1)
+    )
+    i, j = np.nonzero(close)
+    order = np.argsort(distance[i, j], kind="stable")
+    parent = list(range(n))
+    members = {k: {int(owner[k])} for k in range(n)}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, b in zip(i[order].tolist(), j[order].tolist(), strict=True):
+        ra, rb = root(a), root(b)
+        if ra == rb or members[ra] & members[rb]:
+            continue
+        parent[rb] = ra
+        members[ra] |= members.pop(rb)
+    grouped: dict[int, list[int]] = {}
+    for k in range(n):
+        grouped.setdefault(root(k), []).append(k)
+    return [np.array(v) for v in grouped.values()]
+
+
+def _mean_angle(angles: np.ndarray) -> float:
+    return float(np.mod(np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()), 2 * np.pi))
+
+
+def _shifted(minutiae: Minutiae) -> Minutiae:
+    """``minutiae`` moved so that its coordinates start at ``BORDER``."""
+    x = np.asarray(minutiae.x, dtype=np.float64)
+    y = np.asarray(minutiae.y, dtype=np.float64)
+    return Minutiae.from_columns(
+        x + (BORDER - x.min()),
+        y + (BORDER - y.min()),
+        minutiae.angle,
+        minutiae.kind,
+        minutiae.quality,
+    )
