@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from controller.biometrics import iso19794_2
+from controller.biometrics import iso19794_2, thresholds
 from controller.biometrics.extract import extract
 from controller.biometrics.images import ImageInputError, unpack_zhiantec
 from controller.biometrics.match import Template, compare
@@ -41,12 +41,9 @@ NO_FINGER = "no_finger"
 
 MIN_MINUTIAE = 8  # below this an ISO record cannot be told from anybody else's
 
-# Score thresholds from impostor scores of synthetic fingers through the real extractor
-# and matcher: 0.35 was passed by 0.1 % of 1,980 impostor pairs (and missed 2 % of
-# genuine ones); 1:N takes a stricter 0.42, above every impostor seen. Real sensors
-# need recalibration (docs/biometrics.md).
-VERIFY_THRESHOLD = 0.35
-IDENTIFY_THRESHOLD = 0.42
+# Score thresholds by the false-match rate they allow (controller/biometrics/thresholds.py).
+VERIFY_THRESHOLD = thresholds.VERIFY_THRESHOLD
+IDENTIFY_THRESHOLD = thresholds.IDENTIFY_THRESHOLD
 
 # How far the best 1:N candidate must stand above the runner-up: two candidates with
 # close scores mean the finger does not single out one voter.

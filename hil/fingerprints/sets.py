@@ -84,8 +84,12 @@ def dataset(
     height: int = 288,
     cache_dir: Path | None = None,
     condition: str = MIXED,
+    first: int = 0,
 ) -> Iterator[tuple[int, int, Impression]]:
     """Yield ``(finger, impression, Impression)`` for every finger and impression, from 0.
+
+    With ``first`` the set starts at that finger (the same fingers as in the whole set),
+    so that workers can make parts of one set.
 
     With ``cache_dir`` the images and their ground truth are kept under a subfolder named
     by the parameters and read back on the next run instead of being made again. A
@@ -102,11 +106,13 @@ def dataset(
             "v%d-%dx%d-seed%d-%s" % (GENERATOR_VERSION, width, height, seed, condition)
         )
         folder.mkdir(parents=True, exist_ok=True)
-    return _generate(fingers, impressions, seed, width, height, folder, condition)
+    if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < fingers:
+        raise ValueError("first must be an integer finger number below %d" % fingers)
+    return _generate(range(first, fingers), impressions, seed, width, height, folder, condition)
 
 
 def _generate(
-    fingers: int,
+    fingers: range,
     impressions: int,
     seed: int,
     width: int,
@@ -114,7 +120,7 @@ def _generate(
     folder: Path | None,
     condition: str,
 ) -> Iterator[tuple[int, int, Impression]]:
-    for finger in range(fingers):
+    for finger in fingers:
         master = None
         for impression in range(impressions):
             name = image_name(finger, impression)
