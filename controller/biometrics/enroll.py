@@ -24,6 +24,7 @@ import numpy as np
 
 from controller.biometrics.match.cylinders import angle_difference, convex_hull, hull_distance
 from controller.biometrics.match.matcher import Template, align, compare
+from controller.biometrics.match.pairing import Alignment
 from controller.biometrics.template import DEFAULT_PPCM, FingerRecord, FingerView, Minutiae
 
 MIN_IMPRESSIONS = 2
@@ -51,21 +52,29 @@ def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Mi
     """
     _check_impressions(impressions)
     templates = [Template.from_minutiae(m, ppcm, ppcm) for m in impressions]
-    reference = _most_typical(templates)
+    scores = _scores(templates)
+    reference = int((scores + scores.T).sum(axis=1).argmax())
     scale = DEFAULT_PPCM / ppcm
-    xs, ys, angles, owners, qualities, kinds = [], [], [], [], [], []
-    hulls = []
-    for number, (minutiae, template) in enumerate(zip(impressions, templates, strict=True)):
-        x, y, angle = template.points
-        if number != reference:
-            value, alignment = align(template, templates[reference])
-            if alignment is None or value < SAME_FINGER:
-                raise EnrollmentError(
-                    "impression %d does not match the others (score %.2f, needs %.2f): "
-                    "another finger or a poor capture; take it again"
-                    % (number + 1, value, SAME_FINGER)
-                )
-            x, y, angle = _moved(x, y, angle, alignment)
+    placed = {reference: templates[reference].points}
+    # Each further impression is aligned onto the placed one it resembles most, so that
+    # an impression overlapping the reference only a little still joins through another.
+    while len(placed) < len(templates):
+        waiting = [k for k in range(len(templates)) if k not in placed]
+        k, j = max(
+            ((k, j) for k in waiting for j in placed), key=lambda kj: scores[kj[0], kj[1]]
+        )
+        onto = templates[j] if j == reference else _template_at(placed[j], templates[j])
+        value, alignment = align(templates[k], onto)
+        if alignment is None or value < SAME_FINGER:
+            raise EnrollmentError(
+                "impression %d does not match the others (score %.2f, needs %.2f): "
+                "another finger or a poor capture; take it again"
+                % (k + 1, value, SAME_FINGER)
+            )
+        placed[k] = _moved(*templates[k].points, alignment)
+    xs, ys, angles, owners, qualities, kinds, hulls = [], [], [], [], [], [], []
+    for number, minutiae in enumerate(impressions):
+        x, y, angle = placed[number]
         xs.append(x)
         ys.append(y)
         angles.append(angle)
@@ -163,20 +172,44 @@ def _check_impressions(impressions: Sequence[Minutiae]) -> None:
             )
 
 
+def _scores(templates: list[Template]) -> np.ndarray:
+    """[i, j]: the score of impression i compared onto impression j (0 on the diagonal).
+
+    Both directions are compared: the matcher treats probe and reference differently.
+    """
+    n = len(templates)
+    scores = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                scores[i, j] = compare(templates[i], templates[j])
+    return scores
+
+
 def _most_typical(templates: list[Template]) -> int:
     """The impression with the highest total score against all the others."""
-    n = len(templates)
-    totals = np.zeros(n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            value = compare(templates[i], templates[j])
-            totals[i] += value
-            totals[j] += value
-    return int(totals.argmax())
+    scores = _scores(templates)
+    return int((scores + scores.T).sum(axis=1).argmax())
+
+
+def _template_at(points: tuple, template: Template) -> Template:
+    """``template`` with its minutiae moved to ``points`` (cylinders do not change)."""
+    x, y, angle = points
+    c = template.cylinders
+    # The cylinders' central minutiae are a subset of the points: move them the same way.
+    keep = _subset(template.points, c)
+    return Template(type(c)(x[keep], y[keep], angle[keep], c.bits, c.valid), points)
+
+
+def _subset(points: tuple, cylinders: object) -> np.ndarray:
+    """Indices of the points that the cylinders are centred on, in the cylinders' order."""
+    px, py, _ = points
+    d = np.hypot(px[None, :] - cylinders.x[:, None], py[None, :] - cylinders.y[:, None])
+    return d.argmin(axis=1)
 
 
 def _moved(
-    x: np.ndarray, y: np.ndarray, angle: np.ndarray, alignment: object
+    x: np.ndarray, y: np.ndarray, angle: np.ndarray, alignment: Alignment
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rot = float(alignment.rot[0])
     cx, cy = float(alignment.centre[0][0]), float(alignment.centre[1][0])
