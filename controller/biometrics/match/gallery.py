@@ -22,7 +22,7 @@ from controller.biometrics.match.index import PairIndex
 from controller.biometrics.match.matcher import Template, compare_many
 
 EXHAUSTIVE = 400  # templates: below this, comparing all is about as fast as the index
-SHORTLIST = 24  # templates the index passes on to the matcher
+SHORTLIST = 10  # templates the index passes on to the matcher
 
 
 class Gallery:

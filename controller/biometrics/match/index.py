@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-NEIGHBOURS = 8  # pairs per gallery minutia: with its nearest neighbours
-PROBE_NEIGHBOURS = 6  # pairs per probe minutia (its k-th neighbour is in the gallery's 8)
+NEIGHBOURS = 10  # pairs per gallery minutia: with its nearest neighbours
+PROBE_NEIGHBOURS = 8  # pairs per probe minutia: fewer, so a probe pair is in the gallery
 MIN_DISTANCE = 12.0  # pixels at 500 dpi: closer minutiae are one ridge break
 MAX_DISTANCE = 150.0
 DISTANCE_BIN = 12.0
@@ -39,6 +39,7 @@ TURN_WINDOW = 3  # adjacent turn bins voted together: a turn is known to about 1
 SHORTLIST = 1500  # templates that the turn votes pass on to the translation votes
 SHIFT_BIN = 24.0  # pixels: translation cells
 SHIFT_BINS = 16  # per axis, centred on no shift (the centroids coincide)
+EDGE = 0.3  # share of a bin next to its edge where the neighbouring bin is looked up too
 KEYS = DISTANCE_BINS * ANGLE_BINS * ANGLE_BINS
 TWO_PI = 2.0 * np.pi
 
@@ -98,15 +99,21 @@ def pairs(x: np.ndarray, y: np.ndarray, angle: np.ndarray, neighbours: int) -> P
     )
 
 
-def _bins(value: np.ndarray, width: float, count: int, wrap: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's bin and the neighbouring bin on the side it lies nearer to."""
+def _bins(
+    value: np.ndarray, width: float, count: int, wrap: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each value's bin, the neighbouring bin on the side it lies nearer to, and whether
+    it lies near enough that edge (within ``EDGE`` of a bin) for the neighbour to count."""
     scaled = value / width
     own = np.floor(scaled).astype(np.int64)
-    other = np.where(scaled - own >= 0.5, own + 1, own - 1)
+    offset = scaled - own
+    other = np.where(offset >= 0.5, own + 1, own - 1)
+    near = np.minimum(offset, 1.0 - offset) < EDGE
     if wrap:
-        return np.mod(own, count), np.mod(other, count)
+        return np.mod(own, count), np.mod(other, count), near
     own = np.clip(own, 0, count - 1)
-    return own, np.clip(other, 0, count - 1)
+    other = np.clip(other, 0, count - 1)
+    return own, other, near & (other != own)
 
 
 def keys_of(d: np.ndarray, beta_i: np.ndarray, beta_j: np.ndarray) -> np.ndarray:
@@ -119,20 +126,19 @@ def keys_of(d: np.ndarray, beta_i: np.ndarray, beta_j: np.ndarray) -> np.ndarray
 
 def probe_keys(d: np.ndarray, beta_i: np.ndarray, beta_j: np.ndarray) -> np.ndarray:
     """(pairs, 8) keys: each pair's own cell and its neighbours towards the nearer edges."""
-    d0, d1 = _bins(d - MIN_DISTANCE, DISTANCE_BIN, DISTANCE_BINS, wrap=False)
-    i0, i1 = _bins(beta_i, TWO_PI / ANGLE_BINS, ANGLE_BINS, wrap=True)
-    j0, j1 = _bins(beta_j, TWO_PI / ANGLE_BINS, ANGLE_BINS, wrap=True)
+    d0, d1, dn = _bins(d - MIN_DISTANCE, DISTANCE_BIN, DISTANCE_BINS, wrap=False)
+    i0, i1, i_near = _bins(beta_i, TWO_PI / ANGLE_BINS, ANGLE_BINS, wrap=True)
+    j0, j1, j_near = _bins(beta_j, TWO_PI / ANGLE_BINS, ANGLE_BINS, wrap=True)
     out = np.empty((len(d), 8), dtype=np.int64)
     column = 0
-    for db in (d0, d1):
-        for bi in (i0, i1):
-            for bj in (j0, j1):
-                out[:, column] = (db * ANGLE_BINS + bi) * ANGLE_BINS + bj
+    for db, use_d in ((d0, True), (d1, dn)):
+        for bi, use_i in ((i0, True), (i1, i_near)):
+            for bj, use_j in ((j0, True), (j1, j_near)):
+                key = (db * ANGLE_BINS + bi) * ANGLE_BINS + bj
+                # A neighbour far from its edge, or clipped onto the own bin, is not looked
+                # up: it would only add hits that a jittered pair rarely lands in.
+                out[:, column] = np.where(use_d & use_i & use_j, key, -1)
                 column += 1
-    # Where the nearer neighbour of a distance is clipped onto its own bin, the same cell
-    # would be looked up twice and vote twice.
-    same = d0 == d1
-    out[same, 4:] = -1
     return out
 
 
@@ -145,9 +151,9 @@ class PairIndex:
 
     def __init__(self) -> None:
         self.offsets = np.zeros(KEYS + 1, dtype=np.int64)
-        self.template = np.zeros(0, dtype=np.int32)
-        self.line = np.zeros(0, dtype=np.uint8)
-        self.middle = np.zeros((0, 2), dtype=np.int16)
+        self.code = np.zeros(0, dtype=np.int32)
+        self.middle_x = np.zeros(0, dtype=np.float32)
+        self.middle_y = np.zeros(0, dtype=np.float32)
         self.weight = np.zeros(0, dtype=np.float32)
         self.key_weight = np.zeros(KEYS, dtype=np.float32)
 
@@ -160,20 +166,24 @@ class PairIndex:
         index = cls()
         if not templates:
             return index
-        keys, owners, lines, middles = [], [], [], []
+        if len(templates) >= 1 << 22:
+            raise ValueError("an index holds fewer than %d templates" % (1 << 22))
+        keys, codes, mx, my = [], [], [], []
         counts = np.zeros(len(templates), dtype=np.float32)
         for number, (x, y, angle) in enumerate(templates):
             found = pairs(x, y, angle, NEIGHBOURS)
             keys.append(keys_of(found.distance, found.beta_i, found.beta_j))
-            owners.append(np.full(len(found), number, dtype=np.int32))
-            lines.append(_line_units(found.line))
-            middles.append(np.rint(found.middle).astype(np.int16))
+            # Template and line in one number, so that one subtraction of the probe's line
+            # gives both the template (bits 9 up) and the turn modulo 256 (bits 0-7).
+            codes.append(number * 512 + 256 + _line_units(found.line).astype(np.int32))
+            mx.append(found.middle[:, 0])
+            my.append(found.middle[:, 1])
             counts[number] = len(found)
         key = np.concatenate(keys)
         order = np.argsort(key, kind="stable")
-        index.template = np.concatenate(owners)[order]
-        index.line = np.concatenate(lines)[order]
-        index.middle = np.concatenate(middles)[order]
+        index.code = np.concatenate(codes).astype(np.int32)[order]
+        index.middle_x = np.concatenate(mx).astype(np.float32)[order]
+        index.middle_y = np.concatenate(my).astype(np.float32)[order]
         per_key = np.bincount(key, minlength=KEYS)
         index.offsets[1:] = np.cumsum(per_key)
         # A pair shape that many templates share says little about which one is sought.
@@ -187,82 +197,79 @@ class PairIndex:
         Two passes over the same hits: votes per template and turn pick a shortlist of
         ``SHORTLIST`` templates, then the hits of each shortlisted template that agree
         with its best turn vote for a translation, and the strongest translation cell
-        ranks the shortlist.
+        ranks the shortlist. Every operation on all hits is one numpy pass: the hits are
+        millions, and their count sets the time.
         """
         templates = len(self.weight)
+        empty = np.zeros(0, dtype=np.int64)
         if templates == 0 or top <= 0:
-            return np.zeros(0, dtype=np.int64)
-        hits = self._hits(x, y, angle)
-        if hits is None:
-            return np.zeros(0, dtype=np.int64)
-        owner, turn, weight, probe_middle, entry = hits
-        votes = np.bincount(
-            owner.astype(np.int64) * TURN_BINS + (turn >> TURN_SHIFT),
-            weights=weight,
-            minlength=templates * TURN_BINS,
-        ).reshape(templates, TURN_BINS)
-        paired = votes.copy()
+            return empty
+        found = pairs(x, y, angle, PROBE_NEIGHBOURS)
+        if len(found) == 0:
+            return empty
+        keys = probe_keys(found.distance, found.beta_i, found.beta_j)
+        looked = np.flatnonzero(keys.ravel() >= 0)
+        query = keys.ravel()[looked]
+        lookup_pair = looked // keys.shape[1]
+        starts = self.offsets[query]
+        counts = self.offsets[query + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return empty
+        # Every entry of every looked-up cell, as one flat run of entry numbers.
+        first = np.cumsum(counts) - counts
+        entry = np.repeat(starts - first, counts)
+        entry += np.arange(total)
+        probe_line = _line_units(found.line).astype(np.int32)[lookup_pair]
+        value = self.code[entry]
+        value -= np.repeat(probe_line, counts)
+        owner = value >> 9
+        turn_bin = (value & 255) >> TURN_SHIFT
+        cell = owner * TURN_BINS
+        cell += turn_bin
+        weight = np.repeat(self.key_weight[query], counts)
+        votes = np.bincount(cell, weights=weight, minlength=templates * TURN_BINS).reshape(
+            templates, TURN_BINS
+        )
+        window = votes.copy()
         for step in range(1, TURN_WINDOW):
-            paired += np.roll(votes, -step, axis=1)
-        best_turn = paired.argmax(axis=1)
-        peak = paired[np.arange(templates), best_turn]
+            window += np.roll(votes, -step, axis=1)
+        best_turn = window.argmax(axis=1)
+        peak = window[np.arange(templates), best_turn]
         # Hits that no turn favours spread evenly over the turns: what stands above that
         # evenness, in units of its own noise, is the finger.
         base = votes.sum(axis=1) * (TURN_WINDOW / TURN_BINS)
         coarse = (peak - base) / np.sqrt(base + 1.0)
         short = _best(coarse, min(SHORTLIST, templates))
-        local = np.full(templates, -1, dtype=np.int64)
-        local[short] = np.arange(len(short))
-        slot = local[owner]
-        bin_ = (turn >> TURN_SHIFT).astype(np.int64)
-        agree = (slot >= 0) & (np.mod(bin_ - best_turn[owner], TURN_BINS) < TURN_WINDOW)
-        slot, turn, weight = slot[agree], turn[agree], weight[agree]
-        probe_middle, entry = probe_middle[agree], entry[agree]
+        local = np.full(templates, -1, dtype=np.int32)
+        local[short] = np.arange(len(short), dtype=np.int32)
+        chosen = np.flatnonzero(local[owner] >= 0)
+        slot = local[owner[chosen]]
+        agree = np.mod(turn_bin[chosen] - best_turn[short][slot], TURN_BINS) < TURN_WINDOW
+        chosen, slot = chosen[agree], slot[agree]
         # The translation that brings the probe pair's midpoint onto the template's.
-        rot = turn.astype(np.float32) * np.float32(TWO_PI / 256.0)
-        c, s = np.cos(rot), np.sin(rot)
-        px, py = probe_middle[:, 0], probe_middle[:, 1]
-        gx = self.middle[entry, 0].astype(np.float32)
-        gy = self.middle[entry, 1].astype(np.float32)
-        tx = np.floor((gx - (c * px - s * py)) / SHIFT_BIN).astype(np.int64) + SHIFT_BINS // 2
-        ty = np.floor((gy - (s * px + c * py)) / SHIFT_BIN).astype(np.int64) + SHIFT_BINS // 2
+        turn = (value[chosen] & 255).astype(np.float32) * np.float32(TWO_PI / 256.0)
+        c, s = np.cos(turn), np.sin(turn)
+        pair = lookup_pair[np.searchsorted(first, chosen, side="right") - 1]
+        px, py = found.middle[pair, 0], found.middle[pair, 1]
+        gx, gy = self.middle_x[entry[chosen]], self.middle_y[entry[chosen]]
+        half = SHIFT_BINS // 2
+        tx = np.floor((gx - (c * px - s * py)) * np.float32(1.0 / SHIFT_BIN)).astype(np.int64)
+        ty = np.floor((gy - (s * px + c * py)) * np.float32(1.0 / SHIFT_BIN)).astype(np.int64)
+        tx += half
+        ty += half
         inside = (tx >= 0) & (tx < SHIFT_BINS) & (ty >= 0) & (ty < SHIFT_BINS)
-        cell = (slot * SHIFT_BINS + tx) * SHIFT_BINS + ty
+        grid_cell = (slot.astype(np.int64) * SHIFT_BINS + tx) * SHIFT_BINS + ty
         grid = np.bincount(
-            cell[inside], weights=weight[inside], minlength=len(short) * SHIFT_BINS**2
+            grid_cell[inside],
+            weights=weight[chosen][inside],
+            minlength=len(short) * SHIFT_BINS**2,
         ).reshape(len(short), SHIFT_BINS, SHIFT_BINS)
         # Cells are summed two by two in both directions: a peak on a cell edge is whole.
         grid[:, :-1] += grid[:, 1:]
         grid[:, :, :-1] += grid[:, :, 1:]
         fine = grid.reshape(len(short), -1).max(axis=1) * self.weight[short]
         return short[_best(fine, min(top, len(short)))]
-
-    def _hits(self, x: np.ndarray, y: np.ndarray, angle: np.ndarray) -> tuple | None:
-        """Every index entry that a probe pair's cells hold, with what voting needs.
-
-        Returns the entries' templates, the turn from the probe pair's line to the entry's
-        (2π/256 units), the key weights, the probe pair midpoints and the entry numbers;
-        None when nothing is hit.
-        """
-        found = pairs(x, y, angle, PROBE_NEIGHBOURS)
-        if len(found) == 0:
-            return None
-        keys = probe_keys(found.distance, found.beta_i, found.beta_j)
-        looked = keys >= 0
-        query = keys[looked]
-        source = np.broadcast_to(np.arange(len(found))[:, None], keys.shape)[looked]
-        starts = self.offsets[query]
-        counts = self.offsets[query + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
-            return None
-        # Every entry of every looked-up cell, as one flat run of entry numbers.
-        first = np.cumsum(counts) - counts
-        entry = np.repeat(starts - first, counts) + np.arange(total)
-        pair = np.repeat(source, counts)
-        turn = (self.line[entry] - _line_units(found.line)[pair]).astype(np.uint8)
-        weight = np.repeat(self.key_weight[query], counts)
-        return self.template[entry], turn, weight, found.middle[pair], entry
 
 
 def _best(score: np.ndarray, count: int) -> np.ndarray:
