@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from controller.biometrics import thresholds  # noqa: E402
 from controller.biometrics.enroll import EnrollmentError, enroll  # noqa: E402
 from controller.biometrics.extract import extract  # noqa: E402
+from controller.biometrics.images import ImageInputError, load_image  # noqa: E402
 from controller.biometrics.match import synthetic  # noqa: E402
 from controller.biometrics.match.gallery import Gallery  # noqa: E402
 from controller.biometrics.match.matcher import Template, compare  # noqa: E402
@@ -86,6 +87,36 @@ def extracted_set(
                   end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return found
+
+
+def folder_set(folder: Path) -> tuple[dict, int, int]:
+    """Images named ``<finger>_<impression>.<ext>`` (FVC's ``12_3.tif``, our ``f0012_3.png``)
+    extracted in this process; returns the set, the finger count and impressions per finger.
+    """
+    names: dict[str, dict[str, Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
+            continue
+        finger, sep, impression = path.stem.rpartition("_")
+        if sep and impression.isdigit():
+            names.setdefault(finger, {})[impression] = path
+    counts = {len(v) for v in names.values()}
+    if len(names) < 4 or len(counts) != 1 or min(counts) < 2:
+        raise SystemExit(
+            "%s: needs 4 or more fingers with the same number (2 or more) of impressions, "
+            "named <finger>_<impression>" % folder
+        )
+    impressions = counts.pop()
+    found: dict[tuple[int, int], tuple[str, Minutiae | None]] = {}
+    for f, finger in enumerate(sorted(names)):
+        for i, impression in enumerate(sorted(names[finger], key=int)):
+            try:
+                gray = load_image(names[finger][impression])
+            except ImageInputError as err:
+                raise SystemExit(str(err)) from None
+            result = extract(gray)
+            found[(f, i)] = ("real", result.minutiae if result.usable else None)
+    return found, len(names), impressions
 
 
 def rates(genuine: np.ndarray, impostor: np.ndarray) -> dict:
@@ -279,6 +310,12 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=10_000, help="1:N templates (10,000)")
     parser.add_argument("--seed", type=int, default=1, help="finger set (1)")
     parser.add_argument("--workers", type=int, default=2, help="image-making processes (2)")
+    parser.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="measure accuracy on a folder of real 500-dpi images named <finger>_<impression>",
+    )
     args = parser.parse_args()
     if args.fingers < 4 or args.impressions < 2:
         parser.error("needs at least 4 fingers and 2 impressions")
@@ -287,13 +324,18 @@ def main() -> None:
         "biometrics benchmark: %d synthetic fingers x %d impressions, seed %d"
         % (args.fingers, args.impressions, args.seed)
     )
-    found = extracted_set(args.fingers, args.impressions, args.seed, args.workers)
+    if args.images is not None:
+        found, args.fingers, args.impressions = folder_set(args.images)
+        print("images from %s: %d fingers x %d" % (args.images, args.fingers, args.impressions))
+    else:
+        found = extracted_set(args.fingers, args.impressions, args.seed, args.workers)
     refused = sum(1 for _, m in found.values() if m is None)
     print(
         "failure to extract: %d of %d images (%.1f %%)"
         % (refused, len(found), 100 * refused / len(found))
     )
-    extraction_time(sorted(found), args.seed, min(100, args.fingers))
+    if args.images is None:
+        extraction_time(sorted(found), args.seed, min(100, args.fingers))
     _, times, _ = accuracy(found, args.fingers, args.impressions)
     ms = 1000 * np.array(times)
     print(
