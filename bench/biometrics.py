@@ -58,6 +58,7 @@ from hil.fingerprints import dataset  # noqa: E402
 
 CACHE = ROOT / "var" / "cache" / "fingerprints"
 TARGETS = (0.01, 0.001, 0.0001)
+CLEAN = ("good", "normal", "real")
 
 
 def _extract_finger(job: tuple[int, int, int, int]) -> list[tuple[int, int, str, object]]:
@@ -161,7 +162,12 @@ def accuracy(found: dict, fingers: int, impressions: int) -> tuple[dict, list, l
         key: Template.from_minutiae(m) for key, (_, m) in found.items() if m is not None
     }
     genuine, impostor, times = [], [], []
+    clean_genuine, clean_impostor = [], []
     conditions: dict[str, list[float]] = {}
+
+    def clean(*keys: tuple[int, int]) -> bool:
+        return all(found[k][0] in CLEAN for k in keys)
+
     for f in range(fingers):
         for a in range(impressions):
             for b in range(a + 1, impressions):
@@ -172,17 +178,22 @@ def accuracy(found: dict, fingers: int, impressions: int) -> tuple[dict, list, l
                 s = compare(ta, tb)
                 times.append(time.perf_counter() - t0)
                 genuine.append(s)
+                if clean((f, a), (f, b)):
+                    clean_genuine.append(s)
                 for key in ((f, a), (f, b)):
                     conditions.setdefault(found[key][0], []).append(s)
-    firsts = [templates.get((f, i)) for f in range(fingers) for i in (0, 1)]
-    owners = [f for f in range(fingers) for _ in (0, 1)]
-    for i in range(len(firsts)):
-        for j in range(i + 1, len(firsts)):
-            if owners[i] == owners[j] or firsts[i] is None or firsts[j] is None:
+    firsts = [(f, i) for f in range(fingers) for i in (0, 1)]
+    for i, a in enumerate(firsts):
+        for b in firsts[i + 1 :]:
+            ta, tb = templates.get(a), templates.get(b)
+            if a[0] == b[0] or ta is None or tb is None:
                 continue
             t0 = time.perf_counter()
-            impostor.append(compare(firsts[i], firsts[j]))
+            s = compare(ta, tb)
             times.append(time.perf_counter() - t0)
+            impostor.append(s)
+            if clean(a, b):
+                clean_impostor.append(s)
     genuine_a, impostor_a = np.array(genuine), np.array(impostor)
     result = print_rates("1:1, single impressions", genuine_a, impostor_a)
     threshold = result["targets"][0.001][0]
@@ -190,6 +201,12 @@ def accuracy(found: dict, fingers: int, impressions: int) -> tuple[dict, list, l
     for name, values in sorted(conditions.items()):
         v = np.array(values)
         print("    %-7s %6.2f %%  of %d" % (name, 100 * (v < threshold).mean(), len(v)))
+    if clean_genuine and clean_impostor:
+        print_rates(
+            "1:1, both captures good or normal skin (the classic-sensor case)",
+            np.array(clean_genuine),
+            np.array(clean_impostor),
+        )
     return result, times, list(templates.values())
 
 
