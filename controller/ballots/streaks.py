@@ -15,9 +15,10 @@ refused and the scanner needs cleaning, as VxSuite does.
   target, a run of columns (up to ``LIGHT_MAX_WIDTH_MM`` wide) without a single ink
   pixel, with ink right beside it on both sides in the same rows, is a cut. Inside an
   oval's width the printed outline crosses every column at the oval's top and bottom,
-  so no drawing leaves a free column there: a cut through the outline of one oval is a
-  streak (when the outline is at least ``MIN_OUTLINE_PX`` thick in the scan; thinner,
-  it may break up by itself). Elsewhere — beside the ovals, or in scans of lower
+  so no drawing leaves a free column there: one with the outline beside it, above and
+  below the oval's middle, is a streak through that one oval (when the outline is at
+  least ``MIN_OUTLINE_PX`` thick in the scan; thinner, it may break up by itself).
+  Elsewhere — beside the ovals, or in scans of lower
   resolution — the same cut through two targets, or through most of one mark's height,
   is a streak. A light streak that crosses no target (along a row of a sheet fed
   sideways, between the rows of ovals) is not seen, and takes no ink from a target
@@ -118,6 +119,10 @@ def find_light_streak(
     left = np.maximum.accumulate(np.where(free, -1, index), axis=1)
     right = np.minimum.accumulate(np.where(free, patch_w, index)[:, ::-1], axis=1)[:, ::-1]
     run = right - left - 1
+    if ovals is not None and k * geo.OVAL_STROKE >= MIN_OUTLINE_PX:
+        hit = _outline_cut(ink, free, left, right, x0, ovals, widest)
+        if hit is not None:
+            return f"a light vertical streak at column {hit} of the scan: clean the scanner"
     target, column = np.nonzero(free & (left >= 0) & (right < patch_w) & (run <= widest))
     if not len(target):
         return None
@@ -125,18 +130,6 @@ def find_light_streak(
     beside_r = ink[target, :, right[target, column]]
     cut = (beside_l & beside_r).sum(axis=1)
     absolute = x0[target] + column
-    if ovals is not None and k * geo.OVAL_STROKE >= MIN_OUTLINE_PX:
-        # Inside an oval's width the printed outline crosses every column twice, at its
-        # top and its bottom: a free column there is a line the scanner did not see. A
-        # wide cut meets a sloping outline at different heights on its two sides, so ink
-        # beside it counts within a few rows.
-        reach = np.maximum(1, run[target, column] // 3)
-        near = _taller(beside_l, reach) & _taller(beside_r, reach)
-        inside = np.abs(absolute - ovals[target, 0]) <= LIGHT_INSIDE * ovals[target, 1]
-        hits = np.flatnonzero(inside & (near.sum(axis=1) >= 2 * LIGHT_MIN_ROWS))
-        if len(hits):
-            where = int(absolute[hits[0]])
-            return f"a light vertical streak at column {where} of the scan: clean the scanner"
     evident = cut >= LIGHT_MIN_ROWS
     long_cut = cut >= LIGHT_LONG_CUT * patch_h
     for i in np.flatnonzero(evident).tolist():
@@ -148,11 +141,41 @@ def find_light_streak(
     return None
 
 
-def _taller(rows: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """``rows`` (candidates x rows, bool) grown up and down by each candidate's ``reach``."""
-    out = rows.copy()
-    for r in range(1, int(reach.max()) + 1):
-        use = (reach >= r)[:, None]
-        out[:, r:] |= rows[:, :-r] & use
-        out[:, :-r] |= rows[:, r:] & use
-    return out
+def _outline_cut(
+    ink: np.ndarray,
+    free: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    x0: np.ndarray,
+    ovals: np.ndarray,
+    widest: int,
+) -> int | None:
+    """The scan column of a free column inside an oval's width, or None.
+
+    Inside an oval's width the printed outline crosses every column twice, at its top
+    and its bottom, so a column there without a single ink pixel is a line the scanner
+    did not see. It must have the outline beside it, above and below the oval's middle,
+    on each side where ink is left: a streak over the end of an oval reaches past the
+    outline to the paper beyond, and has ink on its inner side only. The outline slopes,
+    so a wide cut meets it at different heights on its two sides: above and below the
+    middle is all that is asked, not the same rows.
+    """
+    patch_w = free.shape[1]
+    absolute = x0[:, None] + np.arange(patch_w)[None, :]
+    inside = np.abs(absolute - ovals[:, :1]) <= LIGHT_INSIDE * ovals[:, 1:]
+    bounded_l, bounded_r = left >= 0, right < patch_w
+    both = bounded_l & bounded_r
+    narrow = ~both | (right - left - 1 <= widest)
+    target, column = np.nonzero(free & inside & (bounded_l | bounded_r) & narrow)
+    if not len(target):
+        return None
+    half = ink.shape[1] // 2
+
+    def flanked(bound: np.ndarray, present: np.ndarray) -> np.ndarray:
+        rows = ink[target, :, np.clip(bound[target, column], 0, patch_w - 1)]
+        outline = rows[:, :half].any(axis=1) & rows[:, half:].any(axis=1)
+        return outline | ~present[target, column]
+
+    hits = np.flatnonzero(flanked(left, bounded_l) & flanked(right, bounded_r))
+    return int(absolute[target[hits[0]], column[hits[0]]]) if len(hits) else None
+

@@ -213,11 +213,18 @@ def test_a_wide_light_streak_along_a_pencil_line_is_refused(
             where, result["detail"], result["marks"][:1])
 
 
-def test_a_light_streak_across_one_blank_target_is_refused(election, official) -> None:
-    scan = official.make(ScanSpec("s-d07", orientation=90, rotation=2.0, seed=2,
-                                  streak=("light", 0.5, 2)))
-    result = _read(election, scan)
-    assert (result["status"], result["reason"]) == ("rejected", "scanner_streaks")
+@pytest.mark.parametrize(("width", "where"), [(2, 0.5), (8, 0.8), (9, 0.9), (6, 0.2)])
+def test_a_light_streak_across_one_blank_target_is_refused(
+    election, official, width, where
+) -> None:
+    # Fed sideways, the streak crosses the first oval only. Wide and off the oval's
+    # middle, it meets the sloping outline at different heights on its two sides.
+    for orientation in (90, 270):
+        scan = official.make(ScanSpec("s-d07", orientation=orientation, rotation=2.0, seed=2,
+                                      streak=("light", where, width)))
+        result = _read(election, scan)
+        assert (result["status"], result["reason"]) == ("rejected", "scanner_streaks"), (
+            orientation, result["detail"])
 
 
 def test_dust_beside_the_corner_marks_does_not_refuse_the_sheet(election, official) -> None:
