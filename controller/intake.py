@@ -277,10 +277,12 @@ class Intake:
             self._save_image(sheet, gray)
             return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], digest)
         outcome = self._outcome(sheet, digest, read)
-        outcome = self._review(device, outcome, read)
+        outcome = self._review(device, outcome)
         if outcome.record is not None:
             self._save_image(outcome.record["cvr"], gray, undated=True)
-        else:
+        elif outcome.reason != "review":
+            # A sheet sent back for review shows votes that are cast a minute later, fed
+            # again: its image, dated and named by its sheet, would point at the record.
             self._save_image(sheet, gray)
         return outcome
 
@@ -315,7 +317,7 @@ class Intake:
         }
         return Outcome(sheet, "accept", None, MESSAGES["accepted"], digest, style, record)
 
-    def _review(self, device: str, outcome: Outcome, read: Any) -> Outcome:
+    def _review(self, device: str, outcome: Outcome) -> Outcome:
         """An accepted sheet the election's rules warn about goes back once for review."""
         with self._lock:
             last = self._reviewed.pop(device, None)

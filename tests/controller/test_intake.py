@@ -340,6 +340,9 @@ def test_an_overvoted_ballot_goes_back_once_then_in_as_it_is(warned_station) -> 
     assert [e["detail"]["reason"] for e in returned] == ["review"]
     assert "Mayor" not in json.dumps(returned) and "overvote" not in json.dumps(returned)
     assert returned[0]["detail"].get("image_sha256") is None
+    # Nor is its image kept: only the cast ballot's, under its record's id, undated.
+    images = sorted(p.name for p in (ctx.data / "images").iterdir())
+    assert len(images) == 1 and images[0].startswith("cvr-")
     late = scan.request("blob.end", {"blob": "scan-1-1-1", "chunks": 1, "size": 1,
                                      "sha256": "0" * 64}).body
     assert late["reason"] == "review" and "Mayor" not in late["message"]
