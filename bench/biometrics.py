@@ -216,6 +216,7 @@ def enrolled_accuracy(found: dict, fingers: int, impressions: int) -> None:
         print("enrolled references: needs --impressions 4 or more")
         return
     references, probes, failures = {}, {}, Counter()
+    left_out = 0
     for f in range(fingers):
         views = [found[(f, i)][1] for i in range(3)]
         probe = found[(f, impressions - 1)][1]
@@ -223,10 +224,13 @@ def enrolled_accuracy(found: dict, fingers: int, impressions: int) -> None:
             failures["refused capture"] += 1
             continue
         try:
-            record = enroll({0: views})
+            made = enroll({0: views})
         except EnrollmentError:
             failures["impressions do not agree"] += 1
             continue
+        record = made.record
+        if made.left_out:
+            left_out += 1
         references[f] = [Template.from_minutiae(v.minutiae) for v in record.views]
         probes[f] = Template.from_minutiae(probe)
     keys = sorted(references)
@@ -240,6 +244,7 @@ def enrolled_accuracy(found: dict, fingers: int, impressions: int) -> None:
         np.array(genuine),
         np.array(impostor),
     )
+    print("  enrolled %d fingers, %d of them with one impression left out" % (len(keys), left_out))
     if failures:
         print("  not enrolled: %s" % ", ".join("%s %d" % kv for kv in failures.items()))
 

@@ -189,13 +189,15 @@ def enroll(
             )
         fingers.setdefault(position, []).append(found.minutiae)
     try:
-        record = enrollment.enroll(fingers, ppcm=int(round(dpi / 2.54)))
+        made = enrollment.enroll(fingers, ppcm=int(round(dpi / 2.54)))
     except enrollment.EnrollmentError as err:
         raise click.ClickException(str(err)) from None
+    record = made.record
     _write(out_path, iso19794_2.encode(record))
     click.echo(json.dumps({
         "record": str(out_path),
         "fingers": sorted(fingers),
+        "left_out": {str(f): k for f, k in made.left_out.items()},
         "views": [
             {"finger": v.finger, "view": v.view, "minutiae": len(v.minutiae)} for v in record.views
         ],

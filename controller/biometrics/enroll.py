@@ -8,8 +8,9 @@ groups minutiae that land on each other, and keeps a group when enough of the
 impressions that saw its place agree that it is there: a minutia that only one of
 three impressions shows, where all three touched, is taken for the extractor's mistake;
 one that lies where only one impression touched is kept, because nothing contradicts
-it. An impression that does not match the others is refused, since it may be another
-finger or a capture too poor to trust, and enrolling it would lock the voter out.
+it. An impression that does not match the others is left out, since it may be another
+finger or a capture too poor to trust, and enrolling it would lock the voter out; more
+than half of a finger's impressions must agree.
 
 ``enroll`` turns the impressions of each of a voter's fingers into one ISO/IEC 19794-2
 record: per finger, the consolidated view and the best single impression, so a finger
@@ -44,11 +45,27 @@ class EnrollmentError(ValueError):
     """The impressions cannot be enrolled; the message says which and why."""
 
 
-def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Minutiae:
+class Consolidation:
+    """What ``consolidate`` made: the minutiae, and which impressions (from 0) went in.
+
+    ``typical`` is the impression the others were aligned onto; ``left_out`` those that
+    matched none of the others and were not used.
+    """
+
+    def __init__(self, minutiae: Minutiae, used: list[int], left_out: list[int], typical: int):
+        self.minutiae = minutiae
+        self.used = used
+        self.left_out = left_out
+        self.typical = typical
+
+
+def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Consolidation:
     """One minutiae set from several impressions of one finger, all at ``ppcm``.
 
     The result is in the frame of the most typical impression, moved so that every
-    minutia has coordinates of at least ``BORDER`` pixels.
+    minutia has coordinates of at least ``BORDER`` pixels. An impression that matches
+    none of the others is left out; more than half of the impressions, and at least two,
+    must agree, or nothing is enrolled.
     """
     _check_impressions(impressions)
     templates = [Template.from_minutiae(m, ppcm, ppcm) for m in impressions]
@@ -56,24 +73,38 @@ def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Mi
     reference = int((scores + scores.T).sum(axis=1).argmax())
     scale = DEFAULT_PPCM / ppcm
     placed = {reference: templates[reference].points}
+    left_out: list[int] = []
     # Each further impression is aligned onto the placed one it resembles most, so that
     # an impression overlapping the reference only a little still joins through another.
-    while len(placed) < len(templates):
-        waiting = [k for k in range(len(templates)) if k not in placed]
+    while len(placed) + len(left_out) < len(templates):
+        waiting = [k for k in range(len(templates)) if k not in placed and k not in left_out]
         k, j = max(
             ((k, j) for k in waiting for j in placed), key=lambda kj: scores[kj[0], kj[1]]
         )
         onto = templates[j] if j == reference else _template_at(placed[j], templates[j])
         value, alignment = align(templates[k], onto)
         if alignment is None or value < SAME_FINGER:
-            raise EnrollmentError(
-                "impression %d does not match the others (score %.2f, needs %.2f): "
-                "another finger or a poor capture; take it again"
-                % (k + 1, value, SAME_FINGER)
-            )
+            # The most similar pair left is not similar enough: no waiting one will join.
+            left_out.extend(sorted(waiting))
+            break
         placed[k] = _moved(*templates[k].points, alignment)
+    needed = max(MIN_IMPRESSIONS, len(templates) // 2 + 1)
+    if len(placed) < needed:
+        raise EnrollmentError(
+            "only %d of the %d impressions match each other, %d must: impression%s %s "
+            "may be another finger or a poor capture; take them again"
+            % (
+                len(placed),
+                len(templates),
+                needed,
+                "s" if len(left_out) > 1 else "",
+                ", ".join(str(k + 1) for k in left_out),
+            )
+        )
+    used = sorted(placed)
     xs, ys, angles, owners, qualities, kinds, hulls = [], [], [], [], [], [], []
-    for number, minutiae in enumerate(impressions):
+    for number in used:
+        minutiae = impressions[number]
         x, y, angle = placed[number]
         xs.append(x)
         ys.append(y)
@@ -116,32 +147,42 @@ def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Mi
     py = -np.array(kept_y) / scale
     px += BORDER - px.min()
     py += BORDER - py.min()
-    return Minutiae.from_columns(px, py, kept_angle, kept_kind, np.clip(kept_quality, 0, 100))
+    merged = Minutiae.from_columns(px, py, kept_angle, kept_kind, np.clip(kept_quality, 0, 100))
+    return Consolidation(merged, used, left_out, reference)
+
+
+class Enrollment:
+    """A voter's reference ``record``, and per finger the impressions (from 1) left out."""
+
+    def __init__(self, record: FingerRecord, left_out: dict[int, list[int]]) -> None:
+        self.record = record
+        self.left_out = left_out
 
 
 def enroll(
     fingers: Mapping[int, Sequence[Minutiae]], ppcm: int = DEFAULT_PPCM, impression: int = 0
-) -> FingerRecord:
+) -> Enrollment:
     """A voter's reference record from the impressions of each finger.
 
     ``fingers`` maps ISO finger positions (1 right thumb .. 10 left little, 0 unknown) to
     that finger's impressions, all at ``ppcm``. Each finger gets two views: 0 the
-    consolidated set, 1 the single impression most like the others.
+    consolidated set, 1 the single impression the others were aligned onto.
     """
     if not fingers:
         raise EnrollmentError("no finger to enroll")
     views: list[FingerView] = []
+    left_out: dict[int, list[int]] = {}
     for position, impressions in sorted(fingers.items()):
         if not isinstance(position, int) or not 0 <= position <= 10:
             raise EnrollmentError("finger position %r is not 0-10" % (position,))
         try:
-            merged = consolidate(impressions, ppcm)
+            made = consolidate(impressions, ppcm)
         except EnrollmentError as err:
             raise EnrollmentError("finger %d: %s" % (position, err)) from None
-        templates = [Template.from_minutiae(m, ppcm, ppcm) for m in impressions]
-        typical = impressions[_most_typical(templates)]
-        single = _shifted(typical)
-        for view, minutiae in ((0, merged), (1, single)):
+        if made.left_out:
+            left_out[position] = [k + 1 for k in made.left_out]
+        single = _shifted(impressions[made.typical])
+        for view, minutiae in ((0, made.minutiae), (1, single)):
             views.append(
                 FingerView(
                     minutiae=minutiae,
@@ -153,7 +194,8 @@ def enroll(
             )
     width = int(max(np.max(v.minutiae.x) for v in views)) + 1 + BORDER
     height = int(max(np.max(v.minutiae.y) for v in views)) + 1 + BORDER
-    return FingerRecord(width=width, height=height, views=views, x_ppcm=ppcm, y_ppcm=ppcm)
+    record = FingerRecord(width=width, height=height, views=views, x_ppcm=ppcm, y_ppcm=ppcm)
+    return Enrollment(record, left_out)
 
 
 def _check_impressions(impressions: Sequence[Minutiae]) -> None:
@@ -184,12 +226,6 @@ def _scores(templates: list[Template]) -> np.ndarray:
             if i != j:
                 scores[i, j] = compare(templates[i], templates[j])
     return scores
-
-
-def _most_typical(templates: list[Template]) -> int:
-    """The impression with the highest total score against all the others."""
-    scores = _scores(templates)
-    return int((scores + scores.T).sum(axis=1).argmax())
 
 
 def _template_at(points: tuple, template: Template) -> Template:

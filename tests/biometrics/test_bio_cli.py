@@ -123,11 +123,15 @@ def test_enroll_consolidates_each_finger(images: Path, records: Path, tmp_path: 
     assert scores[0]["score"] > scores[1]["score"]
 
 
-def test_enroll_refuses_impressions_of_different_fingers(images: Path, tmp_path: Path) -> None:
+def test_enroll_leaves_out_or_refuses_other_fingers(images: Path, tmp_path: Path) -> None:
     code, out = run("enroll", str(images / "f1_1.png"), str(images / "f1_2.png"),
                     str(images / "f3_1.png"), "--out", str(tmp_path / "x.iso"))
-    assert code == 1 and "does not match" in out
-    assert not (tmp_path / "x.iso").exists()
+    assert code == 0, out
+    assert json.loads(out)["left_out"] == {"0": [3]}
+    code, out = run("enroll", str(images / "f1_1.png"), str(images / "f3_1.png"),
+                    "--out", str(tmp_path / "y.iso"))
+    assert code == 1 and "only 1 of the 2" in out
+    assert not (tmp_path / "y.iso").exists()
     code, out = run("enroll", "11:%s" % (images / "f1_1.png"), "--out", str(tmp_path / "x.iso"))
     assert code == 2 and "0-10" in out
 

@@ -28,7 +28,7 @@ def test_consolidated_references_verify_at_least_as_often_as_one_impression() ->
             continue  # refused for that reason alone, tested below
         enrolled += 1
         probe = Template.from_minutiae(make_impression(finger, 200)[0])
-        merged = compare(probe, Template.from_minutiae(consolidate(views)))
+        merged = compare(probe, Template.from_minutiae(consolidate(views).minutiae))
         single = compare(probe, Template.from_minutiae(views[0]))
         merged_ok += merged >= thresholds.VERIFY_THRESHOLD
         single_ok += single >= thresholds.VERIFY_THRESHOLD
@@ -44,7 +44,7 @@ def test_consolidation_keeps_the_finger_and_drops_false_minutiae(seed: int) -> N
         make_impression(finger, 300 + k, spurious=0.25, position_sd=0.5, angle_sd=2.0)
         for k in range(4)
     ]
-    merged = consolidate([m for m, _ in made])
+    merged = consolidate([m for m, _ in made]).minutiae
     sources = np.concatenate([c.source for _, c in made])
     seen = len(set(sources[sources >= 0].tolist()))  # true minutiae some impression shows
     false = int((sources < 0).sum())
@@ -53,9 +53,18 @@ def test_consolidation_keeps_the_finger_and_drops_false_minutiae(seed: int) -> N
     assert merged.x.min() >= 0 and merged.y.min() >= 0
 
 
-def test_another_finger_among_the_impressions_is_refused() -> None:
-    mixed = impressions(1, 2) + [make_impression(make_finger(2), 5)[0]]
-    with pytest.raises(EnrollmentError, match="does not match"):
+def test_another_finger_among_the_impressions_is_left_out() -> None:
+    mixed = impressions(1, 2) + [make_impression(make_finger(2), 5)[0]] + impressions(1, 3)[2:]
+    made = consolidate(mixed)
+    assert made.left_out == [2] and made.used == [0, 1, 3]
+    probe = Template.from_minutiae(make_impression(make_finger(1), 77)[0])
+    assert compare(probe, Template.from_minutiae(made.minutiae)) > thresholds.VERIFY_THRESHOLD
+
+
+def test_too_few_agreeing_impressions_are_refused() -> None:
+    # Two of one finger and two of another: no majority, nothing is enrolled.
+    mixed = impressions(1, 2) + impressions(2, 2)
+    with pytest.raises(EnrollmentError, match="only 2 of the 4"):
         consolidate(mixed)
 
 
@@ -76,7 +85,9 @@ def test_counts_and_sizes_are_checked() -> None:
 
 
 def test_a_voters_record_has_two_views_per_finger_and_round_trips() -> None:
-    record = enroll({2: impressions(10), 7: impressions(11)})
+    made = enroll({2: impressions(10), 7: impressions(11)})
+    assert made.left_out == {}
+    record = made.record
     assert [(v.finger, v.view) for v in record.views] == [(2, 0), (2, 1), (7, 0), (7, 1)]
     back = iso19794_2.parse(iso19794_2.encode(record))
     assert [len(v.minutiae) for v in back.views] == [len(v.minutiae) for v in record.views]
@@ -86,6 +97,8 @@ def test_a_voters_record_has_two_views_per_finger_and_round_trips() -> None:
 
 
 def test_a_finger_whose_impressions_disagree_names_the_finger() -> None:
-    mixed = impressions(1, 2) + [make_impression(make_finger(2), 5)[0]]
-    with pytest.raises(EnrollmentError, match="finger 3"):
+    mixed = impressions(1, 1) + [make_impression(make_finger(2), 5)[0]]
+    with pytest.raises(EnrollmentError, match="finger 3: only 1 of the 2"):
         enroll({3: mixed})
+    made = enroll({3: impressions(1, 2) + [make_impression(make_finger(2), 5)[0]]})
+    assert made.left_out == {3: [3]}
