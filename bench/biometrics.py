@@ -45,6 +45,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fingerprint_extract import time_extraction  # noqa: E402
 
 from controller.biometrics import thresholds  # noqa: E402
 from controller.biometrics.enroll import EnrollmentError, enroll  # noqa: E402
@@ -257,14 +260,7 @@ def extraction_time(found_keys: list, seed: int, sample: int) -> None:
         images.append(made.image)
         if len(images) >= sample:
             break
-    extract(images[0])
-    wall, cpu = [], []
-    for image in images:
-        t0, c0 = time.perf_counter(), time.process_time()
-        extract(image)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    w, c = 1000 * np.array(wall), 1000 * np.array(cpu)
+    w, c = time_extraction(images)
     print(
         "extraction, 256x288 at 500 dpi, %d images: median %.1f ms, p95 %.1f ms "
         "(CPU median %.1f, p95 %.1f)"

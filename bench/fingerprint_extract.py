@@ -57,20 +57,29 @@ def matched(found: Minutiae, truth: Minutiae, distance: float, angle: float) -> 
     return int(ok[rows, cols].sum())
 
 
+def time_extraction(images: list[np.ndarray], repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock and CPU milliseconds of every extraction of every image, ``repeat`` times.
+
+    The first image is extracted once beforehand: the first call pays for imports and
+    FFT plans.
+    """
+    extract(images[0])
+    wall, cpu = [], []
+    for _ in range(repeat):
+        for image in images:
+            t0, c0 = time.perf_counter(), time.process_time()
+            extract(image)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return 1000 * np.array(wall), 1000 * np.array(cpu)
+
+
 def timing(masters: list, sizes: list[tuple[int, int]], repeat: int) -> None:
     print("time per image (ms), %d fingers x %d runs each" % (len(masters), repeat))
     print("  %-9s %8s %8s %8s %8s" % ("size", "median", "p95", "cpu med", "cpu p95"))
     for width, height in sizes:
         images = [make_impression(m, 1, width, height, "normal").image for m in masters]
-        extract(images[0])  # first call pays for imports and FFT plans
-        wall, cpu = [], []
-        for _ in range(repeat):
-            for image in images:
-                t0, c0 = time.perf_counter(), time.process_time()
-                extract(image)
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-        w, c = 1000 * np.array(wall), 1000 * np.array(cpu)
+        w, c = time_extraction(images, repeat)
         print(
             "  %-9s %8.1f %8.1f %8.1f %8.1f"
             % (
