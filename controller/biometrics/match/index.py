@@ -36,7 +36,8 @@ ANGLE_BINS = 16
 TURN_BINS = 32  # 11.25 degrees each, for the turn that brings the probe onto the template
 TURN_SHIFT = 3  # a turn in 2π/256 units, shifted right by this, is its bin
 TURN_WINDOW = 3  # adjacent turn bins voted together: a turn is known to about 15 degrees
-SHORTLIST = 1500  # templates that the turn votes pass on to the translation votes
+SHORTLIST = 0.15  # share of the templates that the turn votes pass on to the translation
+MIN_SHORTLIST = 200  # ... and never fewer than this many
 SHIFT_BIN = 24.0  # pixels: translation cells
 SHIFT_BINS = 16  # per axis, centred on no shift (the centroids coincide)
 EDGE = 0.3  # share of a bin next to its edge where the neighbouring bin is looked up too
@@ -195,7 +196,7 @@ class PairIndex:
         """The numbers of the ``top`` templates most likely to hold the probe, best first.
 
         Two passes over the same hits: votes per template and turn pick a shortlist of
-        ``SHORTLIST`` templates, then the hits of each shortlisted template that agree
+        ``SHORTLIST`` of the templates, then the hits of each shortlisted template that agree
         with its best turn vote for a translation, and the strongest translation cell
         ranks the shortlist. Every operation on all hits is one numpy pass: the hits are
         millions, and their count sets the time.
@@ -240,7 +241,7 @@ class PairIndex:
         # evenness, in units of its own noise, is the finger.
         base = votes.sum(axis=1) * (TURN_WINDOW / TURN_BINS)
         coarse = (peak - base) / np.sqrt(base + 1.0)
-        short = _best(coarse, min(SHORTLIST, templates))
+        short = _best(coarse, min(max(int(SHORTLIST * templates), MIN_SHORTLIST), templates))
         local = np.full(templates, -1, dtype=np.int32)
         local[short] = np.arange(len(short), dtype=np.int32)
         chosen = np.flatnonzero(local[owner] >= 0)
