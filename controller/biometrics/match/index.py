@@ -24,10 +24,13 @@ is near the top, not a decision: the decision is the matcher's.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import numpy as np
 
-NEIGHBOURS = 10  # pairs per gallery minutia: with its nearest neighbours
-PROBE_NEIGHBOURS = 8  # pairs per probe minutia: fewer, so a probe pair is in the gallery
+NEIGHBOURS = 12  # pairs per gallery minutia: with its nearest neighbours
+PROBE_NEIGHBOURS = 10  # pairs per probe minutia: fewer, so a probe pair is in the gallery
 MIN_DISTANCE = 12.0  # pixels at 500 dpi: closer minutiae are one ridge break
 MAX_DISTANCE = 150.0
 DISTANCE_BIN = 12.0
@@ -35,12 +38,13 @@ DISTANCE_BINS = int(np.ceil((MAX_DISTANCE - MIN_DISTANCE) / DISTANCE_BIN))
 ANGLE_BINS = 16
 TURN_BINS = 32  # 11.25 degrees each, for the turn that brings the probe onto the template
 TURN_SHIFT = 3  # a turn in 2π/256 units, shifted right by this, is its bin
+ALIASED = 512 >> TURN_SHIFT  # cells per template before folding (see rank)
 TURN_WINDOW = 3  # adjacent turn bins voted together: a turn is known to about 15 degrees
 SHORTLIST = 0.15  # share of the templates that the turn votes pass on to the translation
 MIN_SHORTLIST = 200  # ... and never fewer than this many
 SHIFT_BIN = 24.0  # pixels: translation cells
 SHIFT_BINS = 16  # per axis, centred on no shift (the centroids coincide)
-EDGE = 0.3  # share of a bin next to its edge where the neighbouring bin is looked up too
+EDGE = 0.18  # share of a bin next to its edge where the neighbouring bin is looked up too
 KEYS = DISTANCE_BINS * ANGLE_BINS * ANGLE_BINS
 TWO_PI = 2.0 * np.pi
 
@@ -152,11 +156,11 @@ class PairIndex:
 
     def __init__(self) -> None:
         self.offsets = np.zeros(KEYS + 1, dtype=np.int64)
-        self.code = np.zeros(0, dtype=np.int32)
+        self.code = np.zeros(0, dtype=np.int64)
         self.middle_x = np.zeros(0, dtype=np.float32)
         self.middle_y = np.zeros(0, dtype=np.float32)
         self.weight = np.zeros(0, dtype=np.float32)
-        self.key_weight = np.zeros(KEYS, dtype=np.float32)
+        self.key_weight = np.zeros(KEYS, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -167,6 +171,7 @@ class PairIndex:
         index = cls()
         if not templates:
             return index
+        keep_heap()
         if len(templates) >= 1 << 22:
             raise ValueError("an index holds fewer than %d templates" % (1 << 22))
         keys, codes, mx, my = [], [], [], []
@@ -182,13 +187,15 @@ class PairIndex:
             counts[number] = len(found)
         key = np.concatenate(keys)
         order = np.argsort(key, kind="stable")
-        index.code = np.concatenate(codes).astype(np.int32)[order]
+        # int64 and float64 throughout: bincount converts anything else first, a whole
+        # extra pass over millions of hits.
+        index.code = np.concatenate(codes).astype(np.int64)[order]
         index.middle_x = np.concatenate(mx).astype(np.float32)[order]
         index.middle_y = np.concatenate(my).astype(np.float32)[order]
         per_key = np.bincount(key, minlength=KEYS)
         index.offsets[1:] = np.cumsum(per_key)
         # A pair shape that many templates share says little about which one is sought.
-        index.key_weight = np.log1p(len(templates) / np.maximum(per_key, 1)).astype(np.float32)
+        index.key_weight = np.log1p(len(templates) / np.maximum(per_key, 1))
         index.weight = (1.0 / np.sqrt(np.maximum(counts, 1.0))).astype(np.float32)
         return index
 
@@ -221,16 +228,18 @@ class PairIndex:
         first = np.cumsum(counts) - counts
         entry = np.repeat(starts - first, counts)
         entry += np.arange(total)
-        probe_line = _line_units(found.line).astype(np.int32)[lookup_pair]
+        probe_line = _line_units(found.line).astype(np.int64)[lookup_pair]
         value = self.code[entry]
         value -= np.repeat(probe_line, counts)
-        owner = value >> 9
-        turn_bin = (value & 255) >> TURN_SHIFT
-        cell = owner * TURN_BINS
-        cell += turn_bin
+        # value >> TURN_SHIFT is template * ALIASED + the turn bin plus, for a turn that
+        # wrapped, TURN_BINS: one shift gives the vote's cell, and folding the two
+        # aliases gives the votes per template and turn.
+        cell = value >> TURN_SHIFT
         weight = np.repeat(self.key_weight[query], counts)
-        votes = np.bincount(cell, weights=weight, minlength=templates * TURN_BINS).reshape(
-            templates, TURN_BINS
+        votes = (
+            np.bincount(cell, weights=weight, minlength=templates * ALIASED)
+            .reshape(templates, ALIASED // TURN_BINS, TURN_BINS)
+            .sum(axis=1)
         )
         window = votes.copy()
         for step in range(1, TURN_WINDOW):
@@ -242,12 +251,16 @@ class PairIndex:
         base = votes.sum(axis=1) * (TURN_WINDOW / TURN_BINS)
         coarse = (peak - base) / np.sqrt(base + 1.0)
         short = _best(coarse, min(max(int(SHORTLIST * templates), MIN_SHORTLIST), templates))
-        local = np.full(templates, -1, dtype=np.int32)
-        local[short] = np.arange(len(short), dtype=np.int32)
-        chosen = np.flatnonzero(local[owner] >= 0)
-        slot = local[owner[chosen]]
-        agree = np.mod(turn_bin[chosen] - best_turn[short][slot], TURN_BINS) < TURN_WINDOW
-        chosen, slot = chosen[agree], slot[agree]
+        # The cells whose hits go on: a shortlisted template's, in its best turn window.
+        keep = np.zeros((templates, ALIASED), dtype=bool)
+        turn_of_cell = np.arange(ALIASED) % TURN_BINS
+        keep[short] = (
+            np.mod(turn_of_cell[None, :] - best_turn[short][:, None], TURN_BINS) < TURN_WINDOW
+        )
+        chosen = np.flatnonzero(keep.ravel()[cell])
+        local = np.full(templates, -1, dtype=np.int64)
+        local[short] = np.arange(len(short))
+        slot = local[value[chosen] >> 9]
         # The translation that brings the probe pair's midpoint onto the template's.
         turn = (value[chosen] & 255).astype(np.float32) * np.float32(TWO_PI / 256.0)
         c, s = np.cos(turn), np.sin(turn)
@@ -271,6 +284,35 @@ class PairIndex:
         grid[:, :, :-1] += grid[:, :, 1:]
         fine = grid.reshape(len(short), -1).max(axis=1) * self.weight[short]
         return short[_best(fine, min(top, len(short)))]
+
+
+_HEAP_KEPT = False
+
+
+def keep_heap() -> None:
+    """Let this process keep the memory of large temporaries instead of mapping it anew.
+
+    A search makes a dozen arrays of tens of megabytes. glibc serves blocks that large
+    with fresh memory maps and returns them at once, so every search pays page faults
+    for all of it: measured, some 40 % of its time. Raising glibc's mmap and trim
+    thresholds keeps the freed memory for the next search. Only the C library's malloc
+    is touched, and only once; elsewhere than glibc nothing happens.
+    """
+    global _HEAP_KEPT
+    if _HEAP_KEPT:
+        return
+    _HEAP_KEPT = True
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return
+    if mallopt is None:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 256 << 20)
+    mallopt(m_trim_threshold, 512 << 20)
 
 
 def _best(score: np.ndarray, count: int) -> np.ndarray:
