@@ -31,6 +31,8 @@ import numpy as np
 
 NEIGHBOURS = 12  # pairs per gallery minutia: with its nearest neighbours
 PROBE_NEIGHBOURS = 10  # pairs per probe minutia: fewer, so a probe pair is in the gallery
+PROBE_PAIRS = 320  # ... fewer still for a probe with more than 32 minutiae
+MIN_PROBE_NEIGHBOURS = 6
 MIN_DISTANCE = 12.0  # pixels at 500 dpi: closer minutiae are one ridge break
 MAX_DISTANCE = 150.0
 DISTANCE_BIN = 12.0
@@ -212,7 +214,11 @@ class PairIndex:
         empty = np.zeros(0, dtype=np.int64)
         if templates == 0 or top <= 0:
             return empty
-        found = pairs(x, y, angle, PROBE_NEIGHBOURS)
+        # A probe with many minutiae pairs each with fewer neighbours: the hits, and so the
+        # time, stay bounded whatever the capture.
+        share = PROBE_PAIRS // max(len(x), 1)
+        neighbours = int(np.clip(share, MIN_PROBE_NEIGHBOURS, PROBE_NEIGHBOURS))
+        found = pairs(x, y, angle, neighbours)
         if len(found) == 0:
             return empty
         keys = probe_keys(found.distance, found.beta_i, found.beta_j)
