@@ -7,7 +7,21 @@ Frames in both directions (see docs/wire.md)::
 The codec (``encode``, ``FrameDecoder``, payload helpers) is shared by the board
 firmware and the engine simulator. ``ScanEngine`` is the board side over an
 asyncio stream pair; it never holds more rows than it asked for with NEXT, and
-``rows_into`` puts them straight into the caller's buffer.
+``rows_into`` puts them straight into the caller's buffer (``scanlink_host`` adds
+what only a host wants).
+
+Frames carry no sequence number, so the board keeps the line in step itself: the
+engine goes on sending what it was asked for (the rows of a NEXT, an answer) when
+the board restarts, times out or abandons a scan, and that tail must never be read
+as the answer to the next command. ``ScanEngine`` starts out of step; before a
+command it sends out of step, it throws away what is on the line until it has been
+quiet (``drain``, bounded in time), and it never takes a ROW or END frame for the
+answer to STATUS, FEED, DROP or RETURN. A timeout, a wrong answer or a scan stopped
+in the middle of a frame puts it out of step again.
+
+What it does not promise: an answer that arrives later than the timeout *and*
+after the line was quiet for ``QUIET_MS`` looks like an answer to the next command
+of the same kind (STATUS after STATUS); frames have no sequence number to tell.
 """
 
 import binascii
@@ -17,6 +31,16 @@ try:
     import asyncio
 except ImportError:  # pragma: no cover - every supported interpreter has asyncio
     asyncio = None
+try:
+    from time import ticks_diff, ticks_ms
+except ImportError:  # CPython: the same millisecond clock from monotonic()
+    from time import monotonic
+
+    def ticks_ms():
+        return int(monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
 
 SYNC = b"\xa5\x5a"
 MAX_PAYLOAD = 8192
@@ -56,7 +80,14 @@ FAULT_NAMES = {
     F_BAD_COMMAND: "engine refused the command",
     F_CORRUPT: "a scan line arrived damaged",
 }
-SMALL_READ = 256
+# Frames other than rows are read in pieces of SMALL_READ bytes, into one buffer that
+# lives as long as the link: a fragmented heap may have no bigger hole to give.
+SMALL_READ = 64
+# Resynchronising: the line counts as quiet after QUIET_MS without a byte, and an
+# engine that does not fall quiet within RESYNC_MS is left to the frame checks (a
+# NEXT of 255 rows of a wide sheet takes many seconds at a UART's baud rate).
+QUIET_MS = 200
+RESYNC_MS = 3000
 
 
 class ScanFault(Exception):
@@ -92,15 +123,27 @@ def encode(ftype, payload=b""):
 
 
 class FrameDecoder:
-    """Turns a byte stream into frames; skips garbage and frames whose CRC fails."""
+    """Turns a byte stream into frames; skips garbage and frames whose CRC fails.
+
+    Frames of a type in ``discard`` are passed over as their bytes arrive, without
+    being held or checked (``discarded`` counts them): a board throwing away the rows
+    of an abandoned scan needs no row-sized buffer for that.
+    """
 
     def __init__(self):
         self.buf = b""
         self.bad_frames = 0
         self.skipped = 0
+        self.discard = ()
+        self.discarded = 0
+        self._skip = 0
 
     def feed(self, data):
         """Add received bytes; return the list of complete ``(type, payload)`` frames."""
+        if self._skip:
+            n = min(self._skip, len(data))
+            self._skip -= n
+            data = data[n:]
         self.buf += data
         frames = []
         while True:
@@ -122,6 +165,14 @@ class FrameDecoder:
                 self.buf = self.buf[2:]
                 continue
             total = 5 + length + 4
+            if ftype in self.discard:
+                self.discarded += 1
+                if len(self.buf) < total:
+                    self._skip = total - len(self.buf)
+                    self.buf = b""
+                    return frames
+                self.buf = self.buf[total:]
+                continue
             if len(self.buf) < total:
                 return frames
             body = self.buf[2 : 5 + length]
@@ -163,11 +214,11 @@ class ScanEngine:
 
     Unsolicited PAPER and SENSORS frames are remembered (``paper``, ``flags``) and
     queued as events for ``wait_event``; every other call sends one command and
-    waits, with a timeout, for its answer. Image rows come either as a list
-    (``rows``) or straight into the caller's buffer (``rows_into``: no allocation per
-    row, CRC checked as the bytes arrive), which is what a board with a small heap
-    uses. Non-row frames are read in pieces of ``SMALL_READ`` bytes so that no read
-    needs a large contiguous block of heap.
+    waits, with a timeout, for its answer. Image rows go straight into the caller's
+    buffer (``rows_into``: no allocation per row, CRC checked as the bytes arrive).
+    Non-row frames are read in pieces of ``SMALL_READ`` bytes into one buffer, so
+    that no read needs a large contiguous block of heap. Rows as lists, for hosts,
+    are in ``drivers.scanlink_host``.
     """
 
     def __init__(self, reader, writer, timeout_ms=3000):
@@ -184,10 +235,29 @@ class ScanEngine:
         self.dpi = 0
         self.ended = False
         self.row_index = 0
+        # False until the line was resynchronised once: after a board restart the engine
+        # may still be sending the rows a NEXT before the restart asked for.
+        self.in_step = False
+        # Frames thrown away because they answered nothing the board was waiting for.
+        self.stale = 0
         self._head = bytearray(5)
         self._small = bytearray(8)
+        self._rx = memoryview(bytearray(SMALL_READ))
+        # Looked up once: a bound method made on every read is heap too.
+        self._readinto = getattr(reader, "readinto", None)
 
     async def _send(self, ftype, payload=b""):
+        """Send a command whose answer is awaited next: in step with the engine first.
+
+        One coroutine for both (no helper): on the scanner it runs once per image
+        chunk, and every coroutine call costs a frame of heap.
+        """
+        if not self.in_step:
+            await self.drain()
+        if self.frames:
+            # Taken in before this command went out, so they cannot answer it.
+            self.stale += len(self.frames)
+            self.frames = []
         self.writer.write(encode(ftype, payload))
         await self.writer.drain()
 
@@ -205,26 +275,53 @@ class ScanEngine:
         return False
 
     async def _fill(self):
-        data = await self.reader.read(SMALL_READ)
+        if self._readinto is None:
+            data = await self.reader.read(SMALL_READ)
+        else:
+            n = await self._readinto(self._rx)
+            if n is None:
+                return  # nothing yet on a non-blocking line: the caller reads again
+            data = self._rx[:n]
         if not data:
             raise ScanFault(0, "scan engine link closed")
         for frame in self.decoder.feed(data):
             if not self._unsolicited(frame[0], frame[1]):
                 self.frames.append(frame)
 
-    async def _next_frame(self, what):
-        while not self.frames:
-            try:
-                await asyncio.wait_for(self._fill(), self.timeout)
-            except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
-                raise LinkTimeout(what)
-        return self.frames.pop(0)
+    async def _next_frame(self, what, skip_rows=False):
+        """The next frame (``skip_rows``: the next that is no ROW or END) within ``timeout``
+        in all, however many bytes arrive meanwhile: an engine babbling garbage (no
+        complete frame) ends in ``LinkTimeout`` too.
+
+        One coroutine with a clock rather than a wait_for around a loop: the scanner
+        polls the engine through here, and each coroutine in the chain costs heap."""
+        start = ticks_ms()
+        limit = int(self.timeout * 1000)
+        while True:
+            while not self.frames:
+                left = limit - ticks_diff(ticks_ms(), start)
+                try:
+                    if left <= 0:
+                        raise asyncio.TimeoutError
+                    await asyncio.wait_for(self._fill(), left / 1000)
+                except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+                    # An answer may still come, late: it must not answer the next command.
+                    self.in_step = False
+                    raise LinkTimeout(what)
+            frame = self.frames.pop(0)
+            if not skip_rows or (frame[0] != ROW and frame[0] != END):
+                return frame
+            # The tail of a stream the board no longer reads (a scan abandoned by a
+            # restart or a fault): never an answer to STATUS, FEED, DROP or RETURN.
+            self.stale += 1
 
     async def _expect(self, answer, what):
-        ftype, payload = await self._next_frame(what)
+        ftype, payload = await self._next_frame(what, True)
         if ftype == FAULT:
             raise ScanFault(payload[0] if payload else 0)
         if ftype != answer:
+            # An answer to an earlier command: the line is out of step until quiet.
+            self.in_step = False
             raise ScanFault(F_BAD_COMMAND, "expected frame 0x%02x, got 0x%02x" % (answer, ftype))
         return payload
 
@@ -249,39 +346,26 @@ class ScanEngine:
             raise ScanFault(F_CORRUPT, "row %d arrived, row %d expected" % (index, self.row_index))
         self.row_index += 1
 
-    async def rows(self, count):
-        """Ask for ``count`` more rows; return them as ``[(index, bytes)]`` (fewer at the end)."""
-        if self.ended:
-            return []
-        await self._send(NEXT, bytes((count,)))
-        out = []
-        while len(out) < count:
-            ftype, payload = await self._next_frame("with rows")
-            if ftype == ROW:
-                index, row = parse_row(payload)
-                if len(row) != self.width:
-                    raise ScanFault(
-                        F_CORRUPT,
-                        "row %d has %d pixels, not %d" % (index, len(row), self.width),
-                    )
-                self._next_index(index)
-                out.append((index, row))
-            elif ftype == END:
-                self.ended = True
-                break
-            elif ftype == FAULT:
-                raise ScanFault(payload[0] if payload else 0)
-            else:
-                raise ScanFault(F_BAD_COMMAND, "unexpected frame 0x%02x while scanning" % ftype)
-        return out
-
     # -- rows straight into the caller's buffer ---------------------------------
 
+    def _take(self, view):
+        """Move bytes the frame decoder holds into ``view``; return how many.
+
+        Not inlined into ``_into``: a local more there is a word more in each of the
+        four coroutine frames made per row.
+        """
+        left = self.decoder.buf
+        n = min(len(view), len(left))
+        view[:n] = left[:n]
+        self.decoder.buf = left[n:]
+        return n
+
     async def _into(self, view):
-        """Fill ``view`` from the line (``readinto`` where the reader has it)."""
-        pos = 0
+        """Fill ``view`` from the line (``readinto`` where the reader has it), starting with
+        bytes the frame decoder took in but did not use (an event behind the last answer)."""
+        pos = self._take(view) if self.decoder.buf else 0
         size = len(view)
-        readinto = getattr(self.reader, "readinto", None)
+        readinto = self._readinto
         while pos < size:
             if readinto is not None:
                 n = await readinto(view[pos:])
@@ -326,6 +410,9 @@ class ScanEngine:
         mv = memoryview(buf)
         small = memoryview(self._small)
         got = 0
+        # Out of step until the last frame asked for was read whole: a fault or a
+        # timeout may stop this in the middle of a frame whose rest is still coming.
+        self.in_step = False
         # After the last row the engine sends END: read it too, so the next command's
         # answer is not preceded by it.
         while got < count or (self.row_index >= self.height and not self.ended):
@@ -333,7 +420,7 @@ class ScanEngine:
             if ftype != ROW:
                 payload = await self._small_frame(length)
                 if ftype == END:
-                    self.ended = True
+                    self.ended = self.in_step = True
                     return got
                 if ftype == FAULT:
                     raise ScanFault(payload[0] if payload else 0)
@@ -352,6 +439,7 @@ class ScanEngine:
                 raise ScanFault(F_CORRUPT, "row %d with a bad CRC" % index)
             self._next_index(index)
             got += 1
+        self.in_step = True
         return got
 
     async def rows_into(self, buf, offset, count):
@@ -365,31 +453,42 @@ class ScanEngine:
         """
         if self.ended:
             return 0
-        if self.frames or self.decoder.buf:
-            # Bytes already taken in by the frame decoder: use the copying path once.
-            rows = await self.rows(count)
-            for i in range(len(rows)):
-                row = rows[i][1]
-                buf[offset + i * self.width : offset + (i + 1) * self.width] = row
-            return len(rows)
         await self._send(NEXT, bytes((count,)))
         try:
             return await asyncio.wait_for(self._rows_into(buf, offset, count), self.timeout)
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             raise LinkTimeout("with rows")
 
-    async def drain(self, quiet_ms=200):
-        """Throw away what the engine still sends (rows of an abandoned scan) until the line
-        has been quiet for ``quiet_ms``; PAPER and SENSORS events are kept."""
-        while True:
+    async def drain(self, quiet_ms=QUIET_MS, limit_ms=RESYNC_MS):
+        """Resynchronise: throw away what the engine still sends (rows of an abandoned
+        scan, late answers) until the line has been quiet for ``quiet_ms``, for at most
+        ``limit_ms``; PAPER and SENSORS events are kept. Return True if it fell quiet.
+
+        An engine still sending after ``limit_ms`` is not waited for any longer: the
+        next command's answer is then picked out of the stream (ROW and END frames are
+        never taken for one), or its timeout says that the engine does not answer.
+        """
+        # One timeout per read and a clock for the whole: a second wait_for around the
+        # loop would cost the scanner heap it does not have in the middle of a sheet.
+        # Rows are passed over unread (no row-sized buffer); events are still decoded.
+        self.decoder.discard = (ROW,)
+        start = ticks_ms()
+        quiet = False
+        while ticks_diff(ticks_ms(), start) < limit_ms:
             try:
                 await asyncio.wait_for(self._fill(), quiet_ms / 1000)
             except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
+                quiet = True
                 break
             except ScanFault:
-                break
+                break  # the link closed: nothing more to throw away
+        self.stale += len(self.frames) + self.decoder.discarded
         self.frames = []
         self.decoder = FrameDecoder()
+        # In step as far as waiting can make it: an engine still sending is caught by
+        # the checks on each answer, which put the line out of step again if need be.
+        self.in_step = True
+        return quiet
 
     # -- paper movements and events -----------------------------------------------
 
@@ -397,6 +496,7 @@ class ScanEngine:
         await self._send(command)
         payload = await self._expect(DONE, "to DROP/RETURN")
         if payload[:1] != bytes((command,)):
+            self.in_step = False
             raise ScanFault(F_BAD_COMMAND, "engine confirmed another movement")
 
     async def drop(self):
@@ -418,10 +518,3 @@ class ScanEngine:
                 # Answers nobody asked for (e.g. after a restart mid-command) are stale.
                 self.frames.pop(0)
         return self.events.pop(0)
-
-    async def wait_paper(self):
-        """Wait for the next PAPER event; return whether a sheet is present."""
-        while True:
-            kind, value = await self.wait_event()
-            if kind == PAPER:
-                return value

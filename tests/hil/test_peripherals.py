@@ -1,7 +1,8 @@
 """The simulated peripherals over real pseudo-terminals, driven from the board side.
 
 The board side here is CPython opening the pty's device path like the firmware
-does, with the real ``drivers`` code (``scanlink.ScanEngine``, ``mrz.LineAssembler``).
+does, with the real ``drivers`` code (``scanlink_host.HostScanEngine``, which is the board's
+``scanlink.ScanEngine`` plus ``rows``, and ``mrz.LineAssembler``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from drivers import mrz, scanlink
+from drivers.scanlink_host import HostScanEngine
 from hil.history import RigTimeout
 from hil.peripherals import Display, MrzReader, ScanEngine, Sheet
 from hil.peripherals.scan_engine import EngineError, Fault
@@ -51,7 +53,7 @@ class FdWriter:
         return None
 
 
-async def board_link(fd: int) -> scanlink.ScanEngine:
+async def board_link(fd: int) -> HostScanEngine:
     """The real board-side scan engine client over the device end of a pty."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -65,7 +67,7 @@ async def board_link(fd: int) -> scanlink.ScanEngine:
             reader.feed_data(data)
 
     loop.add_reader(fd, readable)
-    return scanlink.ScanEngine(reader, FdWriter(fd), timeout_ms=3000)
+    return HostScanEngine(reader, FdWriter(fd), timeout_ms=3000)
 
 
 def read_until(fd: int, count: int, timeout: float = 5) -> bytes:
