@@ -2,7 +2,8 @@
 
 The image holds ``main.py`` at the root, the ``firmware`` package (both apps, the
 board profile named in the config), the whole ``protocol`` package and the
-byte-level ``drivers`` the apps use, the terminal's bitmap font ``glyphs.bin``, plus
+byte-level ``drivers`` the apps use, the terminal's bitmap font ``glyphs.bin``, the
+scanner's screen texts ``scanner_texts.txt``, plus
 ``config.json`` (the device identity) and ``manifest.json`` (SHA-256 of every code
 file, the version and ``fw_hash``, see ``firmware.fwinfo``). The code files do not
 depend on the device's role or identity, so every device on one board type and
@@ -45,8 +46,10 @@ DRIVER_FILES = (
     "drivers/escpos.py",
     "drivers/slip.py",
 )
-# Data files copied as they are, by flash path: the terminal's bitmap font.
-DATA_FILES = {"glyphs.bin": "firmware/glyphs.bin"}
+# Data files copied as they are, by flash path: the terminal's bitmap font, the
+# scanner's screen texts.
+DATA_FILES = {"glyphs.bin": "firmware/glyphs.bin",
+              "scanner_texts.txt": "firmware/apps/scanner_texts.txt"}
 
 
 def image_files(board: str) -> dict[str, Path]:

@@ -22,7 +22,8 @@ import sys
 GC_THRESHOLD = 8192
 # Each app's one large buffer (the scanner's image chunk, an equipped terminal's finger
 # chunk or slip line), allocated first of all: later the heap has no hole that big left.
-SCRATCH = {"scanner": 8 * 1700, "finger": 4096, "printer": 4096}
+# Each must hold the app's own buffer size (firmware.apps.scanner.CHUNK_BYTES, ...).
+SCRATCH = {"scanner": 4 * 1700, "finger": 4096, "printer": 4096}
 # The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
 OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
 

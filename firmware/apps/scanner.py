@@ -36,7 +36,9 @@ is still in the feeder) and (re)sends ``ballot.dropped`` unless it is still in t
 outbox; ``jammed`` drops a sheet still in the path and reports a missing one
 returned; ``scanning`` returns the sheet and sends ``ballot.returned``. A resent
 message for a sheet the controller already settled is harmless: its effects are
-idempotent per sheet id.
+idempotent per sheet id. The engine may still be sending the rows of the sheet
+scanned before the restart; the link resynchronises before its first command
+(``drivers.scanlink``), so those rows are never read as answers.
 """
 
 import asyncio
@@ -50,9 +52,12 @@ from protocol import blob
 JOURNAL = "journal.json"
 ROWS_PER_CHUNK = 8
 # One chunk buffer (the device's scratch buffer, allocated first at boot while the heap
-# is still in one piece): 8 rows of a 1700-pixel sheet (8.5 in at 200 dpi); wider
-# sheets send fewer rows per chunk.
-CHUNK_BYTES = 8 * 1700
+# is still in one piece): 4 rows of a 1700-pixel sheet (8.5 in at 200 dpi), 8 rows of a
+# sheet up to 850 pixels wide. It was twice that, which left a jammed ballot's event,
+# status and screen no room in the 128 KB heap: the board died of MemoryError in the
+# fault paths. On a full-size sheet the extra round trips cost far less time than the
+# rows take to come over the engine's UART.
+CHUNK_BYTES = 4 * 1700
 UPLOAD_TIMEOUT = 20
 HOLD = 1
 PHASES = ("idle", "scanning", "dropping", "jammed")
@@ -65,22 +70,12 @@ REASONS = {
     scanlink.F_BAD_COMMAND: "engine_error",
     scanlink.F_CORRUPT: "corrupt_scan",
 }
-MESSAGES = {
-    "timeout": "The ballot could not be checked in time. Please take it and insert it again.",
-    "upload_failed": "The ballot could not be checked. Please take it and insert it again.",
-    "interrupted": "The scanner restarted. Please take your ballot and insert it again.",
-    "double_sheet": "Two sheets went in at once. Please take them and insert one at a time.",
-    "bad_decision": "The ballot could not be checked. Please take it and insert it again.",
-    "cover_open": "The scanner cover was opened. Please take your ballot and insert it again.",
-    "jam": "The ballot jammed while it was read. Please take it and insert it again.",
-    "corrupt_scan": "The scan of the ballot was damaged. Please insert it again.",
-    "removed": "Your ballot was taken out of the scanner before it reached the box; "
-    "it was not counted. Please insert it again.",
-}
-STUCK = ("An accepted ballot is stuck before the ballot box and is NOT counted yet. "
-         "Clear the paper path and close the cover, leaving the ballot in the scanner: "
-         "it then drops and is counted. A ballot taken out is not counted: give it back "
-         "to the voter to insert again.")
+# What the screen tells the voter and the poll worker, one ``key<TAB>text`` line each,
+# read from the flash when shown: held in the heap as constants, these texts took
+# 1.6 KB that a sheet in the middle of its upload could not spare (and a file is
+# where a translated set of texts goes).
+TEXTS = "scanner_texts.txt"
+FALLBACK = "Please take your ballot and insert it again."
 # Fault codes in the device status (docs/wire.md): what the dashboard shows.
 STATUS_CODES = {scanlink.JAM: "jam", scanlink.COVER_OPEN: "cover-open",
                 scanlink.DOUBLE: "double-sheet"}
@@ -97,6 +92,20 @@ def _log(*args):
     print("[scanner]", *args)
 
 
+def message(path, key, default=FALLBACK):
+    """The text for ``key`` in the texts file at ``path``; ``default`` when the file or
+    the line is missing (a screen without its text is better than no screen)."""
+    head = key + "\t"
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(head):
+                    return line[len(head):].rstrip("\r\n")
+    except OSError:
+        pass
+    return default
+
+
 class Scanner:
     """The ballot flow of one scanner."""
 
@@ -106,6 +115,7 @@ class Scanner:
         self.display = device.display
         self.decision_timeout = device.config["decision_timeout"]
         self.journal_path = device.path(JOURNAL)
+        self.texts_path = device.path(TEXTS)
         journal = store.read_json(self.journal_path, {"phase": "idle", "sheet": None, "counter": 0})
         if not isinstance(journal, dict) or journal.get("phase") not in PHASES or not isinstance(
                 journal.get("counter"), int):
@@ -122,6 +132,9 @@ class Scanner:
         self.link.handlers["ballot.voided"] = self._confirmed
         reader, writer = device.board.uart("scan")
         self.engine = ScanEngine(reader, writer)
+
+    def _message(self, key, default=FALLBACK):
+        return message(self.texts_path, key, default)
 
     def _confirmed(self, msg):
         _log("controller confirms %s %s" % (msg.type, msg.body.get("sheet")))
@@ -240,7 +253,7 @@ class Scanner:
         self._event(reason, "during drop of accepted sheet %s: not in the box, not counted" % (
             sheet,))
         await self.display.show("jammed", {"sheet": sheet, "reason": reason, "counted": False,
-                                           "message": STUCK})
+                                           "message": self._message("stuck")})
 
     # ---- one sheet ------------------------------------------------------------
 
@@ -287,12 +300,12 @@ class Scanner:
 
     def _decision(self, sheet, msg):
         if msg is None:
-            return "return", "timeout", MESSAGES["timeout"]
+            return "return", "timeout", self._message("timeout")
         body = msg.body
         if msg.type != "ballot.decision" or body.get("sheet") != sheet or body.get(
                 "decision") not in ("accept", "return"):
             _log("unusable decision for %s: %s" % (sheet, msg.type))
-            return "return", "bad_decision", MESSAGES["bad_decision"]
+            return "return", "bad_decision", self._message("bad_decision")
         reason = body.get("reason")
         message = body.get("message")
         return (body["decision"], reason if isinstance(reason, str) else None,
@@ -311,7 +324,7 @@ class Scanner:
             return
         except UploadFailed as err:
             _log("sheet %s: %s" % (sheet, err))
-            await self._give_back(sheet, "upload_failed", MESSAGES["upload_failed"])
+            await self._give_back(sheet, "upload_failed", self._message("upload_failed"))
             return
         msg = await self.link.reply(end_seq, self.decision_timeout)
         decision, reason, message = self._decision(sheet, msg)
@@ -335,7 +348,7 @@ class Scanner:
         self._returned(sheet, "removed")
         self._clear_stuck()
         await self.display.show("returned", {"sheet": sheet, "reason": "removed",
-                                             "message": MESSAGES["removed"]})
+                                             "message": self._message("removed")})
 
     def _clear_stuck(self):
         if self.link.faults.get("engine") == "ballot-stuck":
@@ -359,7 +372,7 @@ class Scanner:
         if err.code not in (scanlink.F_DOUBLE, scanlink.F_CORRUPT):
             await self.display.show("fault", {"reason": str(err)})
             await self._wait_clear()
-        message = MESSAGES.get(reason, "The ballot could not be scanned: %s." % err)
+        message = self._message(reason, "The ballot could not be scanned: %s." % err)
         await self._give_back(sheet, reason, message)
 
     # ---- boot and main loop -----------------------------------------------------
@@ -385,7 +398,7 @@ class Scanner:
                 await self._eject()
             self._returned(sheet, "interrupted")
             await self.display.show("returned", {
-                "sheet": sheet, "reason": "interrupted", "message": MESSAGES["interrupted"]})
+                "sheet": sheet, "reason": "interrupted", "message": self._message("interrupted")})
         self._event("restart", "recovered sheet %s from phase %s" % (sheet, phase))
         return True
 

@@ -6,6 +6,7 @@ import struct
 
 from firmware import store
 from firmware.apps.idterminal import result_screen
+from firmware.apps.scanner import FALLBACK, message
 from firmware.config import ConfigError, check
 from firmware.fwinfo import fw_hash
 from firmware.glyphs import GlyphFile
@@ -235,6 +236,19 @@ def check_result_screen_refuses_malformed_answers():
     odd["style"] = 5
     assert result_screen("t-1-1", odd)["row"] is None and result_screen("t-1-1", odd)[
         "style"] is None
+
+
+def check_scanner_texts_are_read_from_the_flash_file():
+    store.makedirs(TMP)
+    path = TMP + "/texts.txt"
+    with open(path, "w") as f:
+        f.write("a\tfirst\nab\tsecond \u04a3\u04e9\u04af\r\nbroken line without a tab\n")
+    assert message(path, "a") == "first"
+    assert message(path, "ab") == "second \u04a3\u04e9\u04af"  # a key is not a prefix
+    assert message(path, "b") == FALLBACK
+    assert message(path, "broken") == FALLBACK
+    assert message(path, "b", "given") == "given"
+    assert message(TMP + "/no-such-texts.txt", "a") == FALLBACK
 
 
 def check_zz_cleanup():

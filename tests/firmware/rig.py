@@ -402,6 +402,7 @@ class EngineSim:
         self.hold: set[int] = set()
         self.corrupt_row: int | None = None
         self.held: list[tuple[int, bytes]] = []
+        self.streamed = 0
         self.image_hash = hashlib.sha256()
         self._rows = [image_row(i, width) for i in range(256)]
         self._decoder = scanlink.FrameDecoder()
@@ -426,6 +427,33 @@ class EngineSim:
         with self._lock:
             self.paper = True
             self._send(scanlink.PAPER, b"\x01")
+
+    def keep_streaming(self, first: int = 0, interval: float = 0.02) -> threading.Event:
+        """Go on sending ROW frames of the current sheet from row ``first``, one every
+        ``interval`` seconds, starting in the middle of a frame, until the returned event
+        is set: an engine still answering the NEXTs of a board that has just restarted
+        (a NEXT of many rows of a wide sheet lasts seconds at a UART's baud rate).
+        Answers to commands go out between rows, never inside one; ``streamed`` counts
+        the rows sent."""
+        stop = threading.Event()
+
+        def stream() -> None:
+            index = first
+            while not stop.is_set():
+                frame = scanlink.encode(
+                    scanlink.ROW, scanlink.row_payload(index, self._rows[index % 256]))
+                with self._lock:
+                    try:
+                        self.pty.write(frame[len(frame) // 2:] if index == first else frame)
+                    except OSError:
+                        return
+                    self.streamed += 1
+                index += 1
+                time.sleep(interval)
+
+        self.streamed = 0
+        threading.Thread(target=stream, daemon=True).start()
+        return stop
 
     def drop_held(self) -> None:
         """Forget held commands without answering them (the board lost power meanwhile)."""

@@ -94,3 +94,34 @@ def test_bad_config_is_refused_by_build_and_by_the_device(tmp_path):
                           capture_output=True, text=True, timeout=30,
                           env={"MICROPYPATH": ".frozen"})
     assert done.returncode == 2 and "config.json is not valid JSON" in done.stdout
+
+
+def test_scanner_texts_ship_with_every_key_the_scanner_shows(tmp_path):
+    import re
+
+    from firmware.apps import scanner
+
+    flash = tmp_path / "flash"
+    build_flash(flash, device_config("scan-9", "scanner", "127.0.0.1", 1883,
+                                     {"scan": "/dev/null", "display": "/dev/null"}))
+    assert "scanner_texts.txt" in json.loads((flash / "manifest.json").read_text())["files"]
+    lines = (flash / "scanner_texts.txt").read_text(encoding="utf-8").splitlines()
+    texts = dict(line.split("\t", 1) for line in lines)
+    assert len(texts) == len(lines) and all(texts.values())
+    source = Path(scanner.__file__).read_text()
+    shown = set(re.findall(r'_message\("(\w+)"', source))
+    # Sheets given back for a sensor fault are shown the text of their reason.
+    shown |= {"cover_open", "jam", "double_sheet", "corrupt_scan"}
+    assert shown <= set(texts), shown - set(texts)
+    assert shown >= {"stuck", "interrupted", "removed", "timeout"}
+    for key in shown:
+        assert scanner.message(str(flash / "scanner_texts.txt"), key, "") == texts[key]
+
+
+def test_boot_scratch_buffer_holds_the_scanner_chunk():
+    # Allocated first at boot; a smaller one would make the scanner allocate its
+    # chunk buffer later, from a heap that no longer has a hole that big.
+    from firmware.apps import scanner
+    from firmware.main import SCRATCH
+
+    assert SCRATCH["scanner"] >= scanner.CHUNK_BYTES
