@@ -159,8 +159,9 @@ def print_rates(title: str, genuine: np.ndarray, impostor: np.ndarray) -> dict:
     return r
 
 
-def accuracy(found: dict, fingers: int, impressions: int) -> tuple[dict, list, list]:
-    """FVC-protocol genuine and impostor scores of the single impressions."""
+def accuracy(found: dict, fingers: int, impressions: int) -> list[float]:
+    """Print the FVC-protocol rates of the single impressions; return each comparison's
+    time in seconds."""
     templates = {
         key: Template.from_minutiae(m) for key, (_, m) in found.items() if m is not None
     }
@@ -210,7 +211,7 @@ def accuracy(found: dict, fingers: int, impressions: int) -> tuple[dict, list, l
             np.array(clean_genuine),
             np.array(clean_impostor),
         )
-    return result, times, list(templates.values())
+    return times
 
 
 def enrolled_accuracy(found: dict, fingers: int, impressions: int) -> None:
@@ -363,7 +364,7 @@ def main() -> None:
     )
     if args.images is None:
         extraction_time(sorted(found), args.seed, min(100, args.fingers))
-    _, times, _ = accuracy(found, args.fingers, args.impressions)
+    times = accuracy(found, args.fingers, args.impressions)
     ms = 1000 * np.array(times)
     print(
         "1:1 time, prepared templates, %d comparisons: median %.3f ms, p95 %.3f ms"

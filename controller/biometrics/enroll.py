@@ -73,6 +73,8 @@ def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Co
     reference = int((scores + scores.T).sum(axis=1).argmax())
     scale = DEFAULT_PPCM / ppcm
     placed = {reference: templates[reference].points}
+    # The alignments that take each placed impression into the reference's frame.
+    route: dict[int, list[Alignment]] = {reference: []}
     left_out: list[int] = []
     # Each further impression is aligned onto the placed one it resembles most, so that
     # an impression overlapping the reference only a little still joins through another.
@@ -81,13 +83,16 @@ def consolidate(impressions: Sequence[Minutiae], ppcm: int = DEFAULT_PPCM) -> Co
         k, j = max(
             ((k, j) for k in waiting for j in placed), key=lambda kj: scores[kj[0], kj[1]]
         )
-        onto = templates[j] if j == reference else _template_at(placed[j], templates[j])
-        value, alignment = align(templates[k], onto)
+        value, alignment = align(templates[k], templates[j])
         if alignment is None or value < SAME_FINGER:
             # The most similar pair left is not similar enough: no waiting one will join.
             left_out.extend(sorted(waiting))
             break
-        placed[k] = _moved(*templates[k].points, alignment)
+        route[k] = [alignment] + route[j]
+        points = templates[k].points
+        for step in route[k]:
+            points = _moved(*points, step)
+        placed[k] = points
     needed = max(MIN_IMPRESSIONS, len(templates) // 2 + 1)
     if len(placed) < needed:
         raise EnrollmentError(
@@ -226,22 +231,6 @@ def _scores(templates: list[Template]) -> np.ndarray:
             if i != j:
                 scores[i, j] = compare(templates[i], templates[j])
     return scores
-
-
-def _template_at(points: tuple, template: Template) -> Template:
-    """``template`` with its minutiae moved to ``points`` (cylinders do not change)."""
-    x, y, angle = points
-    c = template.cylinders
-    # The cylinders' central minutiae are a subset of the points: move them the same way.
-    keep = _subset(template.points, c)
-    return Template(type(c)(x[keep], y[keep], angle[keep], c.bits, c.valid), points)
-
-
-def _subset(points: tuple, cylinders: object) -> np.ndarray:
-    """Indices of the points that the cylinders are centred on, in the cylinders' order."""
-    px, py, _ = points
-    d = np.hypot(px[None, :] - cylinders.x[:, None], py[None, :] - cylinders.y[:, None])
-    return d.argmin(axis=1)
 
 
 def _moved(

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 from click.testing import CliRunner
 from fontTools import subset
@@ -179,13 +180,12 @@ def test_pdf_is_vector_with_the_typeface_embedded(election) -> None:
 def _rasterise(pdf: Path, dpi: int, renderer: str, folder: Path) -> Image.Image:
     """The PDF's first page as a grey image at ``dpi``, as a printer and scanner would."""
     if renderer == "pdftoppm":
-        if shutil.which("pdftoppm") is None:
-            pytest.skip("pdftoppm (Debian package poppler-utils) is not installed")
+        # .ci/run installs it (Debian package poppler-utils).
+        assert shutil.which("pdftoppm"), "pdftoppm is missing: apt-get install poppler-utils"
         subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf),
                         str(folder / "p")], check=True, timeout=60)
         with Image.open(next(folder.glob("p*.png"))) as page:
             return page.convert("L")
-    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 (test extra) is not installed")
     document = pdfium.PdfDocument(pdf.read_bytes())
     try:
         return document[0].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
