@@ -2,6 +2,13 @@
 
     .venv/bin/python bench/biometrics.py                      # 200 fingers x 4, 10,000 in 1:N
     .venv/bin/python bench/biometrics.py --fingers 50 --gallery 2000   # a quick run
+    .venv/bin/python bench/biometrics.py --images                   # real sets, ../shared/data/fvc
+    .venv/bin/python bench/biometrics.py --images SET_OR_FOLDER ... --calibrate
+
+With ``--images`` the sets are real images in the FVC layout and everything below about
+synthetic fingers gives way to ``bench/biometrics_images.py``: per set EER, FNMR at FMR
+1 % and 0.1 %, refused captures, minutiae per capture and extraction time; the
+threshold table with ``--calibrate``; 1:N over a gallery made from real minutiae sets.
 
 Data: synthetic fingers from ``hil.fingerprints`` (whole fingers grown from orientation
 and ridge-period fields, captured as a 500-dpi optical sensor would, every skin
@@ -47,20 +54,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import biometrics_images  # noqa: E402
+from error_rates import print_rates  # noqa: E402
 from fingerprint_extract import time_extraction  # noqa: E402
 
 from controller.biometrics import thresholds  # noqa: E402
 from controller.biometrics.enroll import EnrollmentError, enroll  # noqa: E402
 from controller.biometrics.extract import extract  # noqa: E402
-from controller.biometrics.images import ImageInputError, load_image  # noqa: E402
 from controller.biometrics.match import synthetic  # noqa: E402
 from controller.biometrics.match.gallery import Gallery  # noqa: E402
 from controller.biometrics.match.matcher import Template, compare  # noqa: E402
 from controller.biometrics.template import Minutiae  # noqa: E402
 from hil.fingerprints import dataset  # noqa: E402
+from hil.fvc import SHARED_FVC, SetLayoutError, find_sets  # noqa: E402
 
 CACHE = ROOT / "var" / "cache" / "fingerprints"
-TARGETS = (0.01, 0.001, 0.0001)
 CLEAN = ("good", "normal", "real")
 
 
@@ -87,84 +95,20 @@ def extracted_set(
         for done, part in enumerate(pool.map(_extract_finger, jobs), start=1):
             for finger, impression, condition, minutiae in part:
                 found[(finger, impression)] = (condition, minutiae)
-            print("\r  images: %d of %d fingers" % (min(done * step, fingers), fingers),
-                  end="", file=sys.stderr, flush=True)
+            print(
+                "\r  images: %d of %d fingers" % (min(done * step, fingers), fingers),
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     print(file=sys.stderr)
     return found
-
-
-def folder_set(folder: Path) -> tuple[dict, int, int]:
-    """Images named ``<finger>_<impression>.<ext>`` (FVC's ``12_3.tif``, our ``f0012_3.png``)
-    extracted in this process; returns the set, the finger count and impressions per finger.
-    """
-    names: dict[str, dict[str, Path]] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in (".png", ".tif", ".tiff", ".bmp"):
-            continue
-        finger, sep, impression = path.stem.rpartition("_")
-        if sep and impression.isdigit():
-            names.setdefault(finger, {})[impression] = path
-    counts = {len(v) for v in names.values()}
-    if len(names) < 4 or len(counts) != 1 or min(counts) < 2:
-        raise SystemExit(
-            "%s: needs 4 or more fingers with the same number (2 or more) of impressions, "
-            "named <finger>_<impression>" % folder
-        )
-    impressions = counts.pop()
-    found: dict[tuple[int, int], tuple[str, Minutiae | None]] = {}
-    for f, finger in enumerate(sorted(names)):
-        for i, impression in enumerate(sorted(names[finger], key=int)):
-            try:
-                gray = load_image(names[finger][impression])
-            except ImageInputError as err:
-                raise SystemExit(str(err)) from None
-            result = extract(gray)
-            found[(f, i)] = ("real", result.minutiae if result.usable else None)
-    return found, len(names), impressions
-
-
-def rates(genuine: np.ndarray, impostor: np.ndarray) -> dict:
-    """EER and, per target false-match rate, the threshold and the false non-match rate."""
-    levels = np.unique(np.concatenate([genuine, impostor, [0.0, 1.0]]))
-    fmr = np.array([(impostor >= t).mean() for t in levels])
-    fnmr = np.array([(genuine < t).mean() for t in levels])
-    i = int(np.argmin(np.abs(fmr - fnmr)))
-    out = {"eer": (fmr[i] + fnmr[i]) / 2, "eer_threshold": float(levels[i]), "targets": {}}
-    for target in TARGETS:
-        ok = np.flatnonzero(fmr <= target)
-        j = int(ok[0])
-        out["targets"][target] = (float(levels[j]), float(fnmr[j]), float(fmr[j]))
-    return out
-
-
-def print_rates(title: str, genuine: np.ndarray, impostor: np.ndarray) -> dict:
-    """Print the rates of one comparison set and return them."""
-    r = rates(genuine, impostor)
-    print("%s: %d genuine, %d impostor comparisons" % (title, len(genuine), len(impostor)))
-    print("  EER %.2f %% (threshold %.3f)" % (100 * r["eer"], r["eer_threshold"]))
-    for target, (threshold, fnmr, fmr) in r["targets"].items():
-        resting = int(round(target * len(impostor)))
-        print(
-            "  FMR %-7s threshold %.3f  FNMR %6.2f %%  (measured FMR %.4f %%; %s)"
-            % (
-                "%g %%" % (100 * target),
-                threshold,
-                100 * fnmr,
-                100 * fmr,
-                "%d impostor pairs allowed above" % resting
-                if resting >= 1
-                else "too few impostor pairs to measure",
-            )
-        )
-    return r
 
 
 def accuracy(found: dict, fingers: int, impressions: int) -> list[float]:
     """Print the FVC-protocol rates of the single impressions; return each comparison's
     time in seconds."""
-    templates = {
-        key: Template.from_minutiae(m) for key, (_, m) in found.items() if m is not None
-    }
+    templates = {key: Template.from_minutiae(m) for key, (_, m) in found.items() if m is not None}
     genuine, impostor, times = [], [], []
     clean_genuine, clean_impostor = [], []
     conditions: dict[str, list[float]] = {}
@@ -335,35 +279,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fingers", type=int, default=200, help="synthetic fingers (200)")
     parser.add_argument("--impressions", type=int, default=4, help="per finger (4)")
-    parser.add_argument("--gallery", type=int, default=10_000, help="1:N templates (10,000)")
+    parser.add_argument(
+        "--gallery", type=int, default=10_000, help="1:N templates (10,000; 0: none)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="finger set (1)")
     parser.add_argument("--workers", type=int, default=2, help="image-making processes (2)")
     parser.add_argument(
         "--images",
         type=Path,
+        nargs="*",
         default=None,
-        help="measure accuracy on a folder of real 500-dpi images named <finger>_<impression>",
+        metavar="FOLDER",
+        help="real image sets instead of synthetic fingers: set folders of <finger>_<impression> "
+        "images, or folders of such sets (none given: %s)" % SHARED_FVC,
+    )
+    parser.add_argument(
+        "--dpi",
+        type=int,
+        default=None,
+        help="resolution of every --images set (else found per set)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --images: the threshold table over all sets pooled",
     )
     args = parser.parse_args()
+    if args.gallery < 0:
+        parser.error("--gallery must be 0 or more")
+    started = time.perf_counter()
+    if args.images is not None:
+        try:
+            sets = find_sets(args.images or [SHARED_FVC], args.dpi)
+        except SetLayoutError as err:
+            parser.error(str(err))
+        print(
+            "biometrics benchmark on real images: %s"
+            % ", ".join("%s (%d x %d)" % (s.name, s.fingers, s.impressions) for s in sets)
+        )
+        biometrics_images.run(sets, args.gallery, args.seed, args.calibrate)
+        print("done in %.1f min" % ((time.perf_counter() - started) / 60))
+        return
+    if args.calibrate:
+        parser.error("--calibrate needs --images: thresholds are calibrated on real images")
     if args.fingers < 4 or args.impressions < 2:
         parser.error("needs at least 4 fingers and 2 impressions")
-    started = time.perf_counter()
     print(
         "biometrics benchmark: %d synthetic fingers x %d impressions, seed %d"
         % (args.fingers, args.impressions, args.seed)
     )
-    if args.images is not None:
-        found, args.fingers, args.impressions = folder_set(args.images)
-        print("images from %s: %d fingers x %d" % (args.images, args.fingers, args.impressions))
-    else:
-        found = extracted_set(args.fingers, args.impressions, args.seed, args.workers)
+    found = extracted_set(args.fingers, args.impressions, args.seed, args.workers)
     refused = sum(1 for _, m in found.values() if m is None)
     print(
         "failure to extract: %d of %d images (%.1f %%)"
         % (refused, len(found), 100 * refused / len(found))
     )
-    if args.images is None:
-        extraction_time(sorted(found), args.seed, min(100, args.fingers))
+    extraction_time(sorted(found), args.seed, min(100, args.fingers))
     times = accuracy(found, args.fingers, args.impressions)
     ms = 1000 * np.array(times)
     print(
@@ -371,7 +342,8 @@ def main() -> None:
         % (len(ms), np.median(ms), np.percentile(ms, 95))
     )
     enrolled_accuracy(found, args.fingers, args.impressions)
-    identification(found, args.fingers, args.impressions, args.gallery, args.seed)
+    if args.gallery > 0:
+        identification(found, args.fingers, args.impressions, args.gallery, args.seed)
     print(
         "thresholds in use (controller/biometrics/thresholds.py): verify %.3f, identify %.3f"
         % (thresholds.VERIFY_THRESHOLD, thresholds.IDENTIFY_THRESHOLD)
