@@ -8,6 +8,13 @@
 ``GET  /api/audit/verify`` whether the audit chain is intact
 ``GET  /api/cvr``          the cast vote records (NIST SP 1500-103) with their hashes
                            (409 while polls are not closed)
+``GET  /api/adjudication`` the ballots flagged for the commission (a mark the reader
+                           was unsure of) with their marks and decisions, and the
+                           protocol's counts (409 while polls are open)
+``POST /api/adjudication/{record}``  the commission's decision on marks of one of them:
+                           ``{"by", "reason", "marks": [{"contest", "option",
+                           "decision": "vote"|"not_vote"}]}``
+``GET  /api/adjudication/{record}/image``  its scan (PNG), once polls are closed
 ``GET  /api/events``       ``text/event-stream``: an ``status`` event with the full
                            status at connect and after every change
 ``GET  /``                 the dashboard (``?lang=ky|ru|en``)
@@ -20,13 +27,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from controller.adjudication import MAX_BODY, AdjudicationError
 from controller.dashboard import i18n
-from controller.results import PollsError
+from controller.results import AwaitingAdjudication, PollsError
 
 if TYPE_CHECKING:
     from controller.app import Station
@@ -132,6 +140,8 @@ def create_app(station: Station) -> FastAPI:
         ok, bad = station.verify_audit()
         return {"intact": ok, "first_bad_entry": bad}
 
+    app.include_router(_adjudication_routes(station))
+
     @app.get("/api/events")
     async def events(request: Request) -> StreamingResponse:
         """Live status as server-sent events."""
@@ -166,13 +176,21 @@ def create_app(station: Station) -> FastAPI:
         )
         current = station.status()
         closed = current["polls"] == "closed"
+        results = flagged = None
+        if closed:
+            try:
+                results = station.results()
+            except AwaitingAdjudication:
+                results = None
+            flagged = station.flagged_ballots()
         html = page.render(
             lang=chosen,
             t=i18n.TEXTS[chosen],
             languages=i18n.LANGUAGES,
             language_names=i18n.NAMES,
             status=current,
-            results=station.results() if closed else None,
+            results=results,
+            flagged=flagged,
             election=station.election,
         )
         response = HTMLResponse(html)
@@ -181,3 +199,47 @@ def create_app(station: Station) -> FastAPI:
         return response
 
     return app
+
+
+def _adjudication_routes(station: Station) -> APIRouter:
+    """The commission's routes, on one router: the place to require a role once people
+    log in."""
+    router = APIRouter(prefix="/api/adjudication")
+
+    @router.get("")
+    def flagged() -> dict[str, Any]:
+        """The flagged ballots, in record-id order, and the protocol's counts."""
+        try:
+            return station.flagged_ballots()
+        except AdjudicationError as err:
+            raise HTTPException(err.status, str(err)) from None
+
+    @router.post("/{record}")
+    async def decide(record: str, request: Request) -> dict[str, Any]:
+        """The commission's decision on marginal marks of one flagged ballot."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            raise HTTPException(413, f"a decision is at most {MAX_BODY} bytes")
+        data = b""
+        async for part in request.stream():
+            data += part
+            if len(data) > MAX_BODY:
+                raise HTTPException(413, f"a decision is at most {MAX_BODY} bytes")
+        try:
+            body = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPException(400, "the body is not JSON") from None
+        try:
+            return await run_in_threadpool(station.adjudicate, record, body)
+        except AdjudicationError as err:
+            raise HTTPException(err.status, str(err)) from None
+
+    @router.get("/{record}/image")
+    def image(record: str) -> FileResponse:
+        """The scan of a flagged ballot (404 for any other id, or while polls are open)."""
+        path = station.flagged_image(record)
+        if path is None:
+            raise HTTPException(404, "no flagged ballot image with that id")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    return router

@@ -43,11 +43,13 @@ from controller.references import (
 )
 from controller.registry import Registry
 from controller.results import (
+    CLOSED,
     OPEN,
     SETUP,
     PollsError,
     close_polls,
     get_results,
+    has_results,
     open_polls,
     polls_state,
 )
@@ -166,6 +168,7 @@ class Station:
             self.mode,
             self.station,
             images_dir=self.data_dir / "images",
+            return_marginal=self.setup.return_marginal,
         )
         self.dispatcher = Dispatcher(self.store, self.station, self.registry, intake)
         self.dispatcher.listeners.append(self.hub.publish)
@@ -304,6 +307,13 @@ class Station:
                 "cast": count("SELECT COUNT(*) FROM sheets WHERE state = 'cast'"),
                 "pending": count("SELECT COUNT(*) FROM sheets WHERE state = 'pending'"),
             }
+            if doc["polls"] == CLOSED:
+                # Only once closed: a count that rose while voters fed the scanner would
+                # say whose ballot had an unclear mark.
+                from controller.adjudication import summary
+
+                doc["adjudication"] = summary(conn)
+                doc["results_final"] = has_results(conn)
         if self.printer is not None:
             # The last known state only: a status call must not wait for the printer.
             doc["printer"] = self.printer.status(refresh=False)
@@ -316,15 +326,62 @@ class Station:
         return state
 
     def close_polls(self, force: bool = False) -> dict[str, Any]:
-        """Close the polls and return the results; with a printer, start printing them."""
+        """Close the polls and return the results; with a printer, start printing them.
+
+        ``AwaitingAdjudication`` (polls closed all the same) while a flagged ballot has
+        an undecided mark: called again once all are decided, it produces the results.
+        """
         with self._close_lock:
             with self._store().read() as conn:
-                closing_now = polls_state(conn) == OPEN
-            results = close_polls(self._store(), self.station, self.election, self.mode, force)
-        self.hub.publish("polls")
-        if closing_now and self.printer is not None:
+                produced_before = has_results(conn)
+            try:
+                results = close_polls(
+                    self._store(), self.station, self.election, self.mode, force
+                )
+            finally:
+                self.hub.publish("polls")
+        if not produced_before and self.printer is not None:
             self.printer.submit(results, self.election)
         return results
+
+    def flagged_ballots(self) -> dict[str, Any]:
+        """The ballots flagged for the commission and the protocol's counts of them;
+        ``AdjudicationError`` (409) while polls are not closed."""
+        from controller.adjudication import AdjudicationError, flagged, summary
+
+        with self._store().read() as conn:
+            if polls_state(conn) != CLOSED:
+                raise AdjudicationError(
+                    "flagged ballots are listed once polls are closed, never while voters vote",
+                    409,
+                )
+            return {
+                "summary": summary(conn),
+                "final": has_results(conn),
+                "ballots": [b.to_json() for b in flagged(conn)],
+            }
+
+    def adjudicate(self, record: str, body: Any) -> dict[str, Any]:
+        """Record the commission's decision on a flagged ballot's marks
+        (``controller.adjudication.decide``)."""
+        from controller.adjudication import decide
+
+        with self._store().tx() as conn:
+            ballot = decide(conn, record, body, polls_state(conn))
+        self.hub.publish("adjudication")
+        return ballot
+
+    def flagged_image(self, record: str) -> Path | None:
+        """The kept image of a flagged ballot, once polls are closed; None otherwise."""
+        from controller.adjudication import RECORD_ID, flagged
+
+        if not isinstance(record, str) or not RECORD_ID.match(record):
+            return None
+        with self._store().read() as conn:
+            if polls_state(conn) != CLOSED or record not in {b.record for b in flagged(conn)}:
+                return None
+        path = self.data_dir / "images" / f"{record}.png"
+        return path if path.is_file() else None
 
     def print_results(self, copies: int | None = None) -> dict[str, Any]:
         """Print the results protocol (again): the job document, printing in the background.

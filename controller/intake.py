@@ -23,6 +23,14 @@ only in the live answer: the stored decision, the audit log and the scanner's re
 report say ``review``, since a time next to what was wrong with a ballot would point
 at the record it becomes.
 
+A sheet with a ``marginal`` mark — one the reader is unsure of — goes back the same
+way whatever the election's rules say (``marginal`` in the message, naming the
+contests): the voter may make the mark clear or ask for a new ballot. Fed again as it
+is, or accepted at once where the station does not return such sheets
+(``return_marginal``), it is cast like any other, and its record, which keeps every
+mark's class, is flagged for the commission (``controller.adjudication``): no mark
+the reader was unsure of is silently left out.
+
 Image transfer problems (a chunk missing, a hash that does not match, a blob larger
 than its own metadata allows) are not votes: the sheet is decided ``return`` with a
 reason, so the scanner gives the paper back and the voter can feed it again.
@@ -49,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from controller import audit
+from controller import adjudication, audit
 from controller.nist.cvr import CastBallot, new_cvr_id
 from controller.store import Store, get_meta, set_meta
 from protocol.blob import BlobAssembler
@@ -94,6 +102,11 @@ WARNINGS = {
         "ky": "бюллетенде белги жок",
         "ru": "в бюллетене нет отметок",
         "en": "no mark on the ballot",
+    },
+    "marginal": {
+        "ky": "белги так эмес, комиссия чечет",
+        "ru": "нечёткая отметка, решит комиссия",
+        "en": "unclear mark, the commission decides",
     },
 }
 REVIEW_CLOSE = {
@@ -176,6 +189,7 @@ class Intake:
         max_blob: int = MAX_BLOB,
         review_seconds: float = REVIEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        return_marginal: bool = True,
     ) -> None:
         self.store = store
         self.election = election
@@ -189,6 +203,9 @@ class Intake:
         self._reader_takes_dpi = _accepts(reader, "dpi")
         self.review_seconds = review_seconds
         self.clock = clock
+        # False where the scanner is not to hand sheets back for an unclear mark: they
+        # go straight into the box, flagged for the commission like any cast one.
+        self.return_marginal = return_marginal
         # Per scanner: the digest of the last ballot sent back for review, and until
         # when the same ballot fed again goes in. Memory only: after a restart the
         # voter is warned once more, which is the safe side.
@@ -323,8 +340,9 @@ class Intake:
             last = self._reviewed.pop(device, None)
         if outcome.record is None:
             return outcome  # returned anyway; a warned ballot fed again must be this one
+        marks = outcome.record["marks"] if self.return_marginal else None
         warnings = review_warnings(self.election, outcome.record["votes"],
-                                   outcome.record["contests"])
+                                   outcome.record["contests"], marks)
         if not warnings:
             return outcome
         key = _ballot_digest(outcome.record["style"], outcome.record["votes"])
@@ -517,23 +535,43 @@ class Intake:
         return {"sheet": sheet, "voided": True}
 
 
-def review_warnings(
-    election: Any, votes: dict[str, list[str]], verdicts: dict[str, str]
-) -> list[dict[str, Any]]:
-    """What the election's rules warn the voter about on a ballot read as ``votes`` with
-    the reader's ``verdicts``: ``[{"kind", "contests"}]`` in the order of
-    ``controller.election.WARNINGS``; [] when nothing (or the rules say nothing).
+def marginal_contests(marks: Any) -> list[str]:
+    """The contests with a ``marginal`` mark among the reader's ``marks``, in their order."""
+    out: list[str] = []
+    for mark in marks if isinstance(marks, list) else ():
+        if isinstance(mark, dict) and mark.get("class") == "marginal":
+            contest = mark.get("contest")
+            if isinstance(contest, str) and contest not in out:
+                out.append(contest)
+    return out
 
-    A ballot without a single vote is ``blank``; where only ``undervote`` is warned
-    about, it is an undervote in every contest.
+
+def review_warnings(
+    election: Any,
+    votes: dict[str, list[str]],
+    verdicts: dict[str, str],
+    marks: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """What the voter is warned about on a ballot read as ``votes`` with the reader's
+    ``verdicts`` and ``marks``: ``[{"kind", "contests"}]``, ``marginal`` first (always,
+    whatever the rules: an unclear mark is never left to chance), then what the
+    election's rules name in the order of ``controller.election.WARNINGS``; [] when
+    nothing.
+
+    A ballot without a single vote is ``blank`` (not when it has an unclear mark, which
+    is warned about as such); where only ``undervote`` is warned about, it is an
+    undervote in every contest.
     """
     rules = getattr(election, "warn_voter", ()) or ()
     out: list[dict[str, Any]] = []
+    unclear = marginal_contests(marks)
+    if unclear:
+        out.append({"kind": "marginal", "contests": unclear})
     over = [cid for cid, verdict in verdicts.items() if verdict == "overvote"]
     if "overvote" in rules and over:
         out.append({"kind": "overvote", "contests": over})
     if not any(votes.get(cid) for cid in verdicts):
-        if "blank" in rules:
+        if "blank" in rules and not unclear:
             out.append({"kind": "blank", "contests": []})
         elif "undervote" in rules:
             out.append({"kind": "undervote", "contests": list(verdicts)})
@@ -621,7 +659,9 @@ def cast_records(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 
 def cast_ballots(conn: sqlite3.Connection) -> list[CastBallot]:
-    """Every cast vote record as a ``CastBallot``, in id order; ``ValueError`` if one is damaged."""
+    """Every cast vote record as a ``CastBallot``, in id order, with the commission's
+    decisions on its marginal marks; ``ValueError`` if one is damaged."""
+    decided = adjudication.decisions(conn)
     out = []
     rows = conn.execute(
         "SELECT id, device, style, image_sha256, record FROM cvrs ORDER BY id"
@@ -644,6 +684,10 @@ def cast_ballots(conn: sqlite3.Connection) -> list[CastBallot]:
                 verdicts=verdicts,
                 marks=record.get("marks") or [],
                 thresholds=record.get("thresholds") or {},
+                adjudication={
+                    target: (made.decision, made.by, made.reason)
+                    for target, made in decided.get(cvr_id, {}).items()
+                },
             )
         )
     return out

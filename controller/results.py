@@ -6,11 +6,20 @@ dropped yet, unless the chair forces it; then that sheet is left uncounted and t
 ``no_pending_sheets`` check says so. Results exist only once polls are closed (no
 tallies while polls are open) and are computed once, stored, and served from then on.
 
+Ballots cast with a mark the reader was unsure of are flagged for the commission
+(``controller.adjudication``), which decides them only once polls are closed. Closing
+with such a mark undecided closes the polls (no more ballots) but produces no results:
+``close_polls`` raises ``AwaitingAdjudication`` and the dashboard lists the flagged
+ballots. Closing again once every mark is decided produces the results, which count
+the decisions; until then ``get_results`` answers 409. Nothing is decided by default:
+a vote the commission has not seen is neither counted nor thrown away silently.
+
 Results document::
 
     {"station", "election", "election_hash", "mode", "closed_at", "ballots_issued",
      "ballots_cast", "contests": {id: {"options": {id: n}, "undervotes", "overvotes",
-     "blank"}}, "checks": {name: bool}, "scanner_counters": {device: n}}
+     "blank"}}, "checks": {name: bool}, "scanner_counters": {device: n},
+     "adjudication": {"flagged", "adjudicated", "undecided", "marks", "marks_counted"}}
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from controller import audit
+from controller import adjudication, audit
 from controller.store import Store, get_meta, set_meta
 from controller.tally import tally
 from protocol.canonical import dumps
@@ -37,6 +46,19 @@ class PollsError(Exception):
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
+
+
+class AwaitingAdjudication(PollsError):
+    """Polls are closed, but results wait for the commission's decision on ``undecided``
+    flagged ballots."""
+
+    def __init__(self, undecided: int) -> None:
+        super().__init__(
+            f"polls are closed; {undecided} ballot(s) flagged for the commission have a "
+            "mark not decided yet: the results are produced once every mark is decided",
+            409,
+        )
+        self.undecided = undecided
 
 
 def polls_state(conn: sqlite3.Connection) -> str:
@@ -108,6 +130,7 @@ def build_results(
         "contests": counted.contests,
         "checks": checks,
         "scanner_counters": counters,
+        "adjudication": adjudication.summary(conn),
     }
     return results, counted.problems
 
@@ -115,35 +138,78 @@ def build_results(
 def close_polls(
     store: Store, station: str, election: Any, mode: str, force: bool = False
 ) -> dict[str, Any]:
-    """Close the polls and return the results (the stored ones if already closed)."""
+    """Close the polls and return the results (the stored ones if already closed).
+
+    ``AwaitingAdjudication`` when a flagged ballot has an undecided mark: the polls are
+    closed all the same (committed), and calling this again once the commission has
+    decided every mark produces the results.
+    """
     with store.tx() as conn:
         state = polls_state(conn)
         if state == CLOSED:
-            return _stored(conn)
-        if state != OPEN:
-            raise PollsError("polls were never opened")
-        pending = conn.execute("SELECT COUNT(*) FROM sheets WHERE state = 'pending'").fetchone()[0]
-        if pending and not force:
-            raise PollsError(
-                f"{pending} accepted ballot(s) have not dropped into the box yet; "
-                "wait for the scanner, or close with force to leave them uncounted"
-            )
-        set_meta(conn, "polls", CLOSED)
-        closed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        results, problems = build_results(conn, station, election, mode, closed_at)
-        text = json.dumps(results, sort_keys=True)
-        conn.execute("INSERT INTO results (id, body) VALUES (1, ?)", (text,))
-        audit.append(
-            conn,
-            "polls.closed",
-            None,
-            forced=bool(pending),
-            cast=results["ballots_cast"],
-            issued=results["ballots_issued"],
-            problems=problems[:100],
-            results_sha256=hashlib.sha256(dumps(results)).hexdigest(),
-        )
+            if has_results(conn):
+                return _stored(conn)
+            undecided = adjudication.summary(conn)["undecided"]
+            if not undecided:
+                closed_at = get_meta(conn, "closed_at") or _now()
+                return _produce(conn, station, election, mode, closed_at, "results.final", {})
+        else:
+            if state != OPEN:
+                raise PollsError("polls were never opened")
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM sheets WHERE state = 'pending'"
+            ).fetchone()[0]
+            if pending and not force:
+                raise PollsError(
+                    f"{pending} accepted ballot(s) have not dropped into the box yet; "
+                    "wait for the scanner, or close with force to leave them uncounted"
+                )
+            set_meta(conn, "polls", CLOSED)
+            closed_at = _now()
+            set_meta(conn, "closed_at", closed_at)
+            undecided = adjudication.summary(conn)["undecided"]
+            if not undecided:
+                return _produce(conn, station, election, mode, closed_at, "polls.closed",
+                                {"forced": bool(pending)})
+            issued, cast, _ = _counts(conn)
+            audit.append(conn, "polls.closed", None, forced=bool(pending), cast=cast,
+                         issued=issued, awaiting_adjudication=undecided)
+    raise AwaitingAdjudication(undecided)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _produce(
+    conn: sqlite3.Connection,
+    station: str,
+    election: Any,
+    mode: str,
+    closed_at: str,
+    kind: str,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    """Tally, store and audit the results (inside the caller's transaction)."""
+    results, problems = build_results(conn, station, election, mode, closed_at)
+    text = json.dumps(results, sort_keys=True)
+    conn.execute("INSERT INTO results (id, body) VALUES (1, ?)", (text,))
+    audit.append(
+        conn,
+        kind,
+        None,
+        **detail,
+        cast=results["ballots_cast"],
+        issued=results["ballots_issued"],
+        problems=problems[:100],
+        results_sha256=hashlib.sha256(dumps(results)).hexdigest(),
+    )
     return results
+
+
+def has_results(conn: sqlite3.Connection) -> bool:
+    """Whether the results are produced (and so final)."""
+    return conn.execute("SELECT 1 FROM results WHERE id = 1").fetchone() is not None
 
 
 def _stored(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -158,4 +224,9 @@ def get_results(store: Store) -> dict[str, Any]:
     with store.read() as conn:
         if polls_state(conn) != CLOSED:
             raise PollsError("no results while polls are open: close the polls first")
+        if not has_results(conn):
+            undecided = adjudication.summary(conn)["undecided"]
+            if undecided:
+                raise AwaitingAdjudication(undecided)
+            raise PollsError("polls are closed: close them again to produce the results")
         return _stored(conn)

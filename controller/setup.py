@@ -6,12 +6,15 @@
  "devices": [{"id": "term-1", "role": "idterminal" | "scanner", "key": "<64 hex>"}],
  "polls": "open" | "setup",
  "fingers": "fingers/"   (optional: a folder of <voter_id>.iso enrolled fingers),
- "firmware": ["<sha256 hex of an allowed firmware manifest>", ...]}
+ "firmware": ["<sha256 hex of an allowed firmware manifest>", ...],
+ "return_marginal": true | false   (optional, true by default)}
 ```
 
 Paths are relative to the setup file. ``polls`` is the state a fresh station starts
 in; ``firmware`` (optional) lists the allowed firmware hashes, and a device reporting
-any other hash is flagged, and in official mode quarantined.
+any other hash is flagged, and in official mode quarantined. ``return_marginal``
+false makes the scanner take a ballot with an unclear mark straight into the box
+(flagged for the commission) instead of handing it back to the voter first.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class StationSetup:
     polls: str
     firmware: frozenset[str] | None
     fingers_path: Path | None = None
+    return_marginal: bool = True
 
 
 def _is_hex(text: object, length: int) -> bool:
@@ -90,7 +94,8 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
     if not isinstance(data, dict):
         raise SetupError(f"{source}: expected a JSON object")
     extra = set(data) - {
-        "station", "mode", "election", "voters", "devices", "polls", "firmware", "fingers"
+        "station", "mode", "election", "voters", "devices", "polls", "firmware", "fingers",
+        "return_marginal",
     }
     if extra:
         raise SetupError(f"{source}: unknown field(s) {', '.join(sorted(extra))}")
@@ -131,6 +136,9 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         if not isinstance(firmware, list) or not all(_is_hex(h, 64) for h in firmware):
             raise SetupError(f"{source}: firmware must be a list of SHA-256 hex digests")
         allowed = frozenset(h.lower() for h in firmware)
+    return_marginal = data.get("return_marginal", True)
+    if not isinstance(return_marginal, bool):
+        raise SetupError(f"{source}: return_marginal must be true or false")
     return StationSetup(
         path=base,
         station=station,
@@ -141,6 +149,7 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         polls=polls,
         firmware=allowed,
         fingers_path=fingers_path,
+        return_marginal=return_marginal,
     )
 
 

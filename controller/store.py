@@ -135,6 +135,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        # The commission's decision on each marginal mark of a flagged ballot: beside the
+        # records it decides, with no time and no rowid, so it keeps no order either.
+        4,
+        """
+        CREATE TABLE adjudications (
+            cvr TEXT NOT NULL REFERENCES cvrs (id),
+            contest TEXT NOT NULL,
+            option TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('vote', 'not_vote')),
+            decided_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (cvr, contest, option)
+        ) WITHOUT ROWID
+        """,
+    ),
 ]
 
 

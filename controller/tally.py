@@ -5,6 +5,10 @@ verdict per contest is re-checked against the election: a contest with more mark
 it allows is an overvote whatever the reader said, no mark is blank, fewer than allowed
 is an undervote, and a vote for an option the contest does not have makes the records
 invalid (reported as a failed check, never silently dropped or counted).
+
+A marginal mark the commission decided to be a vote (``controller.adjudication``) is
+counted with the ballot's other votes, and its contest's verdict found again; one
+decided not a vote, or not yet decided, counts nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller import adjudication
 from controller.intake import cast_records
 
 
@@ -45,6 +50,7 @@ def tally(conn: sqlite3.Connection, election: Any) -> Tally:
     contests = {c.id: c for c in election.contests}
     result = Tally(empty_contests(election))
     rows = cast_records(conn)
+    decided = adjudication.decisions(conn)
     for sheet, device, style, record_text in rows:
         result.cast += 1
         result.cast_by_device[device] = result.cast_by_device.get(device, 0) + 1
@@ -56,6 +62,7 @@ def tally(conn: sqlite3.Connection, election: Any) -> Tally:
         except (TypeError, ValueError, KeyError):
             result.problems.append(f"sheet {sheet}: no readable vote record")
             continue
+        votes, verdicts = adjudication.apply(election, votes, verdicts, decided.get(sheet))
         if style in election.styles:
             on_ballot = list(election.styles[style])
         else:

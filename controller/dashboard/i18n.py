@@ -60,6 +60,39 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "Бардык добуш жазуулары туура",
         "check_election_unchanged": "Шайлоонун аныктамасы өзгөргөн жок",
         "check_audit_chain_intact": "Аудит журналы бузулган эмес",
+        "produce_results": "Жыйынтыктарды чыгаруу",
+        "confirm_produce": (
+            "Жыйынтыктарды чыгарасызбы? Андан кийин комиссиянын чечимдери өзгөрбөйт."
+        ),
+        "adjudication": "Комиссиянын чечимин күткөн бюллетендер",
+        "adj_flagged": "Так эмес белгиси бар бюллетендер",
+        "adj_adjudicated": "Комиссия чечкен бюллетендер",
+        "adj_marks_counted": "Добуш деп эсептелген так эмес белгилер",
+        "adj_waiting": (
+            "{n} бюллетендин так эмес белгиси чечиле элек: бардыгы чечилгенде жыйынтыктар "
+            "чыгарылат."
+        ),
+        "adj_all_decided": "Бардык белгилер чечилди: жыйынтыктарды чыгарууга болот.",
+        "adj_explain": (
+            "Сканер бул белгилерди так окуй алган жок. Сүрөттү карап, ар бир белгини добуш же"
+            " добуш эмес деп чечиңиз; ким чечкени жана себеби аудит журналына жазылат."
+        ),
+        "adj_image": "Бюллетендин сүрөтү",
+        "adj_ballot": "Бюллетень",
+        "adj_style": "үлгү",
+        "adj_contest": "Шайлоо",
+        "adj_score": "Баа",
+        "adj_reading": "Сканер",
+        "adj_decision": "Чечим",
+        "mark_marked": "белги",
+        "mark_marginal": "так эмес",
+        "mark_unmarked": "бош",
+        "adj_vote": "добуш",
+        "adj_not_vote": "добуш эмес",
+        "adj_thresholds": "Босоголор",
+        "adj_by": "Ким чечти",
+        "adj_reason": "Себеби",
+        "adj_record": "Чечимди жазуу",
     },
     "ru": {
         "title": "Избирательный участок",
@@ -111,6 +144,38 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "Все записи голосов корректны",
         "check_election_unchanged": "Определение выборов не изменилось",
         "check_audit_chain_intact": "Цепочка журнала аудита не нарушена",
+        "produce_results": "Подвести итоги",
+        "confirm_produce": "Подвести итоги? После этого решения комиссии изменить нельзя.",
+        "adjudication": "Бюллетени, ожидающие решения комиссии",
+        "adj_flagged": "Бюллетени с нечёткими отметками",
+        "adj_adjudicated": "Бюллетени, решённые комиссией",
+        "adj_marks_counted": "Нечёткие отметки, учтённые как голос",
+        "adj_waiting": (
+            "Не решены нечёткие отметки в {n} бюллетенях: итоги будут подведены, когда решены"
+            " все."
+        ),
+        "adj_all_decided": "Все отметки решены: можно подвести итоги.",
+        "adj_explain": (
+            "Сканер не смог уверенно прочитать эти отметки. Посмотрите изображение и решите "
+            "по каждой отметке, голос это или нет; кто решил и почему, записывается в журнал "
+            "аудита."
+        ),
+        "adj_image": "Изображение бюллетеня",
+        "adj_ballot": "Бюллетень",
+        "adj_style": "форма",
+        "adj_contest": "Выборы",
+        "adj_score": "Оценка",
+        "adj_reading": "Сканер",
+        "adj_decision": "Решение",
+        "mark_marked": "отметка",
+        "mark_marginal": "нечёткая",
+        "mark_unmarked": "пусто",
+        "adj_vote": "голос",
+        "adj_not_vote": "не голос",
+        "adj_thresholds": "Пороги",
+        "adj_by": "Кто решил",
+        "adj_reason": "Причина",
+        "adj_record": "Записать решение",
     },
     "en": {
         "title": "Polling station",
@@ -162,6 +227,40 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "All vote records are valid",
         "check_election_unchanged": "Election definition unchanged",
         "check_audit_chain_intact": "Audit log chain intact",
+        "produce_results": "Produce the results",
+        "confirm_produce": (
+            "Produce the results? The commission's decisions cannot change afterwards."
+        ),
+        "adjudication": "Ballots awaiting the commission's decision",
+        "adj_flagged": "Ballots flagged for adjudication",
+        "adj_adjudicated": "Ballots adjudicated",
+        "adj_marks_counted": "Unclear marks counted as votes",
+        "adj_waiting": (
+            "{n} flagged ballot(s) still have an undecided mark: the results are produced "
+            "once every mark is decided."
+        ),
+        "adj_all_decided": "Every mark is decided: the results can be produced.",
+        "adj_explain": (
+            "The scanner could not read these marks with certainty. Look at the image and "
+            "decide each mark: a vote or not a vote. Who decided and why go into the audit "
+            "log."
+        ),
+        "adj_image": "Image of ballot",
+        "adj_ballot": "Ballot",
+        "adj_style": "style",
+        "adj_contest": "Contest",
+        "adj_score": "Score",
+        "adj_reading": "Scanner",
+        "adj_decision": "Decision",
+        "mark_marked": "mark",
+        "mark_marginal": "unclear",
+        "mark_unmarked": "empty",
+        "adj_vote": "vote",
+        "adj_not_vote": "not a vote",
+        "adj_thresholds": "Thresholds",
+        "adj_by": "Decided by",
+        "adj_reason": "Reason",
+        "adj_record": "Record the decision",
     },
 }
 

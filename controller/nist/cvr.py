@@ -9,6 +9,13 @@ not-indicated, and in an overvoted contest the marks kept but not allocable. The
 also carries the image's SHA-256, the ballot style, the batch (the scanner's box) and
 the scanner that read it.
 
+A ballot with a marginal mark was flagged for the commission. Its ``interpreted``
+snapshot, where marginal marks are no votes, says ``needs-adjudication``; once the
+commission has decided, a third, ``modified`` snapshot is how the ballot counts: the
+interpreted one with the marks decided ``vote`` added (``Status: adjudicated``), those
+decided ``not_vote`` listed with no vote, the contests' verdicts found again, and an
+``Annotation`` naming who decided and why. It is then the ``CurrentSnapshotId``.
+
 A CVR holds nothing that orders it: no time, no sequence number. Its ``UniqueId`` is
 random (``new_cvr_id``) and ``build_report`` lists CVRs sorted by it, so neither the
 records nor their order can be lined up with the check-ins. The report's
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller import adjudication
 from controller.election import Election
 from controller.nist import schemas
 from controller.nist.election_report import AGAINST_ALL, selection_id
@@ -65,7 +73,9 @@ class CastBallot:
 
     ``votes`` maps contest → marked option ids, ``verdicts`` contest → ``ok`` /
     ``overvote`` / ``undervote`` / ``blank`` (the reader's), ``marks`` every target as
-    ``{"contest", "option", "score", "class"}``, ``thresholds`` the reader's.
+    ``{"contest", "option", "score", "class"}``, ``thresholds`` the reader's,
+    ``adjudication`` the commission's decisions on marginal marks: ``(contest, option)``
+    → ``(decision, by, reason)``.
     """
 
     id: str
@@ -76,6 +86,12 @@ class CastBallot:
     verdicts: dict[str, str]
     marks: list[dict[str, Any]] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
+    adjudication: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a mark of this ballot was marginal (so the commission decides it)."""
+        return any(m.get("class") == "marginal" for m in self.marks)
 
 
 def _score(value: Any) -> str:
@@ -115,12 +131,22 @@ def _original(election: Election, ballot: CastBallot) -> list[dict[str, Any]]:
     return contests
 
 
-def _interpreted(election: Election, ballot: CastBallot) -> list[dict[str, Any]]:
+def _interpreted(
+    election: Election,
+    ballot: CastBallot,
+    decided: dict[tuple[str, str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """How the ballot counts, by the reader alone or with the commission's ``decided``
+    marks (``vote``/``not_vote``): the modified snapshot."""
+    votes, verdicts = ballot.votes, ballot.verdicts
+    if decided:
+        made = {t: adjudication.Decision(d, "", "") for t, d in decided.items()}
+        votes, verdicts = adjudication.apply(election, votes, verdicts, made)
     contests = []
     for contest in election.style_contests(ballot.style):
-        chosen = set(ballot.votes.get(contest.id, []))
+        chosen = set(votes.get(contest.id, []))
         allowed = contest.vote_for
-        overvoted = ballot.verdicts.get(contest.id) == "overvote" or len(chosen) > allowed
+        overvoted = verdicts.get(contest.id) == "overvote" or len(chosen) > allowed
         entry: dict[str, Any] = {
             "@type": "CVR.CVRContest",
             "ContestId": contest.id,
@@ -137,6 +163,26 @@ def _interpreted(election: Election, ballot: CastBallot) -> list[dict[str, Any]]
             entry.update(Overvotes=0, Undervotes=0)
         selections = []
         for k, option in enumerate(contest.options, start=1):
+            verdict = (decided or {}).get((contest.id, option.id))
+            if verdict == "not_vote":
+                # The commission saw the unclear mark and found no vote in it.
+                selections.append(
+                    {
+                        "@type": "CVR.CVRContestSelection",
+                        "ContestSelectionId": selection_id(contest.id, option.id),
+                        "OptionPosition": k,
+                        "SelectionPosition": [
+                            {
+                                "@type": "CVR.SelectionPosition",
+                                "HasIndication": "no",
+                                "NumberVotes": 0,
+                                "IsAllocable": "no",
+                                "Status": ["adjudicated"],
+                            }
+                        ],
+                    }
+                )
+                continue
             if option.id not in chosen:
                 continue
             position: dict[str, Any] = {
@@ -145,6 +191,8 @@ def _interpreted(election: Election, ballot: CastBallot) -> list[dict[str, Any]]
                 "NumberVotes": 1,
                 "IsAllocable": "no" if overvoted else "yes",
             }
+            if verdict == "vote":
+                position["Status"] = ["adjudicated"]
             selection: dict[str, Any] = {
                 "@type": "CVR.CVRContestSelection",
                 "ContestSelectionId": selection_id(contest.id, option.id),
@@ -152,7 +200,7 @@ def _interpreted(election: Election, ballot: CastBallot) -> list[dict[str, Any]]
                 "SelectionPosition": [position],
             }
             if overvoted:
-                position["Status"] = ["invalidated-rules"]
+                position["Status"] = position.get("Status", []) + ["invalidated-rules"]
                 selection["Status"] = ["invalidated-rules"]
             selections.append(selection)
         if selections:
@@ -191,6 +239,32 @@ def build_cvr(election: Election, ballot: CastBallot, station: str) -> dict[str,
         ],
         "CurrentSnapshotId": interpreted,
     }
+    if ballot.flagged:
+        cvr["CVRSnapshot"][1]["Status"] = ["needs-adjudication"]
+    if ballot.adjudication:
+        modified = f"{ballot.id}.modified"
+        decided = {t: made[0] for t, made in ballot.adjudication.items()}
+        people = sorted({made[1] for made in ballot.adjudication.values()})
+        reasons = sorted({made[2] for made in ballot.adjudication.values()})
+        cvr["CVRSnapshot"].append(
+            {
+                "@id": modified,
+                "@type": "CVR.CVRSnapshot",
+                "Type": "modified",
+                "Annotation": [
+                    {"@type": "CVR.Annotation", "AdjudicatorName": people, "Message": reasons}
+                ],
+                "CVRContest": _interpreted(election, ballot, decided),
+            }
+        )
+        open_marks = [
+            m for m in ballot.marks
+            if m.get("class") == "marginal"
+            and (m.get("contest"), m.get("option")) not in ballot.adjudication
+        ]
+        if open_marks:
+            cvr["CVRSnapshot"][-1]["Status"] = ["needs-adjudication"]
+        cvr["CurrentSnapshotId"] = modified
     if ballot.image_sha256:
         cvr["BallotImage"] = [
             {

@@ -23,7 +23,7 @@ from typing import Any
 from controller.election import Election, ElectionError
 from controller.intake import cast_ballots
 from controller.nist.cvr import CvrError, build_report, check_report, records_sha256, report_bytes
-from controller.results import CLOSED, PollsError, polls_state
+from controller.results import CLOSED, PollsError, has_results, polls_state
 from controller.store import Store, get_meta
 
 
@@ -57,6 +57,9 @@ def export_cvrs(
     with store.read() as conn:
         if polls_state(conn) != CLOSED:
             raise PollsError("cast vote records are exported once polls are closed")
+        if not has_results(conn):
+            # Flagged ballots still wait for (or may still change) the commission's decision.
+            raise PollsError("cast vote records are exported once the results are produced")
         station = station or get_meta(conn, "station")
         mode = mode or get_meta(conn, "mode") or "official"
         kept = get_meta(conn, "election_definition")

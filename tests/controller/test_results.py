@@ -70,6 +70,11 @@ def test_close_polls_tallies_the_day(make_station) -> None:
             "contests",
             "checks",
             "scanner_counters",
+            "adjudication",
+        }
+        # No mark was unclear: nothing flagged, nothing waited for the commission.
+        assert results["adjudication"] == {
+            "flagged": 0, "adjudicated": 0, "undecided": 0, "marks": 0, "marks_counted": 0
         }
         assert http.get("/api/results").json() == results
         assert http.post("/api/polls/close").json() == results  # closing again changes nothing
