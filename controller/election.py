@@ -2,7 +2,9 @@
 
 ``load_election(path)`` and ``Election.from_dict(d)`` check a definition completely and
 raise ``ElectionError`` listing every problem found, each with the place it was found
-(``contests[1].options[3].id: ...``). The form is documented in ``docs/election.md``.
+(``contests[1].options[3].id: ...``), when a ballot cannot be printed or counted from it.
+What was only filled in (a text missing in a language, a contest on no ballot style) is
+accepted and named in ``Election.warnings``. The form is documented in ``docs/election.md``.
 ``load_election`` and ``parse_election_json`` also take a NIST SP 1500-100 election
 report (``"@type": "ElectionResults.ElectionReport"``), which ``controller.nist``
 converts into this form.
@@ -45,7 +47,11 @@ SCOPE_TYPES = (
 MAX_FILE = 1024 * 1024
 MAX_NIST_FILE = 4 * 1024 * 1024
 MAX_ID = 32
-MAX_TEXT = 200
+# Definition ids come from other tools too: any text, but bounded, printable and without
+# spaces at either end (a voter list's cells are trimmed, so such an id could never match).
+MAX_DEFINITION_ID = 200
+MAX_TEXT = 1000
+PRINTED_TEXT = 200  # longer texts are accepted, but a ballot line shows only what fits
 MAX_CONTESTS = 64
 MAX_OPTIONS = 60
 MAX_STYLES = 512
@@ -66,6 +72,11 @@ class ElectionError(ValueError):
         if more > 0:
             shown += f"; and {more} more"
         super().__init__(f"{source}: {shown}")
+
+
+# Which present language stands in for a missing one: Kyrgyz and Russian for each other
+# (both are printed, and a text given once is then printed once), English last.
+FALLBACK = {"ky": ("ru", "en"), "ru": ("ky", "en"), "en": ("ru", "ky")}
 
 
 class Text(dict):
@@ -162,11 +173,19 @@ class Election:
     stations: tuple[PollingStation, ...] = ()
     style_stations: dict[str, list[str]] = field(default_factory=dict)
     warn_voter: tuple[str, ...] = ()
+    end_date: str | None = None  # the last day of an election over several days
+    # What was filled in or left out when the definition was read; never part of the hash.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __hash__(self) -> int:
         # The definition hash is the election's identity (the generated hash would trip
         # over the dict of styles).
         return hash(self.hash)
+
+    @property
+    def days(self) -> str:
+        """The election's day, or its first and last day (``2026-11-29 – 2026-11-30``)."""
+        return self.date if self.end_date is None else f"{self.date} – {self.end_date}"
 
     def contest(self, contest_id: str) -> Contest:
         """The contest with this id (``KeyError`` naming it when there is none)."""
@@ -210,6 +229,36 @@ class Election:
         return json.loads(json.dumps(self.definition))
 
 
+def is_definition_id(value: object) -> bool:
+    """True for an id a definition may give its parts: 1 to ``MAX_DEFINITION_ID``
+    characters, no control characters, no space at either end (``contest-mayor--x/1``)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_DEFINITION_ID
+        and value.strip() == value
+        and not any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+    )
+
+
+def complete_text(texts: Mapping[str, str]) -> dict[str, str]:
+    """``texts`` in every language of ``LANGUAGES``, a missing one taken from ``FALLBACK``.
+
+    ``texts`` holds at least one of the languages; other keys are ignored.
+    """
+    out: dict[str, str] = {}
+    for lang in LANGUAGES:
+        if lang in texts:
+            out[lang] = texts[lang]
+        else:
+            out[lang] = next(texts[other] for other in FALLBACK[lang] if other in texts)
+    return out
+
+
+def _complete(value: Any) -> Any:
+    """A text of a checked definition in the normal form: all three languages written out."""
+    return complete_text(value) if isinstance(value, dict) else value
+
+
 def is_id(value: object) -> bool:
     """True for ids of the form ``[a-z0-9][a-z0-9-]{0,31}`` (as device and station ids)."""
     return (
@@ -228,33 +277,39 @@ def definition_hash(d: Mapping[str, Any]) -> str:
 def normal_form(d: Mapping[str, Any]) -> dict[str, Any]:
     """The normal form of a checked definition: the bytes ``Election.hash`` covers.
 
-    Defaults are written out (``format``, a contest's ``kind``, the scope's ``type``);
-    what means "none" is left out (a ``null`` district, ``against_all: false``, no
-    ``warn_voter``); ``warn_voter`` is written in the order of ``WARNINGS``; names and
-    texts stay exactly as given. Two files that differ only in such spelling are
-    one election, and the NIST form of an election converts to this same form.
+    Defaults are written out (``format``, a contest's ``kind``, the scope's ``type``, a
+    text's missing languages as ``complete_text`` fills them in); what means "none" is
+    left out (a ``null`` district, ``against_all: false``, no ``warn_voter``, an
+    ``end_date`` equal to ``date``); ``warn_voter`` is written in the order of
+    ``WARNINGS``; names and texts stay exactly as given otherwise. Two files that differ
+    only in such spelling are one election, and the NIST form of an election converts
+    to this same form.
     """
-    out: dict[str, Any] = {"format": FORMAT, "id": d["id"], "title": d["title"], "date": d["date"]}
+    out: dict[str, Any] = {
+        "format": FORMAT, "id": d["id"], "title": _complete(d["title"]), "date": d["date"],
+    }  # fmt: skip
+    if d.get("end_date") not in (None, d["date"]):
+        out["end_date"] = d["end_date"]
     if d.get("scope") is not None:
         scope = d["scope"]
         kind = scope.get("type", "country")
-        out["scope"] = {"id": scope["id"], "name": scope["name"], "type": kind}
+        out["scope"] = {"id": scope["id"], "name": _complete(scope["name"]), "type": kind}
     for key in ("districts", "stations"):
         if d.get(key):
-            out[key] = [{"id": x["id"], "name": x["name"]} for x in d[key]]
+            out[key] = [{"id": x["id"], "name": _complete(x["name"])} for x in d[key]]
     contests = []
     for c in d["contests"]:
         contest: dict[str, Any] = {
             "id": c["id"],
             "kind": c.get("kind", "candidate"),
-            "title": c["title"],
+            "title": _complete(c["title"]),
             "vote_for": c["vote_for"],
         }
         if c.get("district") is not None:
             contest["district"] = c["district"]
         options = []
         for o in c["options"]:
-            option: dict[str, Any] = {"id": o["id"], "name": o["name"]}
+            option: dict[str, Any] = {"id": o["id"], "name": _complete(o["name"])}
             if o.get("against_all"):
                 option["against_all"] = True
             options.append(option)
@@ -361,9 +416,13 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.notes: list[str] = []  # what was filled in: Election.warnings
 
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}" if where else message)
+
+    def warn(self, where: str, message: str) -> None:
+        self.notes.append(f"{where}: {message}" if where else message)
 
     def keys(self, where: str, obj: dict[str, Any], required: set[str], allowed: set[str]) -> None:
         for key in sorted(required - set(obj)):
@@ -373,9 +432,14 @@ class _Checker:
             self.fail(where, f"unknown key {key!r}")
 
     def ident(self, where: str, value: object) -> str | None:
-        if is_id(value):
+        if is_definition_id(value):
             return value  # type: ignore[return-value]
-        self.fail(where, f"{value!r} is not an id (a-z, 0-9 and '-', at most {MAX_ID})")
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        self.fail(
+            where,
+            f"{shown} is not an id (text of 1 to {MAX_DEFINITION_ID} characters, "
+            "no control characters, no space at either end)",
+        )
         return None
 
     def string(self, where: str, value: object) -> str | None:
@@ -383,11 +447,16 @@ class _Checker:
             self.fail(where, "must be a non-empty string")
             return None
         if len(value) > MAX_TEXT:
-            self.fail(where, f"longer than {MAX_TEXT} characters")
+            self.fail(where, f"longer than {MAX_TEXT} characters ({len(value)})")
             return None
         if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
             self.fail(where, "contains control characters")
             return None
+        if len(value) > PRINTED_TEXT:
+            self.warn(
+                where,
+                f"longer than {PRINTED_TEXT} characters: a ballot shows what fits on its line",
+            )
         return value
 
     def text(self, where: str, value: object, plain_ok: bool = False) -> Text | None:
@@ -400,10 +469,22 @@ class _Checker:
             self.fail(where, f"must be {kind}an object with texts in {', '.join(LANGUAGES)}")
             return None
         before = len(self.problems)
-        self.keys(where, value, set(LANGUAGES), set(LANGUAGES))
-        texts = {lang: self.string(f"{where}.{lang}", value.get(lang)) for lang in LANGUAGES}
+        self.keys(where, value, set(), set(LANGUAGES))
+        texts = {
+            lang: self.string(f"{where}.{lang}", value[lang]) for lang in LANGUAGES if lang in value
+        }
+        if not texts:
+            self.fail(where, f"has a text in none of {', '.join(LANGUAGES)}")
         if len(self.problems) > before:
             return None
+        missing = [lang for lang in LANGUAGES if lang not in texts]
+        if missing:
+            filled = complete_text(texts)  # type: ignore[arg-type]
+            stand_ins = ", ".join(
+                f"{lang} as {next(o for o in FALLBACK[lang] if o in texts)}" for lang in missing
+            )
+            self.warn(where, f"has no text in {', '.join(missing)}: printed {stand_ins}")
+            return Text(filled)
         return Text(texts)
 
     def unique(self, where: str, seen: set[str], value: str | None, what: str) -> None:
@@ -436,7 +517,7 @@ class _Checker:
             d,
             {"id", "title", "date", "contests", "styles"},
             {
-                "format", "id", "title", "date", "scope", "districts", "stations",
+                "format", "id", "title", "date", "end_date", "scope", "districts", "stations",
                 "contests", "styles", "warn_voter",
             },
         )  # fmt: skip
@@ -444,7 +525,10 @@ class _Checker:
             self.fail("format", f"{d['format']!r} is not {FORMAT!r}")
         election_id = self.ident("id", d.get("id"))
         title = self.text("title", d.get("title"))
-        date = self.date(d.get("date"))
+        date = self.date("date", d.get("date"))
+        end_date = self.date("end_date", d["end_date"]) if "end_date" in d else date
+        if date and end_date and end_date < date:
+            self.fail("end_date", f"{end_date} is before the election's first day {date}")
         scope = self.scope(d.get("scope")) if d.get("scope") is not None else None
         districts = self.districts(d.get("districts")) if "districts" in d else ()
         district_ids = {x.id for x in districts}
@@ -479,6 +563,8 @@ class _Checker:
             stations=tuple(stations),
             style_stations=style_stations,
             warn_voter=warn_voter,
+            end_date=end_date if end_date != date else None,
+            warnings=tuple(self.notes),
         )
 
     def warnings(self, value: object) -> tuple[str, ...]:
@@ -495,9 +581,9 @@ class _Checker:
                 seen.append(item)
         return tuple(w for w in WARNINGS if w in seen)
 
-    def date(self, value: object) -> str | None:
+    def date(self, where: str, value: object) -> str | None:
         if not isinstance(value, str):
-            self.fail("date", "must be a date written YYYY-MM-DD")
+            self.fail(where, "must be a date written YYYY-MM-DD")
             return None
         try:
             # fromisoformat alone also takes week dates and compact forms.
@@ -505,7 +591,8 @@ class _Checker:
                 raise ValueError
             datetime.date.fromisoformat(value)
         except ValueError:
-            self.fail("date", f"{value!r} is not a date written YYYY-MM-DD")
+            shown = repr(value) if len(value) <= 40 else repr(value[:37]) + "..."
+            self.fail(where, f"{shown} is not a date written YYYY-MM-DD")
             return None
         return value
 
@@ -640,7 +727,7 @@ class _Checker:
             ids: list[str] = []
             for j, cid in self.plain_items(f"{where}.contests", item.get("contests")):
                 at = f"{where}.contests[{j}]"
-                if not is_id(cid):
+                if not is_definition_id(cid):
                     self.fail(at, f"{cid!r} is not a contest id")
                 elif cid in ids:
                     self.fail(at, f"contest {cid!r} appears twice on the style")
@@ -663,7 +750,8 @@ class _Checker:
                 style_stations[sid] = held_at
         for cid in contests:
             if cid not in used:
-                self.fail("styles", f"contest {cid!r} is on no ballot style")
+                # Nothing can be marked for it, but nothing is lost either: it is counted as 0.
+                self.warn("styles", f"contest {cid!r} is on no ballot style: no ballot carries it")
         return styles, style_districts, style_stations
 
     def style_stations(self, where: str, item: dict[str, Any], stations: set[str]) -> list[str]:
@@ -672,7 +760,7 @@ class _Checker:
             f"{where}.stations", item["stations"], MAX_STATIONS, "station ids"
         ):
             at = f"{where}.stations[{j}]"
-            if not is_id(pid):
+            if not is_definition_id(pid):
                 self.fail(at, f"{pid!r} is not a station id")
             elif pid in held_at:
                 self.fail(at, f"station {pid!r} appears twice on the style")

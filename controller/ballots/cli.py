@@ -9,7 +9,9 @@ object per line. Rendering makes official ballots and reading expects them unles
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from controller.ballots.layout import PAPERS, LayoutError
 from controller.ballots.read import DEFAULT_THRESHOLDS, BallotImageError, read_ballot
 from controller.ballots.render import render_ballot, render_pdf
 from controller.ballots.scanfile import load_scan
-from controller.election import ElectionError, load_election
+from controller.election import ElectionError, is_id, load_election
 
 _election_option = click.option(
     "--election",
@@ -33,9 +35,27 @@ _election_option = click.option(
 
 def _load(path: Path) -> Any:
     try:
-        return load_election(path)
+        election = load_election(path)
     except ElectionError as err:
         raise click.ClickException(str(err)) from None
+    for warning in election.warnings:
+        click.echo(f"{path}: warning: {warning}", err=True)
+    return election
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_NAME_PART = 40
+
+
+def file_part(text: str) -> str:
+    """``text`` as a safe part of a file name: kept as it is when it is plain
+    (``s-d07``), else its plain characters with a short hash of the whole, so that no id
+    of a definition can name a path elsewhere (``../x``) or two ids one file."""
+    safe = _UNSAFE.sub("_", text)
+    if safe == text and len(text) <= _NAME_PART and not text.startswith("."):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{safe.lstrip('.')[:_NAME_PART]}~{digest}"
 
 
 @click.group()
@@ -79,7 +99,7 @@ def render(election_path: Path, styles: tuple[str, ...], station: str | None, dp
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     for style in chosen:
-        name = "-".join(p for p in (election.id, style, station, mode) if p)
+        name = "-".join(file_part(p) for p in (election.id, style, station, mode) if p)
         try:
             if fmt == "pdf":
                 path = out_dir / f"{name}.pdf"
@@ -102,7 +122,14 @@ def _held_at(election: Any, station: str | None) -> list[str] | None:
     A station the definition does not name is refused when the definition names its
     stations; a style that names no stations is issued everywhere.
     """
-    if station is None or not election.stations:
+    if station is None:
+        return None
+    if not election.stations:
+        if not is_id(station):
+            # Then it is a station's own id, as its setup gives it.
+            raise click.ClickException(
+                f"{station!r} is not a station id (a-z, 0-9 and '-', at most 32)"
+            )
         return None
     try:
         election.station(station)

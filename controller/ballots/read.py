@@ -8,8 +8,9 @@ Steps, each of which can end the reading with a rejection reason (``REASONS``):
 3. The QR code is read with zxing-cpp where it is printed for each of the four ways
    the sheet can be fed, then anywhere (``unreadable_code`` when there is no Shailoo
    ballot code).
-4. The code is checked against the loaded election and the station: ``other_election``,
-   ``unknown_style``, ``test_ballot`` (a test ballot read in official mode),
+4. The code (``controller.ballots.code``: the election hash, the style's number, the
+   station's tag) is checked against the loaded election and the station:
+   ``other_election``, ``unknown_style``, ``test_ballot`` (a test ballot read in official mode),
    ``official_ballot`` (an official ballot in test mode), ``other_station`` (printed
    for another station, or of a style the definition does not issue at this one).
 5. The corner fiducials and timing marks fix a homography from sheet millimetres to
@@ -37,7 +38,7 @@ from controller.ballots.code import BallotCode, CodeError
 from controller.ballots.registration import RegistrationError, register
 from controller.ballots.scoring import _cache, black_level, score_targets, targets_of
 from controller.ballots.streaks import find_dark_streak, find_light_streak
-from controller.election import is_id
+from controller.election import is_definition_id
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.15, "marginal": 0.05, "ink": 0.72}
 MIN_SIDE = 500
@@ -310,7 +311,7 @@ def read_ballot(
     limits = check_thresholds(thresholds)
     if mode not in ("test", "official"):
         raise ValueError(f"mode must be 'test' or 'official', not {mode!r}")
-    if station is not None and not is_id(station):
+    if station is not None and not is_definition_id(station):
         raise ValueError(f"station {station!r} is not a station id")
     if dpi is not None and (not isinstance(dpi, int) or isinstance(dpi, bool) or dpi <= 0):
         raise ValueError(f"dpi must be a positive whole number, not {dpi!r}")
@@ -330,14 +331,20 @@ def read_ballot(
                 f"the ballot is of election {code.hash_prefix}…, "
                 f"this station runs {election.hash[:16]}…",
             )
-        if code.style not in election.styles:
-            raise _Reject("unknown_style", f"ballot style {code.style!r} is not in the election")
-        style = code.style
+        style = code.style_id(election)
+        if style is None:
+            raise _Reject(
+                "unknown_style",
+                f"ballot style number {code.style_index} is not in the election "
+                f"(it has {len(election.styles)}, numbered from 0)",
+            )
         if code.mode != mode:
             reason = "test_ballot" if code.mode == "test" else "official_ballot"
             raise _Reject(reason, f"a {code.mode} ballot at a station in {mode} mode", style)
-        if station is not None and code.station is not None and code.station != station:
-            raise _Reject("other_station", f"the ballot is for station {code.station!r}", style)
+        if station is not None and not code.is_for_station(station):
+            named = [s.id for s in getattr(election, "stations", ()) if code.is_for_station(s.id)]
+            owner = f"station {named[0]!r}" if named else f"the station tagged {code.station_tag}"
+            raise _Reject("other_station", f"the ballot is for {owner}", style)
         held_at = getattr(election, "style_stations", {}).get(style) or []
         if station is not None and held_at and station not in held_at:
             # A ballot for any station is good only where its style is issued: a district

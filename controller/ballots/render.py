@@ -16,7 +16,7 @@ from controller.ballots import raster
 from controller.ballots.fonts import find_fonts
 from controller.ballots.pdf import pdf_document
 from controller.ballots.sheet import Drawing, compose
-from controller.election import Election, is_id
+from controller.election import Election, is_definition_id
 
 log = logging.getLogger("shailoo.ballots")
 
@@ -28,7 +28,7 @@ MODES = ("test", "official")
 def _check(election: Any, style_id: str, mode: str, station: str | None) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be 'test' or 'official', not {mode!r}")
-    if station is not None and not is_id(station):
+    if station is not None and not is_definition_id(station):
         raise ValueError(f"station {station!r} is not a station id")
     if style_id not in election.styles:
         raise ValueError(

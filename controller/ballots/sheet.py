@@ -168,7 +168,7 @@ def compose(election: Any, style_id: str, mode: str, station: str | None, paper:
     for cx, cy in sheet.timing:
         box = geo.Box(cx - geo.TIMING_W / 2, cy - geo.TIMING_H / 2, geo.TIMING_W, geo.TIMING_H)
         c.add(Rect(box, fill=BLACK))
-    code = BallotCode(election.hash, style_id, mode, paper, station)
+    code = BallotCode.for_ballot(election, style_id, mode, paper, station)
     c.add(Symbol(sheet.qr, qr_modules(code.encode())))
     _header(c, election, style_id, station, sheet.header)
     if mode == "test":
@@ -192,16 +192,19 @@ def _header(c: _Composer, election: Any, style_id: str, station: str | None,
             box: geo.Box) -> None:
     y = box.y + 2
     for lang, size, bold in (("ky", 3.6, True), ("ru", 3.0, False)):
+        if lang == "ru" and election.title["ru"] == election.title["ky"]:
+            continue  # a title given in one language only is printed once
         for line in c.wrap(election.title[lang], box.w, size, bold, 2):
             c.text(box.x, y, line, box.w, size, bold)
             y += size * 1.25
         y += 0.6
     y += 0.6
-    details = [election.date]
+    details = [election.days]
     district = election.style_districts.get(style_id)
     if district is not None:
         names = election.district(district).name
-        details.append(f"{names['ky']} / {names['ru']}")
+        same = names["ru"] == names["ky"]
+        details.append(names["ky"] if same else f"{names['ky']} / {names['ru']}")
     c.text(box.x, y, "   ".join(details), box.w, 2.6)
     y += 3.4
     ky, ru = LABELS["style"]
@@ -218,8 +221,13 @@ def _contest(c: _Composer, contest: Any, block: geo.ContestBlock) -> None:
     ky_rule, ru_rule = vote_for_text(contest.vote_for)
     rule_w = min(60.0, head.w * 0.38)
     title_w = head.w - rule_w - 6
-    c.text(head.x + 2, head.y + 4.2, contest.title["ky"], title_w, 3.4, bold=True)
-    c.text(head.x + 2, head.y + 9.8, contest.title["ru"], title_w, 2.8)
+    if contest.title["ru"] != contest.title["ky"]:
+        c.text(head.x + 2, head.y + 4.2, contest.title["ky"], title_w, 3.4, bold=True)
+        c.text(head.x + 2, head.y + 9.8, contest.title["ru"], title_w, 2.8)
+    else:
+        # A title in one language only (a definition from another tool) gets both lines.
+        for n, line in enumerate(c.wrap(contest.title["ky"], title_w, 3.0, True, 2)):
+            c.text(head.x + 2, head.y + 4.2 + n * 5.6, line, title_w, 3.0, bold=True)
     right = head.x + head.w - 2
     c.text(right, head.y + 4.2, ky_rule, rule_w, 2.6, bold=True, anchor="r")
     c.text(right, head.y + 9.8, ru_rule, rule_w, 2.6, anchor="r")

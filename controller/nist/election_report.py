@@ -3,22 +3,27 @@
 ``from_election_report(doc)`` checks a report against the schema, then every
 reference in it (``references``), then what Shailoo needs of it, and builds the
 ``Election``; ``definition_from_report(doc)`` gives the project form it converts to.
-``to_election_report(election)`` writes the other way and checks its own output the
-same way. How each part maps is in ``docs/election.md``; in short:
+Definitions come from other tools and are messy: only what stops a ballot from being
+printed or counted is refused (with its place in the report); what is filled in or
+left out is listed in ``Election.warnings``. ``to_election_report(election)`` writes the
+other way and checks its own output. How each part maps is in ``docs/election.md``; in
+short:
 
-* ``Election.ExternalIdentifier`` (OtherType ``shailoo-election-id``) is the election's
-  id, ``Election.Name`` its title, ``StartDate`` = ``EndDate`` its date;
+* ``Election.ExternalIdentifier`` (OtherType ``shailoo-election-id``, else the first
+  one) is the election's id, ``Election.Name`` its title, ``StartDate`` its date and
+  ``EndDate`` its last day;
 * ``CandidateContest`` → ``candidate`` (``VotesAllowed`` → ``vote_for``),
   ``PartyContest`` → ``party_list``, ``BallotMeasureContest`` → ``ballot_measure``;
-  ``BallotTitle`` is the title; a contest whose ``ElectionDistrictId`` is the
-  election's scope is election-wide, any other names its district;
-* an option's id is its selection's ``@id`` less a leading ``<contest @id>.``; its name
-  is the candidate's ``BallotName``, the party's ``Name`` or the measure selection's
-  ``Selection``;
+  ``BallotTitle`` (else ``Name``) is the title; a contest whose ``ElectionDistrictId`` is
+  the election's scope is election-wide, any other names its district;
+* an option's id is its selection's ``@id``, less a leading ``<contest @id>.`` when
+  every selection of the contest has it; its name is the candidate's ``BallotName``,
+  the party's ``Name`` or the measure selection's ``Selection``;
 * "against all" is a ``BallotMeasureSelection`` carrying an ``ExternalIdentifier`` with
   OtherType ``shailoo-against-all``, in a candidate or party contest;
 * a ``BallotStyle``'s id is its ``ExternalIdentifier`` (OtherType
-  ``shailoo-ballot-style-id``); its ``OrderedContent`` gives its contests in order and
+  ``shailoo-ballot-style-id``, else the first one, else its ``GpUnitIds`` joined by
+  ``+``); its ``OrderedContent`` gives its contests in order and
   its ``GpUnitIds`` the district it belongs to and the polling stations that hold it;
 * what the scanner warns the voter about (``warn_voter``) is an ``Election``
   ``ExternalIdentifier`` with OtherType ``shailoo-warn-voter`` and the warnings as its
@@ -30,19 +35,29 @@ whichever of the two files a station loads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.election import (
+    FALLBACK,
     FORMAT,
     LANGUAGES,
+    MAX_DEFINITION_ID,
     Election,
     ElectionError,
-    is_id,
+    complete_text,
+    is_definition_id,
 )
 from controller.nist import schemas
-from controller.nist.references import check_references, short_type
+from controller.nist.references import (
+    bad_references,
+    check_references,
+    index_ids,
+    ncname_problems,
+    short_type,
+)
 
 REPORT = "ElectionResults.ElectionReport"
 ELECTION_ID = "shailoo-election-id"
@@ -112,12 +127,34 @@ def is_against_all(selection: dict[str, Any]) -> bool:
     return any(x.get("OtherType") == AGAINST_ALL for x in selection.get("ExternalIdentifier", []))
 
 
+# References without which a ballot cannot be printed or counted: the area of the
+# election and of each contest (which styles may carry it), the units a style is for,
+# the contests it prints and in which order their selections, the candidate or party a
+# selection stands for. Any other reference naming nothing (a candidate's PersonId, a
+# party's leaders, a header) is only noted.
+NEEDED_REFERENCES = frozenset(
+    {
+        ("Election", "ElectionScopeId"),
+        ("CandidateContest", "ElectionDistrictId"),
+        ("PartyContest", "ElectionDistrictId"),
+        ("BallotMeasureContest", "ElectionDistrictId"),
+        ("RetentionContest", "ElectionDistrictId"),
+        ("BallotStyle", "GpUnitIds"),
+        ("OrderedContest", "ContestId"),
+        ("OrderedContest", "OrderedContestSelectionIds"),
+        ("CandidateSelection", "CandidateIds"),
+        ("PartySelection", "PartyIds"),
+    }
+)
+
+
 class _Import:
-    """One conversion from a report to the project form, collecting every problem."""
+    """One conversion from a report to the project form, collecting problems and warnings."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
         self.problems: list[str] = []
+        self.warnings: list[str] = []
         self.units = {u["@id"]: u for u in doc.get("GpUnit", [])}
         self.parties = {p["@id"]: p for p in doc.get("Party", [])}
         self.headers = {h["@id"]: h for h in doc.get("Header", [])}
@@ -125,13 +162,17 @@ class _Import:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(f"{where}: {message}")
+
     # -- small parts ---------------------------------------------------------------
 
-    def text(self, where: str, value: Any, name: bool) -> Any:
-        """``InternationalizedText`` → ky/ru/en dict; a name may also be one single text."""
-        if value is None:
-            self.fail(where, "missing (Shailoo prints it)")
-            return None
+    def text(self, where: str, value: dict[str, Any], name: bool) -> Any:
+        """``InternationalizedText`` → ky/ru/en dict; a name may also be one single text.
+
+        A language missing is filled in from those present (``complete_text``), with a
+        warning; a text in none of ky, ru, en is printed in the language it has.
+        """
         strings = value["Text"]
         if name and len(strings) == 1:
             return strings[0]["Content"]
@@ -139,30 +180,46 @@ class _Import:
         for s in strings:
             language = s["Language"].split("-")[0].lower()  # "ru-KG" is Russian
             if language in by_language:
-                self.fail(where, f"has two texts in {language!r}")
+                if s["Content"] != by_language[language]:
+                    self.warn(where, f"has two texts in {language!r}: the first is printed")
+                continue
             by_language[language] = s["Content"]
-        missing = [lang for lang in LANGUAGES if lang not in by_language]
-        if missing:
-            alternative = ", or one single text for a name" if name else ""
-            self.fail(
+        known = {lang: by_language[lang] for lang in LANGUAGES if lang in by_language}
+        if not known:
+            first = strings[0]
+            self.warn(
                 where,
-                f"has no text in {', '.join(missing)} (Shailoo prints ky, ru and en{alternative})",
+                f"has no text in {', '.join(LANGUAGES)}: its {first['Language']!r} text is "
+                "printed for every language",
             )
-            return None
-        return {lang: by_language[lang] for lang in LANGUAGES}
+            return first["Content"] if name else dict.fromkeys(LANGUAGES, first["Content"])
+        missing = [lang for lang in LANGUAGES if lang not in known]
+        if missing:
+            filled = complete_text(known)
+            stand_ins = ", ".join(
+                f"{lang} as {next(o for o in FALLBACK[lang] if o in known)}" for lang in missing
+            )
+            self.warn(where, f"has no text in {', '.join(missing)}: printed {stand_ins}")
+            return filled
+        return known
 
     def ident(self, where: str, value: str, what: str) -> str | None:
-        if is_id(value):
+        if is_definition_id(value):
             return value
+        shown = repr(value) if len(value) <= 80 else repr(value[:77]) + "..."
         self.fail(
             where,
-            f"{value!r} cannot be a Shailoo {what} id (1 to 32 of a-z, 0-9 and '-', "
-            "starting with a letter or digit): ids travel on the ballot's code",
+            f"{shown} cannot be the {what}'s id: 1 to {MAX_DEFINITION_ID} characters, "
+            "no control characters, no space at either end",
         )
         return None
 
     def external_id(self, where: str, obj: dict[str, Any], kind: str) -> str | None:
-        """The id an object without ``@id`` carries as an ``ExternalIdentifier``."""
+        """The id an object without ``@id`` carries as an ``ExternalIdentifier``.
+
+        Shailoo's own identifier (``kind``) wins; otherwise the first other identifier
+        (with a warning when there are several); None when there is none.
+        """
         found = obj.get("ExternalIdentifier", [])
         marked = [x["Value"] for x in found if x.get("OtherType") == kind]
         if len(marked) > 1:
@@ -171,13 +228,13 @@ class _Import:
         if marked:
             return marked[0]
         others = [x for x in found if x.get("OtherType") not in _NOT_IDS]
-        if len(others) == 1:
-            return others[0]["Value"]
-        self.fail(
-            f"{where}.ExternalIdentifier",
-            f"no id: give an ExternalIdentifier with Type 'other' and OtherType {kind!r}",
-        )
-        return None
+        if len(others) > 1:
+            self.warn(
+                f"{where}.ExternalIdentifier",
+                f"{len(others)} identifiers and none with OtherType {kind!r}: the first, "
+                f"{others[0]['Value']!r}, is taken for the id",
+            )
+        return others[0]["Value"] if others else None
 
     # -- the report ------------------------------------------------------------------
 
@@ -189,14 +246,20 @@ class _Import:
         at = "Election[0]"
         out: dict[str, Any] = {"format": FORMAT}
         eid = self.external_id(at, election, ELECTION_ID)
-        out["id"] = eid and self.ident(f"{at}.ExternalIdentifier", eid, "election")
+        if eid is None:
+            # Made from what the file says, so the same file always gets the same id.
+            eid = f"{election['ElectionScopeId']}-{election['StartDate']}"
+            self.warn(f"{at}.ExternalIdentifier", f"none: the election's id is {eid!r}")
+        out["id"] = self.ident(f"{at}.ExternalIdentifier", eid, "election")
         out["title"] = self.text(f"{at}.Name", election["Name"], name=False)
-        warnings = self.warnings(f"{at}.ExternalIdentifier", election)
+        warnings = self.warnings_rule(f"{at}.ExternalIdentifier", election)
         if warnings is not None:
             out["warn_voter"] = warnings
-        if election["StartDate"] != election["EndDate"]:
-            self.fail(f"{at}.EndDate", "an election runs on one day: StartDate and EndDate differ")
         out["date"] = election["StartDate"]
+        if election["EndDate"] < election["StartDate"]:
+            self.fail(f"{at}.EndDate", f"{election['EndDate']} is before StartDate")
+        elif election["EndDate"] != election["StartDate"]:
+            out["end_date"] = election["EndDate"]
         scope_id = election["ElectionScopeId"]
         scope = self.scope(scope_id)
         if scope is not None:
@@ -212,17 +275,17 @@ class _Import:
         out["contests"] = [c for c, _ in contests]
         selections = {sid: (c["id"], oid) for c, ids in contests for sid, oid in ids.items()}
         by_id = {c["id"]: c for c, _ in contests}
+        taken: set[str] = set()
         out["styles"] = [
-            self.style(f"{at}.BallotStyle[{k}]", style, districts, scope_id, by_id, selections)
+            self.style(f"{at}.BallotStyle[{k}]", k, style, districts, scope_id, by_id,
+                       selections, taken)
             for k, style in enumerate(styles_in)
-        ]
+        ]  # fmt: skip
         if not styles_in:
             self.fail(f"{at}.BallotStyle", "no ballot styles: Shailoo prints ballots by style")
-        if self.problems:
-            raise ElectionError(self.problems)
         return out
 
-    def warnings(self, where: str, election: dict[str, Any]) -> list[str] | None:
+    def warnings_rule(self, where: str, election: dict[str, Any]) -> list[str] | None:
         """The ``warn_voter`` rule an election carries, if it carries one."""
         found = [
             x["Value"] for x in election.get("ExternalIdentifier", [])
@@ -238,9 +301,19 @@ class _Import:
 
     def unit_name(self, unit_id: str) -> Any:
         unit = self.units[unit_id]
-        return self.text(f"GpUnit {unit_id!r}.Name", unit.get("Name"), name=True)
+        if "Name" not in unit:
+            self.warn(f"GpUnit {unit_id!r}", "has no Name: its @id is printed instead")
+            return unit_id
+        return self.text(f"GpUnit {unit_id!r}.Name", unit["Name"], name=True)
+
+    def is_unit(self, unit_id: str) -> bool:
+        unit = self.units.get(unit_id)
+        return unit is not None and unit["@type"].endswith("ReportingUnit")
 
     def scope(self, scope_id: str) -> dict[str, Any] | None:
+        if not self.is_unit(scope_id):
+            # Its reference is noted already; the election is printed without a scope.
+            return None
         unit = self.units[scope_id]
         if unit.get("OtherType") == UNSPECIFIED_SCOPE and "Name" not in unit:
             return None  # the stand-in written for a definition that names no scope
@@ -261,27 +334,52 @@ class _Import:
                 self.fail(where, f"a {short_type(contest['@type'])} is not supported")
                 continue
             cid = self.ident(f"{where}.@id", contest["@id"], "contest") or contest["@id"]
+            title = contest.get("BallotTitle")
+            if title is None:
+                self.warn(where, "has no BallotTitle: its Name is printed")
+                title_text: Any = dict.fromkeys(LANGUAGES, contest["Name"])
+            else:
+                title_text = self.text(f"{where}.BallotTitle", title, False)
             out: dict[str, Any] = {
                 "id": cid,
                 "kind": kind,
-                "title": self.text(f"{where}.BallotTitle", contest.get("BallotTitle"), False),
+                "title": title_text,
                 "vote_for": contest.get("VotesAllowed", 1),
             }
-            if contest["ElectionDistrictId"] != scope_id:
-                out["district"] = contest["ElectionDistrictId"]
+            district = contest["ElectionDistrictId"]
+            if district != scope_id and self.is_unit(district):
+                out["district"] = district
             ids: dict[str, str] = {}
             options = []
-            selections = contest.get("ContestSelection", [])
+            selections = self.in_sequence(contest.get("ContestSelection", []))
             if not selections:
                 self.fail(f"{where}.ContestSelection", "no selections to mark")
-            for j, selection in enumerate(selections):
+            strip = self.option_prefix(contest["@id"], [s for _, s in selections])
+            for j, selection in selections:
                 at = f"{where}.ContestSelection[{j}]"
-                option = self.option(at, selection, kind, cid, candidates)
+                option = self.option(at, selection, kind, cid, strip, candidates)
                 if option is not None:
                     options.append(option)
                     ids[selection["@id"]] = option["id"]
             out["options"] = options
             yield out, ids
+
+    def in_sequence(self, selections: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        """The selections with their places, in ``SequenceOrder`` when every one has one."""
+        numbered = list(enumerate(selections))
+        if numbered and all("SequenceOrder" in s for s in selections):
+            numbered.sort(key=lambda item: item[1]["SequenceOrder"])
+        return numbered
+
+    def option_prefix(self, contest_id: str, selections: list[dict[str, Any]]) -> str:
+        """``<contest>.`` when every selection's ``@id`` starts with it (as Shailoo writes
+        them) and the option ids left are unique and not empty; else nothing is cut."""
+        prefix = contest_id + "."
+        rest = [s["@id"].removeprefix(prefix) for s in selections]
+        if all(s["@id"].startswith(prefix) for s in selections) and all(rest):
+            if len(set(rest)) == len(rest):
+                return prefix
+        return ""
 
     def option(
         self,
@@ -289,9 +387,10 @@ class _Import:
         selection: dict[str, Any],
         kind: str,
         contest_id: str,
+        prefix: str,
         candidates: dict[str, dict[str, Any]],
     ) -> dict[str, Any] | None:
-        oid = self.ident(f"{at}.@id", option_id(selection["@id"], contest_id), "option")
+        oid = self.ident(f"{at}.@id", selection["@id"].removeprefix(prefix), "option")
         stype = selection["@type"].split(".")[-1]
         against = is_against_all(selection)
         if against and kind == "ballot_measure":
@@ -325,7 +424,11 @@ class _Import:
         self, at: str, selection: dict[str, Any], candidates: dict[str, dict[str, Any]]
     ) -> Any:
         if selection.get("IsWriteIn"):
-            self.fail(f"{at}.IsWriteIn", "write-in selections are not supported")
+            self.fail(
+                f"{at}.IsWriteIn",
+                "write-in selections are not supported: the scanner cannot read a written "
+                "name (remove the write-in selections to print this contest)",
+            )
             return None
         ids = selection.get("CandidateIds", [])
         if len(ids) != 1:
@@ -344,6 +447,8 @@ class _Import:
         if len(ids) != 1:
             self.fail(f"{at}.PartyIds", f"must name one party (or coalition), not {len(ids)}")
             return None
+        if ids[0] not in self.parties:
+            return None  # a reference naming nothing or another kind: refused already
         return self.text(f"Party {ids[0]!r}.Name", self.parties[ids[0]]["Name"], name=True)
 
     def districts(
@@ -355,8 +460,7 @@ class _Import:
         named = {c["district"] for c, _ in contests if "district" in c}
         for style in styles:
             for unit_id in style["GpUnitIds"]:
-                unit = self.units[unit_id]
-                if unit["@type"].endswith("ReportingUnit") and unit["Type"] not in STATION_TYPES:
+                if self.is_unit(unit_id) and self.units[unit_id]["Type"] not in STATION_TYPES:
                     named.add(unit_id)
         for unit_id, unit in self.units.items():
             if unit.get("OtherType") == DISTRICT:
@@ -377,33 +481,51 @@ class _Import:
                 out.append(self.ident(f"GpUnit {unit_id!r}.@id", unit_id, "station") or unit_id)
         return out
 
+    def style_id(self, where: str, k: int, style: dict[str, Any], taken: set[str]) -> str | None:
+        sid = self.external_id(where, style, STYLE_ID)
+        if sid is not None:
+            return self.ident(f"{where}.ExternalIdentifier", sid, "style")
+        # Named after the units it is for, as a poll worker knows them; the place in the
+        # list only where two styles are for the same units.
+        sid = "+".join(style["GpUnitIds"])
+        if sid in taken or not is_definition_id(sid):
+            sid = f"style-{k + 1}"
+        self.warn(f"{where}.ExternalIdentifier", f"none: the style's id is {sid!r}")
+        return sid
+
     def style(
         self,
         where: str,
+        k: int,
         style: dict[str, Any],
         districts: list[str],
         scope_id: str,
         contests: dict[str, dict[str, Any]],
         selections: dict[str, tuple[str, str]],
+        taken: set[str],
     ) -> dict[str, Any]:
-        sid = self.external_id(where, style, STYLE_ID)
-        sid = sid and self.ident(f"{where}.ExternalIdentifier", sid, "style")
+        sid = self.style_id(where, k, style, taken)
+        if sid is not None:
+            taken.add(sid)
         out: dict[str, Any] = {"id": sid}
         held_at: list[str] = []
         own: list[str] = []
-        for k, unit_id in enumerate(style["GpUnitIds"]):
-            at = f"{where}.GpUnitIds[{k}]"
-            if self.units[unit_id]["@type"].endswith("ReportingDevice"):
+        for n, unit_id in enumerate(style["GpUnitIds"]):
+            at = f"{where}.GpUnitIds[{n}]"
+            unit = self.units.get(unit_id)
+            if unit is None:
+                continue  # refused with the references
+            if unit["@type"].endswith("ReportingDevice"):
                 self.fail(at, f"{unit_id!r} is a ReportingDevice: a style is held at a station")
             elif unit_id in districts:
                 own.append(unit_id)
             elif unit_id != scope_id:
                 held_at.append(unit_id)
         ids = []
-        for k, cid, listed in self.ordered(f"{where}.OrderedContent", style.get("OrderedContent")):
+        for at, cid, listed in self.ordered(f"{where}.OrderedContent", style.get("OrderedContent")):
             ids.append(cid)
             if listed is not None and cid in contests:
-                self.selection_order(f"{where}.{k}", listed, contests[cid], selections)
+                self.selection_order(at, listed, contests[cid], selections)
         if not ids:
             self.fail(f"{where}.OrderedContent", "lists no contests: Shailoo prints them in order")
         if len(own) > 1:
@@ -447,28 +569,25 @@ class _Import:
             owner = selections.get(sid)
             if owner is not None and owner[0] != contest["id"]:
                 self.fail(
-                    f"{where.split('.', 1)[-1]}.OrderedContestSelectionIds[{k}]",
+                    f"{where}.OrderedContestSelectionIds[{k}]",
                     f"{sid!r} is a selection of contest {owner[0]!r}, not of {contest['id']!r}",
                 )
                 return
             order.append(owner[1] if owner else sid)
         if order != [o["id"] for o in contest["options"]]:
             self.fail(
-                f"{where.split('.', 1)[-1]}.OrderedContestSelectionIds",
+                f"{where}.OrderedContestSelectionIds",
                 f"lists the options of {contest['id']!r} in another order or not all of them: "
                 "Shailoo prints every option of a contest, in one order on every style",
             )
 
 
-def definition_from_report(doc: Any, source: str = "election") -> dict[str, Any]:
-    """The project form (normal form) of the NIST SP 1500-100 report ``doc``.
-
-    Raises ``ElectionError`` listing every problem: schema violations first (then
-    nothing else is checked), then references that point at nothing or at the wrong
-    kind of object, then what Shailoo cannot print or count.
-    """
+def _read_report(doc: Any, source: str) -> tuple[dict[str, Any], list[str]]:
+    """The project form of ``doc`` and the warnings, or ``ElectionError`` with the problems."""
     if not isinstance(doc, dict) or doc.get("@type") != REPORT:
         found = doc.get("@type") if isinstance(doc, dict) else type(doc).__name__
+        if isinstance(found, str) and len(found) > 80:
+            found = found[:77] + "..."
         raise ElectionError(
             [f"@type {found!r} is not {REPORT!r}: not a NIST SP 1500-100 election report"],
             source,
@@ -479,24 +598,49 @@ def definition_from_report(doc: Any, source: str = "election") -> dict[str, Any]
     if len(doc.get("Election", [])) != 1:
         found = len(doc.get("Election", []))
         raise ElectionError([f"Election: must hold exactly one election, not {found}"], source)
-    problems = check_references(doc, schemas.ELECTION_REPORT)
+    _, problems = index_ids(doc)
+    bad = bad_references(doc, schemas.ELECTION_REPORT)
+    problems += [b.message for b in bad if (b.owner, b.field) in NEEDED_REFERENCES]
     if problems:
         raise ElectionError(problems, source)
-    try:
-        return _Import(doc).definition()
-    except ElectionError as err:
-        raise ElectionError(err.problems, source) from None
+    importer = _Import(doc)
+    importer.warnings += [
+        f"{b.message}: left out" for b in bad if (b.owner, b.field) not in NEEDED_REFERENCES
+    ]
+    importer.warnings += [f"{p}: kept as it is" for p in ncname_problems(doc)]
+    definition = importer.definition()
+    if importer.problems:
+        raise ElectionError(importer.problems, source)
+    return definition, importer.warnings
+
+
+def definition_from_report(doc: Any, source: str = "election") -> dict[str, Any]:
+    """The project form (normal form) of the NIST SP 1500-100 report ``doc``.
+
+    Raises ``ElectionError`` listing every problem: schema violations first (then
+    nothing else is checked), then ids given twice and references without which a
+    ballot cannot be printed (a style's units, its contests, a selection's candidate),
+    then what Shailoo cannot print or count. What is only filled in is not a problem:
+    ``from_election_report`` lists it in ``Election.warnings``.
+    """
+    definition, _ = _read_report(doc, source)
+    return definition
 
 
 def from_election_report(doc: Any, source: str = "election") -> Election:
     """Check a NIST SP 1500-100 pre-election report and build the election it defines."""
-    definition = definition_from_report(doc, source)
+    definition, warnings = _read_report(doc, source)
     try:
-        return Election.from_dict(definition, source)
+        election = Election.from_dict(definition, source)
     except ElectionError as err:
-        # Left are rules of the election itself (a vote_for out of range, a contest on no
-        # style); they are named in the project form's terms, which docs/election.md maps.
+        # Left are rules of the election itself (a vote_for out of range, a style naming
+        # a district contest of another district); they are named in the project form's
+        # terms, which docs/election.md maps.
         raise ElectionError([f"as converted: {p}" for p in err.problems], source) from None
+    return dataclasses.replace(
+        election,
+        warnings=tuple(warnings) + tuple(f"as converted: {w}" for w in election.warnings),
+    )
 
 
 # -- export ------------------------------------------------------------------------------
@@ -679,7 +823,7 @@ def to_election_report(
         "ExternalIdentifier": identifiers,
         "Name": _it(d["title"]),
         "StartDate": d["date"],
-        "EndDate": d["date"],
+        "EndDate": d.get("end_date", d["date"]),
         "Type": "general",
         "ElectionScopeId": scope["@id"],
         "Contest": contests,

@@ -4,7 +4,8 @@ The schemas mark reference fields with ``refTypes`` but JSON Schema does not che
 them: a ``GpUnitId`` naming nothing, or naming a party, validates. This module reads
 the ``refTypes`` of the schema itself, so every reference field of the standard is
 checked, and reports each bad one with the object and the field it is in. It also
-requires ``@id``s to be unique and to be XML NCNames, as the standards define them.
+requires ``@id``s to be unique; ``ncname_problems`` names those that are no XML
+NCName (which the standards' XML form needs, and other tools' JSON often ignores).
 
 Run it on a document that already passed ``schemas.validate``: it relies on each
 object's ``@type`` being one the schema knows.
@@ -13,6 +14,7 @@ object's ``@type`` being one the schema knows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from controller.nist.schemas import load_schema, where
@@ -52,7 +54,7 @@ def describe(path: list[Any], obj: dict[str, Any]) -> str:
 
 
 def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
-    """``@id`` → ``@type`` of every identified object, and the problems with the ids."""
+    """``@id`` → ``@type`` of every identified object, and the ids given twice."""
     index: dict[str, str] = {}
     first_at: dict[str, str] = {}
     problems: list[str] = []
@@ -61,8 +63,6 @@ def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
             continue
         oid = obj["@id"]
         here = describe(path, obj)
-        if not is_ncname(oid):
-            problems.append(f"{here}.@id: {oid!r} is not an XML NCName (a letter or '_' first)")
         if oid in index:
             problems.append(f"{here}.@id: {oid!r} is already the @id of {first_at[oid]}")
             continue
@@ -71,14 +71,36 @@ def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
     return index, problems
 
 
-def check_references(document: Any, schema_name: str) -> list[str]:
+def ncname_problems(document: Any) -> list[str]:
+    """Every ``@id`` that is no XML NCName: the XML form could not carry it (JSON can)."""
+    return [
+        f"{describe(path, obj)}.@id: {obj['@id']!r} is not an XML NCName (a letter or '_' first)"
+        for path, obj in objects(document)
+        if "@id" in obj and not is_ncname(obj["@id"])
+    ]
+
+
+@dataclass(frozen=True)
+class BadReference:
+    """A reference field naming nothing, or an object of a kind it may not name."""
+
+    owner: str  # the short @type of the object holding the field: "BallotStyle"
+    field: str  # the field's name: "GpUnitIds"
+    value: str  # the id it names
+    found: str | None  # the short @type of what it names; None when it names nothing
+    message: str  # the place and what is wrong, for a person
+
+
+def bad_references(document: Any, schema_name: str) -> list[BadReference]:
     """Every reference in ``document`` that names nothing or an object of the wrong kind."""
     definitions = load_schema(schema_name)["definitions"]
-    index, problems = index_ids(document)
+    index, _ = index_ids(document)
+    out: list[BadReference] = []
     for path, obj in objects(document):
         definition = definitions.get(str(obj.get("@type", "")))
         if definition is None:
             continue
+        owner = short_type(str(obj["@type"]))
         for key, prop in definition.get("properties", {}).items():
             if key not in obj:
                 continue
@@ -87,19 +109,26 @@ def check_references(document: Any, schema_name: str) -> list[str]:
             if not targets:
                 continue
             values = [obj[key]] if single else obj[key]
+            wanted = " or ".join(short_type(t) for t in targets)
             for i, value in enumerate(values):
                 field = key if single else f"{key}[{i}]"
                 found = index.get(value)
                 if found is None:
-                    wanted = " or ".join(short_type(t) for t in targets)
-                    problems.append(
+                    message = (
                         f"{describe(path, obj)}.{field}: {value!r} points at nothing "
                         f"(it must name a {wanted})"
                     )
+                    out.append(BadReference(owner, key, value, None, message))
                 elif found not in targets:
-                    wanted = " or ".join(short_type(t) for t in targets)
-                    problems.append(
+                    message = (
                         f"{describe(path, obj)}.{field}: {value!r} is a {short_type(found)}, "
                         f"not a {wanted}"
                     )
-    return problems
+                    out.append(BadReference(owner, key, value, short_type(found), message))
+    return out
+
+
+def check_references(document: Any, schema_name: str) -> list[str]:
+    """Ids given twice, and every reference that names nothing or the wrong kind of object."""
+    _, problems = index_ids(document)
+    return problems + [bad.message for bad in bad_references(document, schema_name)]

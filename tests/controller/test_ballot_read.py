@@ -225,10 +225,10 @@ def test_non_ballots_are_unreadable(election, make) -> None:
     "text",
     [
         "https://example.org/not-a-ballot",
-        "SH1:0123456789ABCDEF:S-D07:X:A:*",
-        "SH1:0123:S-D07:T:A:*",
-        "SH1:" + "0" * 16 + ":S_D07:T:A:*",
-        "SH1:" + "0" * 16 + ":S-D07:T:A",
+        "SH2:0123456789ABCDEF:0:X:A:*",
+        "SH2:0123:0:T:A:*",
+        "SH2:" + "0" * 16 + ":S-D07:T:A:*",
+        "SH2:" + "0" * 16 + ":0:T:A",
     ],
     ids=["url", "bad mode", "short hash", "bad style", "missing field"],
 )
@@ -383,7 +383,7 @@ def test_bad_arguments_are_refused(election, sheets) -> None:
     with pytest.raises(ValueError, match="mode"):
         read_ballot(gray, election, mode="training")
     with pytest.raises(ValueError, match="station"):
-        read_ballot(gray, election, station="Station 1")
+        read_ballot(gray, election, station="Station 1\n")
     with pytest.raises(ValueError, match="unknown thresholds: mark"):
         read_ballot(gray, election, thresholds={"mark": 0.2})
     with pytest.raises(ValueError, match="between 0 and 1"):
@@ -438,8 +438,8 @@ def test_a_style_not_issued_at_the_station_is_another_stations_ballot() -> None:
 
 def test_two_different_ballot_codes_on_a_sheet_are_unreadable(election) -> None:
     page = np.full((1754, 1240), 255, dtype=np.uint8)
-    for n, style in enumerate(("S-D07", "S-D12")):
-        text = f"SH1:{election.hash[:16].upper()}:{style}:T:A:*"
+    for n, style in enumerate(("0", "1")):
+        text = f"SH2:{election.hash[:16].upper()}:{style}:T:A:*"
         matrix = np.array(segno.make(text, error="q").matrix, dtype=bool)
         modules = np.kron(matrix, np.ones((6, 6), dtype=bool))
         y, x = 700 + n * 400, 400  # mid-sheet, away from where a code is printed

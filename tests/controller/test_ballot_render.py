@@ -11,7 +11,7 @@ import pytest
 import zxingcpp
 
 from controller.ballots import layout as geo
-from controller.ballots.code import BallotCode, CodeError
+from controller.ballots.code import BallotCode, CodeError, station_tag
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot
 from controller.election import Election, load_election
@@ -85,8 +85,9 @@ def test_code_says_election_style_mode_and_station(election, mode, station) -> N
     texts = [b.text for b in zxingcpp.read_barcodes(np.array(image))]
     assert len(texts) == 1
     code = BallotCode.decode(texts[0])
-    assert code == BallotCode(election.hash[:16], "s-d12", mode, "A4", station)
-    assert code.matches(election.hash)
+    tag = None if station is None else station_tag(station)
+    assert code == BallotCode(election.hash[:16], 1, mode, "A4", tag)
+    assert code.matches(election.hash) and code.style_id(election) == "s-d12"
 
 
 def test_fiducials_are_solid_squares_in_clear_corners(election) -> None:
@@ -142,7 +143,7 @@ def test_a_style_that_does_not_fit_is_refused(election) -> None:
         ({"dpi": 1200}, "dpi must be"),
         ({"dpi": 150.0}, "dpi must be"),
         ({"mode": "training"}, "mode must be 'test' or 'official'"),
-        ({"station": "Station 7"}, "is not a station id"),
+        ({"station": "Station 7\n"}, "is not a station id"),
         ({"paper": "A3"}, "paper 'A3' is not one of A4, letter"),
     ],
 )
@@ -153,17 +154,38 @@ def test_bad_arguments_are_refused(election, kwargs: dict[str, Any], message) ->
 
 
 def test_code_round_trip_and_refusals() -> None:
-    code = BallotCode("ab" * 32, "s-d07", "official", "letter", "st-0042")
+    code = BallotCode("ab" * 32, 7, "official", "letter", station_tag("st-0042"))
     text = code.encode()
-    assert text == "SH1:ABABABABABABABAB:S-D07:O:L:ST-0042"
+    assert text == f"SH2:ABABABABABABABAB:7:O:L:{station_tag('st-0042').upper()}"
     assert BallotCode.decode(text) == dataclass_prefix(code)
-    for bad in ("", "SH2:ABABABABABABABAB:S-D07:O:L:*", "SH1:ABABABABABABABAB:s-d07:O:L:*",
-                "SH1:ABABABABABABABAB:S-D07:O:Q:*", "SH1:ABABABABABABABAB:S-D07:O:L:*:X",
-                "SH1:ZZABABABABABABAB:S-D07:O:L:*", "x" * 200):
+    assert code.is_for_station("st-0042") and not code.is_for_station("st-0043")
+    for bad in ("", "SH1:ABABABABABABABAB:S-D07:O:L:*", "SH2:ABABABABABABABAB:S-D07:O:L:*",
+                "SH2:ABABABABABABABAB:07:O:L:*", "SH2:ABABABABABABABAB:-1:O:L:*",
+                "SH2:ABABABABABABABAB:10000:O:L:*", "SH2:ABABABABABABABAB:7:O:Q:*",
+                "SH2:ABABABABABABABAB:7:O:L:*:X", "SH2:ZZABABABABABABAB:7:O:L:*",
+                "SH2:ABABABABABABABAB:7:O:L:ST-0042", "SH2:ABABABABABABABAB:7:O:L:abcdef0123",
+                "SH2:abababababababab:7:O:L:*", "x" * 200):
         with pytest.raises(CodeError):
             BallotCode.decode(bad)
+    with pytest.raises(CodeError, match="no ballot style"):
+        BallotCode.for_ballot(load_election(EXAMPLE), "s-nope", "test")
+
+
+def test_no_id_of_the_definition_travels_in_the_code(election) -> None:
+    # Ids from other tools can be long and odd: the code stays short and the same size.
+    odd = election.to_dict()
+    long_style = "ballot-style--" + "/district-07 (Чүй)" * 8
+    odd["styles"][0]["id"] = long_style
+    other = Election.from_dict(odd)
+    station = "polling-place--" + "x" * 150
+    text = BallotCode.for_ballot(other, long_style, "official", "A4", station).encode()
+    assert len(text) == 37 and long_style.upper() not in text  # the style is number 0
+    image, _ = render_ballot(other, long_style, mode="official", station=station)
+    (read,) = [b.text for b in zxingcpp.read_barcodes(np.array(image))]
+    code = BallotCode.decode(read)
+    assert code.style_id(other) == long_style and code.is_for_station(station)
 
 
 def dataclass_prefix(code: BallotCode) -> BallotCode:
     """The code as read back: only the hash prefix survives the symbol."""
-    return BallotCode(code.hash_prefix, code.style, code.mode, code.paper, code.station)
+    return BallotCode(code.hash_prefix, code.style_index, code.mode, code.paper, code.station_tag)

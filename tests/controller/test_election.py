@@ -170,7 +170,7 @@ BROKEN = {
         _set("contests.0.options.8.against_all", "yes"),
         "options[8].against_all: must be true or false",
     ),
-    "title without Russian": (_delete("title.ru"), "title: missing 'ru'"),
+    "title in no language": (_set("title", {}), "title: has a text in none of ky, ru, en"),
     "title in an unknown language": (
         _set("title.de", "Wahl"),
         "title: unknown key 'de'",
@@ -180,10 +180,18 @@ BROKEN = {
         _set("contests.1.options.0.name", "Осмонова\x07"),
         "contains control characters",
     ),
-    "text too long": (_set("contests.1.options.0.name", "А" * 201), "longer than 200"),
+    "text too long": (_set("contests.1.options.0.name", "А" * 1001), "longer than 1000"),
     "unknown key": (_set("contests.0.votefor", 1), "contests[0]: unknown key 'votefor'"),
-    "upper-case id": (_set("contests.0.options.0.id", "P-ALA"), "'P-ALA' is not an id"),
-    "id too long": (_set("id", "x" * 33), "is not an id"),
+    "id with a control character": (_set("contests.0.options.0.id", "p\tala"), "is not an id"),
+    "id with a space at its end": (_set("contests.0.options.0.id", "p-ala "), "is not an id"),
+    "empty id": (_set("contests.0.options.0.id", ""), "'' is not an id"),
+    "id not a string": (_set("contests.0.id", 7), "contests[0].id: 7 is not an id"),
+    "id too long": (_set("id", "x" * 201), "is not an id"),
+    "last day before the first": (
+        _set("end_date", "2026-11-28"),
+        "end_date: 2026-11-28 is before the election's first day 2026-11-29",
+    ),
+    "last day not a date": (_set("end_date", "30.11.2026"), "end_date: '30.11.2026' is not"),
     "impossible date": (_set("date", "2026-02-30"), "date: '2026-02-30' is not a date"),
     "date in another format": (_set("date", "29.11.2026"), "date: '29.11.2026' is not a date"),
     "week date": (_set("date", "2026-W48-7"), "date: '2026-W48-7' is not a date"),
@@ -195,7 +203,6 @@ BROKEN = {
         _contest_twice_on_style,
         "styles[0].contests[2]: contest 'party-list' appears twice",
     ),
-    "contest on no style": (_orphan_contest, "contest 'smd-12' is on no ballot style"),
     "missing styles": (_delete("styles"), "missing 'styles'"),
     "wrong format": (_set("format", "nist-1500-100"), "format: 'nist-1500-100' is not"),
     "unknown warning": (_set("warn_voter", ["overvote", "marginal"]),
@@ -203,6 +210,75 @@ BROKEN = {
     "warning twice": (_set("warn_voter", ["blank", "blank"]), "warn_voter[1]: 'blank' appears"),
     "warnings not a list": (_set("warn_voter", "overvote"), "warn_voter: must be a list"),
 }
+
+
+# What a ballot can still be printed and counted from: accepted, and said.
+FILLED_IN = {
+    "contest on no style": (
+        _orphan_contest,
+        "styles: contest 'smd-12' is on no ballot style: no ballot carries it",
+    ),
+    "title without Russian": (_delete("title.ru"), "title: has no text in ru: printed ru as ky"),
+    "name in English only": (
+        _set("contests.0.options.0.name", {"en": "Ala-Too Unity"}),
+        "contests[0].options[0].name: has no text in ky, ru: printed ky as en, ru as en",
+    ),
+    "text longer than a line": (
+        _set("contests.1.options.0.name", "А" * 201),
+        "contests[1].options[0].name: longer than 200 characters: a ballot shows what fits",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILLED_IN))
+def test_what_can_be_filled_in_is_accepted_with_a_warning(doc: dict[str, Any], case: str) -> None:
+    change, expected = FILLED_IN[case]
+    changed = copy.deepcopy(doc)
+    change(changed)
+    e = Election.from_dict(changed)
+    assert any(w.startswith(expected) for w in e.warnings), e.warnings
+    assert Election.from_dict(doc).warnings == ()
+
+
+def test_a_missing_language_is_the_one_it_falls_back_to(doc: dict[str, Any]) -> None:
+    # Leaving a translation out or writing out the text it falls back to is one election:
+    # the normal form writes every language.
+    short = copy.deepcopy(doc)
+    del short["title"]["ru"]
+    full = copy.deepcopy(doc)
+    full["title"]["ru"] = full["title"]["ky"]
+    e = Election.from_dict(short)
+    assert e.title["ru"] == e.title["ky"] and e.to_dict()["title"] == full["title"]
+    assert e.hash == Election.from_dict(full).hash != Election.from_dict(doc).hash
+    english = copy.deepcopy(doc)
+    english["contests"][0]["title"] = {"en": "Party lists"}
+    title = Election.from_dict(english).contest("party-list").title
+    assert dict(title) == {"ky": "Party lists", "ru": "Party lists", "en": "Party lists"}
+
+
+def test_ids_of_any_form_are_kept(doc: dict[str, Any]) -> None:
+    odd = copy.deepcopy(doc)
+    long_id = "contest-party-list--national/2026/" + "x" * 60
+    odd["contests"][0]["id"] = long_id
+    for style in odd["styles"]:
+        style["contests"][0] = long_id
+    odd["contests"][0]["options"][0]["id"] = "Ala Too / Unity"
+    odd["styles"][0]["id"] = "Style № 7 (Чүй)"
+    e = Election.from_dict(odd)
+    assert e.warnings == ()
+    assert e.contest(long_id).options[0].id == "Ala Too / Unity"
+    assert e.styles["Style № 7 (Чүй)"] == [long_id, "smd-07"]
+    assert Election.from_dict(e.to_dict()).hash == e.hash
+
+
+def test_an_election_over_several_days(doc: dict[str, Any]) -> None:
+    days = copy.deepcopy(doc) | {"end_date": "2026-11-30"}
+    e = Election.from_dict(days)
+    assert (e.date, e.end_date, e.days) == ("2026-11-29", "2026-11-30", "2026-11-29 – 2026-11-30")
+    assert e.to_dict()["end_date"] == "2026-11-30" and e.hash != Election.from_dict(doc).hash
+    one = Election.from_dict(copy.deepcopy(doc) | {"end_date": "2026-11-29"})
+    assert one.end_date is None and one.hash == Election.from_dict(doc).hash
+    assert "end_date" not in one.to_dict()
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))

@@ -177,12 +177,17 @@ def test_nist_to_project_and_back_keeps_the_meaning(report: dict[str, Any]) -> N
         assert after["BallotTitle"] == before["BallotTitle"]
 
 
-def test_ids_that_cannot_be_nist_ids_are_refused_on_export() -> None:
+def test_ids_that_are_no_xml_names_are_written_and_read_back_with_a_warning() -> None:
     doc = copy.deepcopy(ELECTION_DOC)
     doc["contests"][0]["id"] = "7-mayor"
     doc["styles"][0]["contests"][0] = doc["styles"][1]["contests"][0] = "7-mayor"
-    with pytest.raises(ElectionError, match="'7-mayor' is not an XML NCName"):
-        to_election_report(Election.from_dict(doc))
+    e = Election.from_dict(doc)
+    again = from_election_report(to_election_report(e, WHEN))
+    assert again.hash == e.hash and again.contest("7-mayor").id == "7-mayor"
+    assert any("'7-mayor' is not an XML NCName" in w for w in again.warnings), again.warnings
+
+
+def test_ids_that_cannot_be_nist_ids_are_refused_on_export() -> None:
     doc = copy.deepcopy(ELECTION_DOC)
     doc["districts"] = [{"id": "mayor", "name": "Mayor district"}]
     with pytest.raises(ElectionError, match="would share the NIST @id 'mayor'"):
@@ -263,10 +268,6 @@ BROKEN_REFERENCES = {
         "Election[0].Contest[0].ContestSelection[2] (PartySelection 'party-list.p-yntymak')"
         ".PartyIds[0]: 'c07-sydykov' is a Candidate, not a Party or Coalition",
     ),
-    "candidate's party names nothing": (
-        _set(f"{E0}/Candidate/1/PartyId", "p-gone"),
-        "(Candidate 'c03-beishenov').PartyId: 'p-gone' points at nothing",
-    ),
     "selection names nothing": (
         _set(f"{E0}/BallotStyle/0/OrderedContent/1/OrderedContestSelectionIds/0", "smd-03.x"),
         "(OrderedContest).OrderedContestSelectionIds[0]: 'smd-03.x' points at nothing",
@@ -288,11 +289,47 @@ BROKEN_REFERENCES = {
         "GpUnit[3] (ReportingUnit 'd-07').@id: 'd-07' is already the @id of GpUnit[2] "
         "(ReportingUnit 'd-07')",
     ),
-    "an id that is no NCName": (
-        _set("Party/0/@id", "1party"),
-        "Party[0] (Party '1party').@id: '1party' is not an XML NCName",
+}
+
+# References a ballot is printed and counted without: noted, and the rest is read.
+NOTED_REFERENCES = {
+    "candidate's party names nothing": (
+        _set(f"{E0}/Candidate/1/PartyId", "p-gone"),
+        "(Candidate 'c03-beishenov').PartyId: 'p-gone' points at nothing (it must name a "
+        "Party or Coalition): left out",
+    ),
+    "candidate's party is a district": (
+        _set(f"{E0}/Candidate/1/PartyId", "d-07"),
+        "(Candidate 'c03-beishenov').PartyId: 'd-07' is a ReportingUnit, not a Party",
+    ),
+    "a header names nothing": (
+        lambda d: d["Election"][0]["BallotStyle"][0]["OrderedContent"].insert(
+            0, {"@type": "ElectionResults.OrderedHeader", "HeaderId": "h-gone"}
+        ),
+        "(OrderedHeader).HeaderId: 'h-gone' points at nothing (it must name a Header): left out",
     ),
 }
+
+
+@pytest.mark.parametrize("case", sorted(NOTED_REFERENCES))
+def test_an_optional_reference_to_nothing_is_noted(report: dict[str, Any], case: str) -> None:
+    change, expected = NOTED_REFERENCES[case]
+    doc = copy.deepcopy(report)
+    change(doc)
+    e = from_election_report(doc)
+    assert any(expected in w for w in e.warnings), e.warnings
+    assert e.hash == from_election_report(report).hash  # nothing printed or counted changed
+
+
+def test_an_id_that_is_no_xml_name_is_kept_with_a_warning(report: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report)
+    old = "p-ala-too"
+    text = json.dumps(doc).replace(f'"{old}"', '"1party"').replace(f'.{old}"', '.1party"')
+    e = from_election_report(json.loads(text))
+    assert [o.id for o in e.contest("party-list").options][0] == "1party"
+    assert any(
+        "Party[0] (Party '1party').@id: '1party' is not an XML NCName" in w for w in e.warnings
+    ), e.warnings
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN_REFERENCES))
@@ -317,10 +354,11 @@ def test_a_reporting_device_cannot_hold_a_style(report: dict[str, Any]) -> None:
 def test_ballot_style_ids_missing_or_twice(report: dict[str, Any]) -> None:
     doc = copy.deepcopy(report)
     del doc["Election"][0]["BallotStyle"][1]["ExternalIdentifier"]
-    assert any(
-        "Election[0].BallotStyle[1].ExternalIdentifier: no id: give an ExternalIdentifier with "
-        "Type 'other' and OtherType 'shailoo-ballot-style-id'" in p
-        for p in _refused(doc)
+    e = from_election_report(doc)
+    assert list(e.styles) == ["s-d03", "d-07+ps-1207+ps-5101", "s-d12"]
+    assert (
+        "Election[0].BallotStyle[1].ExternalIdentifier: none: the style's id is "
+        "'d-07+ps-1207+ps-5101'" in e.warnings
     )
     doc = copy.deepcopy(report)
     doc["Election"][0]["BallotStyle"][2]["ExternalIdentifier"][0]["Value"] = "s-d03"
@@ -393,21 +431,60 @@ def _upper_case_id(doc: dict[str, Any]) -> None:
                 del item["OrderedContestSelectionIds"]
 
 
-RULES = {
+FILLED_IN = {
     "title without Kyrgyz": (
         _drop_language("ky"),
-        "Election[0].Contest[3] (CandidateContest 'smd-12').BallotTitle: has no text in ky",
+        "Election[0].Contest[3] (CandidateContest 'smd-12').BallotTitle: has no text in ky: "
+        "printed ky as ru",
     ),
     "title without Russian and English": (
         lambda d: (_drop_language("ru")(d), _drop_language("en")(d)),
-        "BallotTitle: has no text in ru, en (Shailoo prints ky, ru and en)",
+        "BallotTitle: has no text in ru, en: printed ru as ky, en as ky",
     ),
     "title twice in Russian": (
         lambda d: _contest(d, "smd-12")["BallotTitle"]["Text"].append(
             {"@type": "ElectionResults.LanguageString", "Content": "x", "Language": "ru-KG"}
         ),
-        "BallotTitle: has two texts in 'ru'",
+        "BallotTitle: has two texts in 'ru': the first is printed",
     ),
+    "no ballot title": (
+        lambda d: _contest(d, "smd-12").pop("BallotTitle"),
+        "Election[0].Contest[3] (CandidateContest 'smd-12'): has no BallotTitle: its Name is "
+        "printed",
+    ),
+    "title in another language only": (
+        lambda d: _contest(d, "smd-12")["BallotTitle"].update(
+            Text=[{"@type": "ElectionResults.LanguageString", "Content": "Distrito 12",
+                   "Language": "es"}]
+        ),
+        "BallotTitle: has no text in ky, ru, en: its 'es' text is printed for every language",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILLED_IN))
+def test_what_is_filled_in_is_a_warning(report: dict[str, Any], case: str) -> None:
+    change, expected = FILLED_IN[case]
+    doc = copy.deepcopy(report)
+    change(doc)
+    e = from_election_report(doc)
+    assert any(expected in w for w in e.warnings), e.warnings
+    title = e.contest("smd-12").title
+    assert set(title) == {"ky", "ru", "en"} and all(title.values())
+
+
+def test_an_election_over_several_days_is_read(report: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report)
+    _two_days(doc)
+    e = from_election_report(doc)
+    assert (e.date, e.end_date) == ("2026-11-29", "2026-11-30") and e.warnings == ()
+    written = to_election_report(e, WHEN)["Election"][0]
+    assert (written["StartDate"], written["EndDate"]) == ("2026-11-29", "2026-11-30")
+    doc["Election"][0]["EndDate"] = "2026-11-28"
+    assert _refused(doc) == ["Election[0].EndDate: 2026-11-28 is before StartDate"]
+
+
+RULES = {
     "against all as a candidate": (
         lambda d: _against_all_as(d, "ElectionResults.CandidateSelection"),
         "",  # then it is simply a candidate: nothing wrong, checked below
@@ -417,13 +494,16 @@ RULES = {
         "a BallotMeasureSelection in a contest whose selections are CandidateSelections",
     ),
     "write-in": (_write_in, "ContestSelection[0].IsWriteIn: write-in selections are not supported"),
+    "id with capitals": (_upper_case_id, "SMD_12"),  # any form: kept as it is
     "joint party list": (_two_parties, "PartyIds: must name one party (or coalition), not 2"),
     "rotation": (_rotated, "lists the options of 'smd-07' in another order or not all of them"),
     "retention contest": (_retention, "a RetentionContest is not supported"),
-    "two days": (_two_days, "Election[0].EndDate: an election runs on one day"),
     "results": (_results_not_definition, "Status: 'unofficial-complete': an election definition"),
     "two elections": (_two_elections, "Election: must hold exactly one election, not 2"),
-    "id with capitals": (_upper_case_id, "'SMD_12' cannot be a Shailoo contest id"),
+    "id with a control character": (
+        _set(f"{E0}/ExternalIdentifier/0/Value", "kg\n2026"),
+        "Election[0].ExternalIdentifier: 'kg\\n2026' cannot be the election's id",
+    ),
 }
 
 
@@ -435,6 +515,9 @@ def test_what_shailoo_cannot_print_or_count_is_refused(report: dict[str, Any], c
     if not expected:
         e = from_election_report(doc)
         assert e.contest("smd-07").against_all is None
+        return
+    if expected == "SMD_12":
+        assert from_election_report(doc).contest("SMD_12").id == "SMD_12"
         return
     problems = _refused(doc)
     assert any(expected in p for p in problems), problems
@@ -686,8 +769,7 @@ def test_voter_warnings_in_nist_form(report: dict[str, Any]) -> None:
     assert e.id == from_election_report(report).id
     # The warnings are never taken for the election's id, even as the other identifier.
     del identifiers[0]
-    problems = _refused(doc)
-    assert any("no id: give an ExternalIdentifier" in p for p in problems), problems
+    assert from_election_report(doc).id == "kg-2026-11-29"
     doc = copy.deepcopy(report)
     doc["Election"][0]["ExternalIdentifier"].append(
         {"@type": "ElectionResults.ExternalIdentifier", "Type": "other",
