@@ -34,7 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from controller.adjudication import MAX_BODY, AdjudicationError
 from controller.dashboard import i18n
-from controller.results import AwaitingAdjudication, PollsError
+from controller.results import PollsError
 
 if TYPE_CHECKING:
     from controller.app import Station
@@ -180,8 +180,8 @@ def create_app(station: Station) -> FastAPI:
         if closed:
             try:
                 results = station.results()
-            except AwaitingAdjudication:
-                results = None
+            except PollsError:
+                results = None  # closed, with results still to be produced
             flagged = station.flagged_ballots()
         html = page.render(
             lang=chosen,

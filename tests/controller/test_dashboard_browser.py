@@ -117,3 +117,69 @@ def test_language_switch(make_station, browser: webdriver.Chrome) -> None:
     assert TEXTS["ru"]["test_banner"] in browser.find_element(By.ID, "mode-banner").text
     browser.get(ctx.station.url + "/")  # remembered
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+
+
+def test_the_commission_decides_an_unclear_mark_on_the_page(
+    make_station, browser: webdriver.Chrome
+) -> None:
+    from tests.controller.test_adjudication import UNCLEAR, VOTES, _cast_flagged, _station
+
+    ctx = _station(make_station)
+    _cast_flagged(ctx)
+    ru = TEXTS["ru"]
+    browser.get(ctx.station.url + "/?lang=ru")
+    # While polls are open the page says nothing of flagged ballots.
+    assert not browser.find_elements(By.ID, "adjudication")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "live").text == ru["live"])
+    browser.find_element(By.ID, "close-polls").click()
+    WebDriverWait(browser, 10).until(ec.alert_is_present()).accept()
+    # Closed, but no results: the flagged ballot is listed, with its scan, for a decision.
+    form = WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "form.flagged.undecided"))
+    )
+    assert not browser.find_elements(By.ID, "results")
+    notice = browser.find_element(By.ID, "adjudication-notice").text
+    assert notice == ru["adj_waiting"].replace("{n}", "1")
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script(
+            "var i = document.querySelector('form.flagged img');"
+            "return i.complete && i.naturalWidth > 0;"
+        )
+    )
+    contest, option = UNCLEAR[0]
+    row = form.find_element(
+        By.CSS_SELECTOR, f'tr[data-contest="{contest}"][data-option="{option}"]'
+    )
+    assert ru["mark_marginal"] in row.text and "Совет" in row.text
+    assert not browser.find_element(By.ID, "close-polls").is_displayed()
+    # A decision without a reason is not sent (the form requires one); then it is.
+    row.find_element(By.CSS_SELECTOR, 'input[value="vote"]').click()
+    form.find_element(By.NAME, "by").send_keys("Председатель")
+    assert browser.execute_script("return arguments[0].checkValidity();", form) is False
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    form.find_element(By.NAME, "reason").send_keys("галочка внутри овала")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "form.flagged.decided"))
+    )
+    assert browser.find_element(By.ID, "adjudication-notice").text == ru["adj_all_decided"]
+    assert "Председатель: галочка внутри овала" in browser.find_element(
+        By.CSS_SELECTOR, "form.flagged .decided-by").text
+    # The chair produces the results: the mark the commission counted is a vote.
+    browser.find_element(By.ID, "produce-results").click()
+    WebDriverWait(browser, 10).until(ec.alert_is_present()).accept()
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        ec.presence_of_element_located((By.ID, "results"))
+    )
+    cell = browser.find_element(
+        By.CSS_SELECTOR, f'table[data-contest="{contest}"] td[data-option="{option}"]'
+    )
+    assert cell.text == "1"
+    line = browser.find_element(By.ID, "adjudication-line")
+    assert line.find_element(By.CSS_SELECTOR, 'td[data-count="flagged"]').text == "1"
+    assert line.find_element(By.CSS_SELECTOR, 'td[data-count="marks_counted"]').text == "1 / 1"
+    results = ctx.station.results()
+    assert results["contests"][contest]["options"][option] == 1
+    assert results["contests"]["mayor"]["options"][VOTES["mayor"][0]] == 1
+    # Final: the decision is shown, no longer a form to change it.
+    assert not browser.find_elements(By.CSS_SELECTOR, "form.flagged input[type=radio]")
