@@ -73,7 +73,11 @@ class StationError(RuntimeError):
 def _default_loader(path: Path) -> Any:
     from controller.election import load_election
 
-    return load_election(path)
+    election = load_election(path)
+    for warning in election.warnings:
+        # What was filled in reading a definition from another tool: said at every start.
+        log.warning("election definition %s: %s", path, warning)
+    return election
 
 
 def _default_reader() -> Reader:

@@ -62,11 +62,17 @@ _ID_REST = _ID_FIRST | {"-"}
 
 
 class ElectionError(ValueError):
-    """An election definition that cannot be used; ``problems`` lists every reason."""
+    """An election definition that cannot be used; ``problems`` lists every reason.
 
-    def __init__(self, problems: list[str], source: str = "election") -> None:
+    ``warnings`` lists what would only have been filled in, had nothing been wrong.
+    """
+
+    def __init__(
+        self, problems: list[str], source: str = "election", warnings: list[str] | None = None
+    ) -> None:
         self.problems = list(problems)
         self.source = source
+        self.warnings = list(warnings or [])
         shown = "; ".join(self.problems[:12])
         more = len(self.problems) - 12
         if more > 0:
@@ -547,7 +553,7 @@ class _Checker:
             except ProtocolError as err:
                 self.fail("", f"has no canonical form: {err}")
         if self.problems:
-            raise ElectionError(self.problems, self.source)
+            raise ElectionError(self.problems, self.source, self.notes)
         assert election_id and title is not None and date and digest
         return Election(
             id=election_id,
@@ -735,7 +741,10 @@ class _Checker:
                     self.fail(at, f"names contest {cid!r}, which the election does not define")
                 else:
                     contest = contests[cid]
-                    if contest.district is not None and contest.district != district:
+                    # A style without a district may carry contests of several (a precinct
+                    # lies in a city and in a port district at once); one that names its
+                    # district carries no other district's contest.
+                    if district is not None and contest.district not in (None, district):
                         self.fail(
                             at,
                             f"contest {cid!r} belongs to district {contest.district!r}, "

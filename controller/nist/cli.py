@@ -1,9 +1,12 @@
 """``shailoo election``: check an election definition, convert it between its two forms.
 
 ``check FILE`` accepts either form (the project's JSON or a NIST SP 1500-100 election
-report), prints what the station would use — contests, ballot styles, the stations
-holding them, the hash ballots carry — and exits 1 listing every problem otherwise.
-``convert FILE --to nist|shailoo --out FILE`` writes the other form; both forms of one
+report). Errors — what stops a ballot from being printed or counted — and warnings —
+what was filled in or left out — are listed apart; the exit status is 1 only when
+there are errors. A usable definition is summarised as the station would use it:
+contests, ballot styles, the stations holding them, the hash ballots carry. ``--json``
+prints the same as one object. ``convert FILE --to nist|shailoo --out FILE`` writes
+the other form (warnings printed as ``check`` prints them); both forms of one
 election have the same hash.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,14 +23,50 @@ from controller.election import Election, ElectionError, decode_json, load_elect
 _KINDS = {"candidate": "candidates", "party_list": "party list", "ballot_measure": "measure"}
 
 
+def _warnings(source: str, warnings: list[str] | tuple[str, ...]) -> None:
+    if warnings:
+        click.echo(f"{source}: {len(warnings)} warning(s), filled in or left out:", err=True)
+        for warning in warnings:
+            click.echo(f"  - {warning}", err=True)
+
+
 def _load(path: Path) -> Election:
     try:
-        return load_election(path)
+        election = load_election(path)
     except ElectionError as err:
-        click.echo(f"{err.source}: {len(err.problems)} problem(s)", err=True)
+        click.echo(f"{err.source}: {len(err.problems)} error(s), refused:", err=True)
         for problem in err.problems:
             click.echo(f"  - {problem}", err=True)
+        _warnings(err.source, err.warnings)
         raise SystemExit(1) from None
+    _warnings(str(path), election.warnings)
+    return election
+
+
+def _summary(path: Path, e: Election) -> dict[str, Any]:
+    """What ``check --json`` prints for a usable definition."""
+    return {
+        "file": str(path),
+        "valid": True,
+        "form": "nist" if _is_nist_file(path) else "shailoo",
+        "errors": [],
+        "warnings": list(e.warnings),
+        "election": {
+            "id": e.id, "title": dict(e.title), "date": e.date, "end_date": e.end_date,
+            "hash": e.hash, "code_hash": e.hash[:16].upper(), "warn_voter": list(e.warn_voter),
+        },
+        "contests": [
+            {"id": c.id, "kind": c.kind, "vote_for": c.vote_for, "district": c.district,
+             "options": [o.id for o in c.options]}
+            for c in e.contests
+        ],
+        "styles": [
+            {"id": sid, "contests": contests, "district": e.style_districts.get(sid),
+             "stations": e.style_stations.get(sid) or []}
+            for sid, contests in e.styles.items()
+        ],
+        "stations": [s.id for s in e.stations],
+    }  # fmt: skip
 
 
 @click.group()
@@ -36,12 +76,28 @@ def election() -> None:
 
 @election.command()
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
-def check(path: Path) -> None:
-    """Check a definition (either form) and summarise what the station would use."""
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object: valid, errors, warnings and, when valid, the summary.")
+def check(path: Path, as_json: bool) -> None:
+    """Check a definition (either form): errors and warnings apart, and a summary.
+
+    Exits 1 only when there are errors (the definition cannot be used).
+    """
+    if as_json:
+        try:
+            e = load_election(path)
+        except ElectionError as err:
+            refused = {"file": str(path), "valid": False, "errors": err.problems,
+                       "warnings": err.warnings}  # fmt: skip
+            click.echo(json.dumps(refused, ensure_ascii=False, indent=1))
+            raise SystemExit(1) from None
+        click.echo(json.dumps(_summary(path, e), ensure_ascii=False, indent=1))
+        return
     e = _load(path)
     nist = _is_nist_file(path)
-    click.echo(f"{path}: valid ({'NIST SP 1500-100' if nist else 'Shailoo'} form)")
-    click.echo(f"election {e.id} on {e.date}: {e.title['en']}")
+    shown = f", {len(e.warnings)} warning(s)" if e.warnings else ""
+    click.echo(f"{path}: valid ({'NIST SP 1500-100' if nist else 'Shailoo'} form{shown})")
+    click.echo(f"election {e.id} on {e.days}: {e.title['en']}")
     click.echo(f"hash {e.hash} (ballots carry {e.hash[:16].upper()})")
     if e.scope is not None:
         click.echo(f"scope {e.scope.id} ({e.scope.type}): {e.scope.name['en']}")

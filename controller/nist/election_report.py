@@ -45,6 +45,7 @@ from controller.election import (
     FORMAT,
     LANGUAGES,
     MAX_DEFINITION_ID,
+    MAX_TEXT,
     Election,
     ElectionError,
     complete_text,
@@ -57,6 +58,7 @@ from controller.nist.references import (
     index_ids,
     ncname_problems,
     short_type,
+    shown,
 )
 
 REPORT = "ElectionResults.ElectionReport"
@@ -174,6 +176,9 @@ class _Import:
         warning; a text in none of ky, ru, en is printed in the language it has.
         """
         strings = value["Text"]
+        for k, string in enumerate(strings):
+            if not self.printable(f"{where}.Text[{k}].Content", string["Content"]):
+                return None
         if name and len(strings) == 1:
             return strings[0]["Content"]
         by_language: dict[str, str] = {}
@@ -202,6 +207,13 @@ class _Import:
             self.warn(where, f"has no text in {', '.join(missing)}: printed {stand_ins}")
             return filled
         return known
+
+    def printable(self, where: str, content: str) -> bool:
+        """Whether a text can be printed; a huge one is refused here, at its own place."""
+        if len(content) > MAX_TEXT:
+            self.fail(where, f"longer than {MAX_TEXT} characters ({len(content)})")
+            return False
+        return True
 
     def ident(self, where: str, value: str, what: str) -> str | None:
         if is_definition_id(value):
@@ -232,7 +244,7 @@ class _Import:
             self.warn(
                 f"{where}.ExternalIdentifier",
                 f"{len(others)} identifiers and none with OtherType {kind!r}: the first, "
-                f"{others[0]['Value']!r}, is taken for the id",
+                f"{shown(others[0]['Value'])}, is taken for the id",
             )
         return others[0]["Value"] if others else None
 
@@ -249,7 +261,7 @@ class _Import:
         if eid is None:
             # Made from what the file says, so the same file always gets the same id.
             eid = f"{election['ElectionScopeId']}-{election['StartDate']}"
-            self.warn(f"{at}.ExternalIdentifier", f"none: the election's id is {eid!r}")
+            self.warn(f"{at}.ExternalIdentifier", f"none: the election's id is {shown(eid)}")
         out["id"] = self.ident(f"{at}.ExternalIdentifier", eid, "election")
         out["title"] = self.text(f"{at}.Name", election["Name"], name=False)
         warnings = self.warnings_rule(f"{at}.ExternalIdentifier", election)
@@ -302,9 +314,9 @@ class _Import:
     def unit_name(self, unit_id: str) -> Any:
         unit = self.units[unit_id]
         if "Name" not in unit:
-            self.warn(f"GpUnit {unit_id!r}", "has no Name: its @id is printed instead")
+            self.warn(f"GpUnit {shown(unit_id)}", "has no Name: its @id is printed instead")
             return unit_id
-        return self.text(f"GpUnit {unit_id!r}.Name", unit["Name"], name=True)
+        return self.text(f"GpUnit {shown(unit_id)}.Name", unit["Name"], name=True)
 
     def is_unit(self, unit_id: str) -> bool:
         unit = self.units.get(unit_id)
@@ -317,7 +329,7 @@ class _Import:
         unit = self.units[scope_id]
         if unit.get("OtherType") == UNSPECIFIED_SCOPE and "Name" not in unit:
             return None  # the stand-in written for a definition that names no scope
-        sid = self.ident(f"GpUnit {scope_id!r}.@id", scope_id, "scope")
+        sid = self.ident(f"GpUnit {shown(scope_id)}.@id", scope_id, "scope")
         return {"id": sid, "name": self.unit_name(scope_id), "type": unit["Type"]}
 
     def contests(
@@ -328,7 +340,8 @@ class _Import:
         if not items:
             self.fail("Election[0].Contest", "no contests")
         for i, contest in enumerate(items):
-            where = f"Election[0].Contest[{i}] ({short_type(contest['@type'])} {contest['@id']!r})"
+            kind_name = short_type(contest["@type"])
+            where = f"Election[0].Contest[{i}] ({kind_name} {shown(contest['@id'])})"
             kind = CONTEST_KINDS.get(contest["@type"])
             if kind is None:
                 self.fail(where, f"a {short_type(contest['@type'])} is not supported")
@@ -337,7 +350,9 @@ class _Import:
             title = contest.get("BallotTitle")
             if title is None:
                 self.warn(where, "has no BallotTitle: its Name is printed")
-                title_text: Any = dict.fromkeys(LANGUAGES, contest["Name"])
+                name = contest["Name"]
+                printable = self.printable(f"{where}.Name", name)
+                title_text: Any = dict.fromkeys(LANGUAGES, name) if printable else None
             else:
                 title_text = self.text(f"{where}.BallotTitle", title, False)
             out: dict[str, Any] = {
@@ -436,11 +451,12 @@ class _Import:
             return None
         if ids[0] not in candidates:
             self.fail(
-                f"{at}.CandidateIds[0]", f"{ids[0]!r} is not a candidate of this election"
+                f"{at}.CandidateIds[0]", f"{shown(ids[0])} is not a candidate of this election"
             )
             return None
         candidate = candidates[ids[0]]
-        return self.text(f"Candidate {ids[0]!r}.BallotName", candidate["BallotName"], name=True)
+        where = f"Candidate {shown(ids[0])}.BallotName"
+        return self.text(where, candidate["BallotName"], name=True)
 
     def party_name(self, at: str, selection: dict[str, Any]) -> Any:
         ids = selection["PartyIds"]
@@ -449,7 +465,7 @@ class _Import:
             return None
         if ids[0] not in self.parties:
             return None  # a reference naming nothing or another kind: refused already
-        return self.text(f"Party {ids[0]!r}.Name", self.parties[ids[0]]["Name"], name=True)
+        return self.text(f"Party {shown(ids[0])}.Name", self.parties[ids[0]]["Name"], name=True)
 
     def districts(
         self,
@@ -469,7 +485,8 @@ class _Import:
         out = []
         for unit_id in self.units:  # in document order
             if unit_id in named:
-                out.append(self.ident(f"GpUnit {unit_id!r}.@id", unit_id, "district") or unit_id)
+                at = f"GpUnit {shown(unit_id)}.@id"
+                out.append(self.ident(at, unit_id, "district") or unit_id)
         return out
 
     def stations(self, districts: list[str], scope_id: str) -> list[str]:
@@ -478,7 +495,8 @@ class _Import:
             if unit_id in districts or unit_id == scope_id:
                 continue
             if unit["@type"].endswith("ReportingUnit") and unit["Type"] in STATION_TYPES:
-                out.append(self.ident(f"GpUnit {unit_id!r}.@id", unit_id, "station") or unit_id)
+                at = f"GpUnit {shown(unit_id)}.@id"
+                out.append(self.ident(at, unit_id, "station") or unit_id)
         return out
 
     def style_id(self, where: str, k: int, style: dict[str, Any], taken: set[str]) -> str | None:
@@ -516,7 +534,9 @@ class _Import:
             if unit is None:
                 continue  # refused with the references
             if unit["@type"].endswith("ReportingDevice"):
-                self.fail(at, f"{unit_id!r} is a ReportingDevice: a style is held at a station")
+                self.fail(
+                    at, f"{shown(unit_id)} is a ReportingDevice: a style is held at a station"
+                )
             elif unit_id in districts:
                 own.append(unit_id)
             elif unit_id != scope_id:
@@ -529,7 +549,11 @@ class _Import:
         if not ids:
             self.fail(f"{where}.OrderedContent", "lists no contests: Shailoo prints them in order")
         if len(own) > 1:
-            self.fail(f"{where}.GpUnitIds", f"names two districts ({own[0]!r}, {own[1]!r})")
+            # Districts overlap (a city, a port district): such a style has no single one.
+            self.warn(
+                f"{where}.GpUnitIds",
+                f"names {len(own)} districts ({', '.join(map(repr, own))}): printed without one",
+            )
         if not own:
             # Units named are stations only: the style's district is that of its contests.
             known = [contests[c] for c in ids if c in contests]
@@ -570,14 +594,15 @@ class _Import:
             if owner is not None and owner[0] != contest["id"]:
                 self.fail(
                     f"{where}.OrderedContestSelectionIds[{k}]",
-                    f"{sid!r} is a selection of contest {owner[0]!r}, not of {contest['id']!r}",
+                    f"{shown(sid)} is a selection of contest {shown(owner[0])}, "
+                    f"not of {shown(contest['id'])}",
                 )
                 return
             order.append(owner[1] if owner else sid)
         if order != [o["id"] for o in contest["options"]]:
             self.fail(
                 f"{where}.OrderedContestSelectionIds",
-                f"lists the options of {contest['id']!r} in another order or not all of them: "
+                f"lists the options of {shown(contest['id'])} in another order or not all of them: "
                 "Shailoo prints every option of a contest, in one order on every style",
             )
 
@@ -610,7 +635,7 @@ def _read_report(doc: Any, source: str) -> tuple[dict[str, Any], list[str]]:
     importer.warnings += [f"{p}: kept as it is" for p in ncname_problems(doc)]
     definition = importer.definition()
     if importer.problems:
-        raise ElectionError(importer.problems, source)
+        raise ElectionError(importer.problems, source, importer.warnings)
     return definition, importer.warnings
 
 
@@ -636,7 +661,11 @@ def from_election_report(doc: Any, source: str = "election") -> Election:
         # Left are rules of the election itself (a vote_for out of range, a style naming
         # a district contest of another district); they are named in the project form's
         # terms, which docs/election.md maps.
-        raise ElectionError([f"as converted: {p}" for p in err.problems], source) from None
+        raise ElectionError(
+            [f"as converted: {p}" for p in err.problems],
+            source,
+            warnings + [f"as converted: {w}" for w in err.warnings],
+        ) from None
     return dataclasses.replace(
         election,
         warnings=tuple(warnings) + tuple(f"as converted: {w}" for w in election.warnings),

@@ -46,10 +46,16 @@ def objects(document: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
             todo.extend((path + [i], value) for i, value in reversed(list(enumerate(node))))
 
 
+def shown(value: object) -> str:
+    """``repr(value)``, cut short: a forged id of a megabyte makes no megabyte message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:76] + "...'"
+
+
 def describe(path: list[Any], obj: dict[str, Any]) -> str:
     """The object at ``path`` for a message: ``Election[0].Contest[1] (CandidateContest 'x')``."""
     kind = short_type(str(obj.get("@type", "object")))
-    name = f" {obj['@id']!r}" if isinstance(obj.get("@id"), str) else ""
+    name = f" {shown(obj['@id'])}" if isinstance(obj.get("@id"), str) else ""
     return f"{where(path)} ({kind}{name})"
 
 
@@ -64,7 +70,7 @@ def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
         oid = obj["@id"]
         here = describe(path, obj)
         if oid in index:
-            problems.append(f"{here}.@id: {oid!r} is already the @id of {first_at[oid]}")
+            problems.append(f"{here}.@id: {shown(oid)} is already the @id of {first_at[oid]}")
             continue
         index[oid] = str(obj.get("@type", ""))
         first_at[oid] = here
@@ -74,7 +80,8 @@ def index_ids(document: Any) -> tuple[dict[str, str], list[str]]:
 def ncname_problems(document: Any) -> list[str]:
     """Every ``@id`` that is no XML NCName: the XML form could not carry it (JSON can)."""
     return [
-        f"{describe(path, obj)}.@id: {obj['@id']!r} is not an XML NCName (a letter or '_' first)"
+        f"{describe(path, obj)}.@id: {shown(obj['@id'])} is not an XML NCName "
+        "(a letter or '_' first)"
         for path, obj in objects(document)
         if "@id" in obj and not is_ncname(obj["@id"])
     ]
@@ -115,13 +122,13 @@ def bad_references(document: Any, schema_name: str) -> list[BadReference]:
                 found = index.get(value)
                 if found is None:
                     message = (
-                        f"{describe(path, obj)}.{field}: {value!r} points at nothing "
+                        f"{describe(path, obj)}.{field}: {shown(value)} points at nothing "
                         f"(it must name a {wanted})"
                     )
                     out.append(BadReference(owner, key, value, None, message))
                 elif found not in targets:
                     message = (
-                        f"{describe(path, obj)}.{field}: {value!r} is a {short_type(found)}, "
+                        f"{describe(path, obj)}.{field}: {shown(value)} is a {short_type(found)}, "
                         f"not a {wanted}"
                     )
                     out.append(BadReference(owner, key, value, short_type(found), message))

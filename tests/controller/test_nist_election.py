@@ -696,7 +696,7 @@ def test_check_lists_every_problem(tmp_path: Path, report: dict[str, Any]) -> No
     path.write_text(json.dumps(doc), encoding="utf-8")
     code, out = _run("check", str(path))
     assert code == 1
-    assert "2 problem(s)" in out and "'d-99' points at nothing" in out
+    assert "2 error(s), refused" in out and "'d-99' points at nothing" in out
     assert "'nobody' points at nothing" in out
 
 
