@@ -3,7 +3,8 @@
 A cast vote record whose reading has a ``marginal`` mark (a score between the
 reader's ``marginal`` and ``marked`` thresholds) is *flagged*: the mark is no vote
 until the commission decides it. Each decision — per marginal mark, ``vote`` or
-``not_vote``, with who decided and why — is kept in ``adjudications`` beside the
+``not_vote``, with who decided and why, one decision per ballot covering all its
+marginal marks — is kept in ``adjudications`` beside the
 records (random record id, no time, no order) and audited; the tally, the results
 protocol and the cast vote records then use it.
 
@@ -242,6 +243,13 @@ def decide(
         raise AdjudicationError(
             f"{len(stray)} of the marks named are not marginal marks of record {record}"
         )
+    if len(wanted) != len(unclear):
+        # One decision covers the whole ballot, so the store holds exactly what the
+        # last audit entry of the ballot commits to.
+        raise AdjudicationError(
+            f"decide every marginal mark of record {record} at once: "
+            f"{len(unclear) - len(wanted)} of {len(unclear)} left out"
+        )
     for (contest, option), decision in wanted.items():
         conn.execute(
             "INSERT INTO adjudications (cvr, contest, option, decision, decided_by, reason) "
@@ -262,6 +270,26 @@ def decide(
         decision_sha256=decision_digest(record, wanted, by, reason),
     )
     return ballot.to_json()
+
+
+def audited(conn: sqlite3.Connection) -> list[str]:
+    """The records whose stored decisions are not what their last ``ballot.adjudicated``
+    audit entry commits to (edited in the store, or never audited); [] when all match."""
+    last: dict[str, str] = {}
+    for entry in audit.entries(conn, "ballot.adjudicated"):
+        detail = entry["detail"]
+        if isinstance(detail, dict) and isinstance(detail.get("record"), str):
+            last[detail["record"]] = str(detail.get("decision_sha256"))
+    bad = []
+    for record, made in sorted(decisions(conn).items()):
+        people = {d.by for d in made.values()}
+        reasons = {d.reason for d in made.values()}
+        wanted = {target: d.decision for target, d in made.items()}
+        if len(people) != 1 or len(reasons) != 1 or last.get(record) != decision_digest(
+            record, wanted, people.pop(), reasons.pop()
+        ):
+            bad.append(record)
+    return bad
 
 
 def decision_digest(record: str, wanted: dict[Target, str], by: str, reason: str) -> str:

@@ -118,6 +118,7 @@ def build_results(
         "records_valid": not counted.problems,
         "election_unchanged": get_meta(conn, "election_hash") == election.hash,
         "audit_chain_intact": chain_ok,
+        "adjudications_audited": not adjudication.audited(conn),
     }
     results = {
         "station": station,

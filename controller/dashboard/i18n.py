@@ -60,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "Бардык добуш жазуулары туура",
         "check_election_unchanged": "Шайлоонун аныктамасы өзгөргөн жок",
         "check_audit_chain_intact": "Аудит журналы бузулган эмес",
+        "check_adjudications_audited": "Комиссиянын чечимдери аудит журналына дал келет",
         "produce_results": "Жыйынтыктарды чыгаруу",
         "confirm_produce": (
             "Жыйынтыктарды чыгарасызбы? Андан кийин комиссиянын чечимдери өзгөрбөйт."
@@ -144,6 +145,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "Все записи голосов корректны",
         "check_election_unchanged": "Определение выборов не изменилось",
         "check_audit_chain_intact": "Цепочка журнала аудита не нарушена",
+        "check_adjudications_audited": "Решения комиссии совпадают с журналом аудита",
         "produce_results": "Подвести итоги",
         "confirm_produce": "Подвести итоги? После этого решения комиссии изменить нельзя.",
         "adjudication": "Бюллетени, ожидающие решения комиссии",
@@ -227,6 +229,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_records_valid": "All vote records are valid",
         "check_election_unchanged": "Election definition unchanged",
         "check_audit_chain_intact": "Audit log chain intact",
+        "check_adjudications_audited": "Commission decisions match the audit log",
         "produce_results": "Produce the results",
         "confirm_produce": (
             "Produce the results? The commission's decisions cannot change afterwards."

@@ -257,6 +257,15 @@ def protocol_sections(
     b.pair(t["cast"], _count(results.get("ballots_cast"), "ballots_cast"))
     for device, counter in sorted(counters.items()):
         b.pair(f"{t['scanner']} {device}", _count(counter, f"scanner_counters.{device}"))
+    flagged = results.get("adjudication")
+    if isinstance(flagged, Mapping):
+        # Ballots with a mark the reader was unsure of, and what the commission made of them.
+        b.pair(t["adj_flagged"], _count(flagged.get("flagged"), "adjudication.flagged"))
+        b.pair(t["adj_adjudicated"],
+               _count(flagged.get("adjudicated"), "adjudication.adjudicated"))
+        counted = _count(flagged.get("marks_counted"), "adjudication.marks_counted")
+        b.pair(t["adj_marks_counted"],
+               f"{counted} / {_count(flagged.get('marks'), 'adjudication.marks')}")
     sections.append(b.section("control"))
 
     known = {c.id: c for c in getattr(election, "contests", ())}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,19 @@ def test_the_commission_decides_and_the_results_count_it(make_station, decision:
     logged = json.dumps([e["detail"] for e in _audit(ctx)])
     assert "c-2" not in logged and "c-1" not in logged and "m-asel" not in logged
     assert _audit(ctx, "results.final")
+    # The printed protocol carries the same line.
+    from controller.dashboard.i18n import TEXTS
+    from controller.printing.config import parse_settings
+    from controller.printing.layout import protocol_sections
+
+    settings = parse_settings({"printer": "file:/x", "language": "en"})
+    sections = protocol_sections(counts, ctx.station.election, settings)
+    [control] = [sec for sec in sections if sec.name == "control"]
+    printed = " ".join(line.text for line in control.lines)  # labels wrap on narrow paper
+    for label, value in (("adj_flagged", "1"), ("adj_adjudicated", "1"),
+                         ("adj_marks_counted", f"{int(decision == 'vote')} / 1")):
+        assert re.search(re.escape(TEXTS["en"][label]) + r" \.+ " + re.escape(value), printed), (
+            label, printed)
     # The cast vote record: the reader's snapshot says it needs adjudication, the
     # modified one counts the decision and is current.
     [cvr] = export["report"]["CVR"]
@@ -362,3 +376,29 @@ def test_export_waits_for_the_results(make_station) -> None:
     results = ctx.station.close_polls()
     assert results["adjudication"]["marks_counted"] == 1
     assert export_cvrs(ctx.station.store, schema_check=True).count == 1
+
+
+def test_a_decision_edited_in_the_store_fails_a_check(make_station) -> None:
+    ctx = _station(make_station)
+    _cast_flagged(ctx, unclear=[("mayor", "m-bakyt"), ("council", "c-2")])
+    with pytest.raises(AwaitingAdjudication):
+        ctx.station.close_polls()
+    [(record,)] = _rows(ctx, "SELECT id FROM cvrs")
+    # A decision must cover every unclear mark of the ballot at once.
+    with pytest.raises(adjudication.AdjudicationError, match="at once"):
+        with ctx.station.store.tx() as conn:
+            adjudication.decide(conn, record, {"by": "A", "reason": "r", "marks": [
+                {"contest": "mayor", "option": "m-bakyt", "decision": "vote"}]}, "closed")
+    ctx.station.adjudicate(record, {"by": "A", "reason": "r", "marks": [
+        {"contest": "council", "option": "c-2", "decision": "not_vote"},
+        {"contest": "mayor", "option": "m-bakyt", "decision": "not_vote"}]})
+    with ctx.station.store.tx() as conn:
+        assert adjudication.audited(conn) == []
+        conn.execute(  # behind the log's back
+            "UPDATE adjudications SET decision = 'vote' WHERE contest = 'council'"
+        )
+        assert adjudication.audited(conn) == [record]
+    results = ctx.station.close_polls()
+    assert results["checks"]["adjudications_audited"] is False
+    assert results["adjudication"]["marks_counted"] == 1
+    assert results["adjudication"]["marks"] == 2
