@@ -626,13 +626,12 @@ def _read_report(doc: Any, source: str) -> tuple[dict[str, Any], list[str]]:
     _, problems = index_ids(doc)
     bad = bad_references(doc, schemas.ELECTION_REPORT)
     problems += [b.message for b in bad if (b.owner, b.field) in NEEDED_REFERENCES]
+    noted = [f"{b.message}: left out" for b in bad if (b.owner, b.field) not in NEEDED_REFERENCES]
+    noted += [f"{p}: kept as it is" for p in ncname_problems(doc)]
     if problems:
-        raise ElectionError(problems, source)
+        raise ElectionError(problems, source, noted)
     importer = _Import(doc)
-    importer.warnings += [
-        f"{b.message}: left out" for b in bad if (b.owner, b.field) not in NEEDED_REFERENCES
-    ]
-    importer.warnings += [f"{p}: kept as it is" for p in ncname_problems(doc)]
+    importer.warnings += noted
     definition = importer.definition()
     if importer.problems:
         raise ElectionError(importer.problems, source, importer.warnings)
