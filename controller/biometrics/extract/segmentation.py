@@ -2,7 +2,11 @@
 
 A window shows ridges when its spectrum has most of its energy in the ridge band, that
 energy is above the sensor's noise, and the band-passed gradient has one dominant
-direction. Background, blots and smudges fail one test or another: a blank sensor has
+direction. "Above the noise" is also measured against the print itself: an optical
+sensor keeps faint ridges of earlier fingers on its glass, and a finger leaves a halo
+of faint ridges round where it pressed; both are clear enough in shape but far fainter
+than the ridges in contact, and their ridges would end in false minutiae all along the
+edge of the real print. Background, blots and smudges fail one test or another: a blank sensor has
 only noise (spread evenly over the spectrum), a wet blot has no energy in the band, a
 smudge has energy but no direction. The window decisions are then cleaned the way
 blocks are in most segmenters (majority vote, holes filled, specks dropped), because
@@ -25,6 +29,11 @@ TEXTURE = RADIUS >= 1.5 / WINDOW
 _PARSEVAL = float(WINDOW * WINDOW * (TAPER * TAPER).sum())
 
 MIN_AMPLITUDE = 5.0  # grey levels (standard deviation) of ridge-band texture
+# Share of the print's strong ridge amplitude (its ``STRONG`` percentile over the
+# windows that pass the tests) that a window's ridges need: a contrast ratio, so it
+# means the same on faint and on contrasty sensors.
+RELATIVE_AMPLITUDE = 0.2
+STRONG = 90.0
 MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
 MIN_COHERENCE = 0.35  # of the window's own band-passed gradient tensor
 MIN_PART = 4  # windows: smaller separate parts of the mask are specks
@@ -49,12 +58,14 @@ class WindowFeatures:
         self.mean = mean
 
     def ridges(self) -> np.ndarray:
-        """Windows that pass all three tests for ridges."""
-        return (
-            (self.amplitude >= MIN_AMPLITUDE)
-            & (self.share >= MIN_SHARE)
-            & (self.coherence >= MIN_COHERENCE)
-        )
+        """Windows that pass all three tests for ridges, amplitude also relative to the
+        print's own strong ridges."""
+        shaped = (self.share >= MIN_SHARE) & (self.coherence >= MIN_COHERENCE)
+        found = shaped & (self.amplitude >= MIN_AMPLITUDE)
+        if not found.any():
+            return found
+        strong = float(np.percentile(self.amplitude[found], STRONG))
+        return found & (self.amplitude >= RELATIVE_AMPLITUDE * strong)
 
 
 def measure(power: np.ndarray, coherence: np.ndarray, means: np.ndarray) -> WindowFeatures:
