@@ -104,9 +104,9 @@ WARNINGS = {
         "en": "no mark on the ballot",
     },
     "marginal": {
-        "ky": "белги так эмес, комиссия чечет",
-        "ru": "нечёткая отметка, решит комиссия",
-        "en": "unclear mark, the commission decides",
+        "ky": "белги так эмес, эсептелбей калышы мүмкүн",
+        "ru": "нечёткая отметка, может не учитываться",
+        "en": "unclear mark, may not count",
     },
 }
 REVIEW_CLOSE = {

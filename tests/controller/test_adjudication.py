@@ -82,7 +82,7 @@ def test_an_unclear_mark_goes_back_naming_the_contest_whatever_the_rules(make_st
     first = _feed(scan, "scan-1-1-1", image)
     assert (first["decision"], first["reason"]) == ("return", "review")
     assert first["message"] == (
-        "Council: unclear mark, the commission decides. Insert it again to cast it as it "
+        "Council: unclear mark, may not count. Insert it again to cast it as it "
         "is, or ask for a new one."
     )
     assert len(first["message"]) <= 120

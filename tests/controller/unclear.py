@@ -66,9 +66,10 @@ def _cached_render(election: Any, style: str, mode: str) -> tuple[Any, dict[str,
     return _render(election, style, mode)
 
 
-def _choose(election: Any, style: str = "s1") -> tuple[float, dict[str, float]]:
+def _choose(election: Any) -> tuple[float, dict[str, float]]:
     if election.hash in _CHOSEN:
         return _CHOSEN[election.hash]
+    style = next(iter(election.styles))
     contest = election.style_contests(style)[0]
     fill_option, blot_option = contest.options[0].id, contest.options[1].id
     best: tuple[float, float, dict[str, float]] | None = None
