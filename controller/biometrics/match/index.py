@@ -18,7 +18,10 @@ root of its pair count, so that templates with many minutiae do not win by size.
 
 Only neighbours are paired (``NEIGHBOURS`` in the gallery, fewer for the probe): close
 pairs survive skin distortion and partial contact, and the index stays linear in the
-number of minutiae. What the index promises is a ranking in which the true template
+number of minutiae. A search reads at most ``HIT_BUDGET`` index entries, the rarest pair
+shapes first: on real fingers a few shapes (minutiae on parallel ridges) are in nearly
+every template, and looking them up cost most of the time while telling the least.
+What the index promises is a ranking in which the true template
 is near the top, not a decision: the decision is the matcher's.
 """
 
@@ -33,6 +36,7 @@ NEIGHBOURS = 12  # pairs per gallery minutia: with its nearest neighbours
 PROBE_NEIGHBOURS = 10  # pairs per probe minutia: fewer, so a probe pair is in the gallery
 PROBE_PAIRS = 320  # ... fewer still for a probe with more than 32 minutiae
 MIN_PROBE_NEIGHBOURS = 6
+HIT_BUDGET = 1_000_000  # index entries a search reads at most: their count sets its time
 MIN_DISTANCE = 12.0  # pixels at 500 dpi: closer minutiae are one ridge break
 MAX_DISTANCE = 150.0
 DISTANCE_BIN = 12.0
@@ -224,9 +228,16 @@ class PairIndex:
         keys = probe_keys(found.distance, found.beta_i, found.beta_j)
         looked = np.flatnonzero(keys.ravel() >= 0)
         query = keys.ravel()[looked]
+        counts = self.offsets[query + 1] - self.offsets[query]
+        if int(counts.sum()) > HIT_BUDGET:
+            # The commonest pair shapes bring most of the hits and tell the least (real
+            # ridges run parallel, so some shapes are in every finger): the rarest keys
+            # are looked up first, until the budget is spent.
+            order = np.argsort(counts, kind="stable")
+            kept = np.sort(order[np.cumsum(counts[order]) <= HIT_BUDGET])
+            looked, query, counts = looked[kept], query[kept], counts[kept]
         lookup_pair = looked // keys.shape[1]
         starts = self.offsets[query]
-        counts = self.offsets[query + 1] - starts
         total = int(counts.sum())
         if total == 0:
             return empty
