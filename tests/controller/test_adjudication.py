@@ -290,8 +290,16 @@ BAD_BODIES: list[tuple[Any, int, str]] = [
 def test_forged_broken_and_oversized_decisions_change_nothing(make_station) -> None:
     ctx = _station(make_station)
     _cast_flagged(ctx)
+    [(record,)] = _rows(ctx, "SELECT id FROM cvrs")
+    # A ballot without an unclear mark, cast beside it, is nobody's to decide.
+    term, scan = _clients(ctx)
+    assert term.request("checkin.request", {"txn": "clean", "mrz": ctx.voters[1].mrz()}
+                        ).body["status"] == "issued"
+    assert _feed(scan, "scan-1-1-9", marked_ballot(ctx.station.election, "s1", VOTES)
+                 )["decision"] == "accept"
+    assert _drop(scan, "scan-1-1-9", 2)["recorded"] is True
+    [(clean,)] = _rows(ctx, f"SELECT id FROM cvrs WHERE id != '{record}'")
     with httpx.Client(base_url=ctx.station.url) as http:
-        [(record,)] = _rows(ctx, "SELECT id FROM cvrs")
         # Before closing: refused, the list is not even shown.
         assert _decide(http, record, "vote").status_code == 409
         http.post("/api/polls/close")
@@ -301,8 +309,8 @@ def test_forged_broken_and_oversized_decisions_change_nothing(make_station) -> N
             assert answer.status_code == status, (body, answer.text)
             assert words in answer.json()["detail"], (body, answer.json())
         # Ids that are no flagged ballot: unknown, forged, of the wrong form.
-        for bad in ("cvr-" + "0" * 32, new_cvr_id(), "cvr-XYZ", "scan-1-1-2", "../station.db",
-                    "cvr-" + "a" * 300):
+        for bad in (clean, "cvr-" + "0" * 32, new_cvr_id(), "cvr-XYZ", "scan-1-1-2",
+                    "..%2Fstation.db", "cvr-" + "a" * 300):
             answer = _decide(http, bad, "vote")
             assert answer.status_code == 404, (bad, answer.text)
             assert http.get(f"/api/adjudication/{bad}/image").status_code == 404
@@ -316,7 +324,9 @@ def test_forged_broken_and_oversized_decisions_change_nothing(make_station) -> N
         chunked = http.post(f"/api/adjudication/{record}",
                             content=iter([b"[" + b"1," * 10_000 + b"1]"]))
         assert chunked.status_code == 413
-        assert http.get("/api/adjudication").json()["summary"]["undecided"] == 1
+        listed = http.get("/api/adjudication").json()
+        assert [b["record"] for b in listed["ballots"]] == [record]  # the clean one is not
+        assert listed["summary"]["undecided"] == 1
     assert _rows(ctx, "SELECT * FROM adjudications") == []
     assert len(_audit(ctx)) == before
     assert ctx.station.verify_audit() == (True, None)
