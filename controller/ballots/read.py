@@ -40,7 +40,7 @@ from controller.ballots.scoring import _cache, black_level, score_targets, targe
 from controller.ballots.streaks import find_dark_streak, find_light_streak
 from controller.election import is_definition_id
 
-DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.15, "marginal": 0.05, "ink": 0.72}
+DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.55, "marginal": 0.3, "ink": 0.72}
 MIN_SIDE = 500
 MAX_SIDE = 8000
 MAX_ASPECT = 2.0

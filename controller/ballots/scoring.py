@@ -19,14 +19,34 @@ blue, red, green and black pens and pencil all read as ink.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from controller.ballots import layout as geo
 from controller.ballots.geometry import local_points, project
 
-INTERIOR = 0.62
+INTERIOR = 0.62  # of the oval's size: where ink is counted for the fill
+# Where pieces of ink are measured: the oval inside its outline, less a margin for
+# misregistration and the outline's blur.
+REACH_MARGIN = 0.45
+REACH_HALF = (geo.OVAL_W / 2 - geo.OVAL_STROKE - REACH_MARGIN,
+              geo.OVAL_H / 2 - geo.OVAL_STROKE - REACH_MARGIN)
+FILL_FULL = 0.3  # a fill of this share of the interior scores 1: no accident fills that much
+RING_RAYS = 64  # directions in which the band around the oval is looked at
+RING_IN = 0.25  # mm beyond the oval's box, and 1.5 pixels more, where the band starts:
+# clear of the outline and of its blur at any resolution
+RING_FULL = 0.75  # a ring inked in this share of directions scores 1: a circle drawn round
+RING_GAP = 3  # rays: where a circle dips into the outline for this few, it is still there
+RING_OUT = (2.2, 1.6)  # mm beyond the box, less 1.5 pixels, where it ends, across and
+# down: short of the row's text (3 mm to the right) and lines (2.25 mm above and below)
+_EIGHT = np.ones((3, 3), dtype=bool)  # a thin diagonal stroke is one piece
+FAINT = 0.16  # a stroke: this much darker than the paper around the target ...
+FAINT_EDGE = 0.15  # ... and this much darker than the lightest point beside it
+FAINT_REACH = 0.45  # mm: how far "beside" reaches; a shadow is wider than that
+HALF = 0.5  # a piece of ink is as long as its points this share as dark as its darkest
 PAPER_PERCENTILE = 50
 PAPER_FLOOR = 0.7  # the local paper level is never taken below this share of the sheet's
 _SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
@@ -42,7 +62,8 @@ class Targets:
         rows = sheet.rows
         self.keys = [(row.contest, row.option) for row in rows]
         self.centres = np.array([[row.oval.cx, row.oval.cy] for row in rows], dtype=np.float64)
-        self._interior: dict[int, np.ndarray] = {}
+        self._grids: dict[int, Grid] = {}
+        self._rings: dict[int, np.ndarray] = {}
         self.surround = _surround_offsets()
         half_w, half_h = geo.OVAL_W / 2 + _BOX_MARGIN, geo.OVAL_H / 2 + _BOX_MARGIN
         self._corners = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h],
@@ -65,27 +86,68 @@ class Targets:
         half = np.hypot(reach[:, 0, 0], reach[:, 1, 0])
         return np.stack([centres[:, 0], half], axis=1)
 
-    def interior(self, k: float) -> np.ndarray:
-        """Sample points (mm from an oval's centre) covering its interior at ``k`` px/mm."""
+    def grid(self, k: float) -> Grid:
+        """The interior's sample grid at ``k`` px/mm (cached per quarter px/mm)."""
         key = int(round(k * 4))
-        cached = self._interior.get(key)
+        cached = self._grids.get(key)
         if cached is None:
-            cached = _interior_offsets(key / 4)
-            self._interior[key] = cached
+            cached = _grid(key / 4)
+            self._grids[key] = cached
+        return cached
+
+    def ring(self, k: float) -> np.ndarray:
+        """Sample points (mm from an oval's centre) of the band around it at ``k`` px/mm,
+        ray after ray (``RING_RAYS``), each ray from the inside of the band outwards."""
+        key = int(round(k * 4))
+        cached = self._rings.get(key)
+        if cached is None:
+            cached = _ring_offsets(key / 4)
+            self._rings[key] = cached
         return cached
 
 
-def _interior_offsets(k: float) -> np.ndarray:
-    ax = geo.OVAL_W / 2 * INTERIOR
-    ay = geo.OVAL_H / 2 * INTERIOR
+@dataclass(frozen=True)
+class Grid:
+    """A rectangular grid over an oval's inside: ``offsets`` (mm from the centre, row
+    after row), which of them count for the fill (``fill``, the ``INTERIOR`` ellipse) and
+    for pieces of ink (``reach``, the ``REACH_HALF`` ellipse), the grid's ``rows`` and
+    ``cols``, its ``step`` (mm across, mm down) and the reach ellipse's ``height`` (mm)."""
+
+    offsets: np.ndarray
+    fill: np.ndarray
+    reach: np.ndarray
+    rows: int
+    cols: int
+    step: tuple[float, float]
+    height: float
+
+
+def _grid(k: float) -> Grid:
+    ax, ay = REACH_HALF
     # At least one sample per pixel each way, so no line a pixel wide falls between them.
-    n = int(np.clip(np.ceil(2 * ax * k), 8, 64))
+    n = int(np.clip(np.ceil(2 * ax * k), 10, 80))
     m = int(np.clip(np.ceil(2 * ay * k), 6, 48))
     u = (np.arange(n) + 0.5) / n * 2 - 1
     v = (np.arange(m) + 0.5) / m * 2 - 1
-    uu, vv = np.meshgrid(u, v)
-    inside = uu**2 + vv**2 <= 1
-    return np.stack([uu[inside] * ax, vv[inside] * ay], axis=1)
+    xx, yy = np.meshgrid(u * ax, v * ay)
+    fill = (xx / (geo.OVAL_W / 2 * INTERIOR)) ** 2 + (yy / (geo.OVAL_H / 2 * INTERIOR)) ** 2 <= 1
+    reach = (xx / ax) ** 2 + (yy / ay) ** 2 <= 1
+    return Grid(np.stack([xx.ravel(), yy.ravel()], axis=1), fill.ravel(), reach,
+                m, n, (2 * ax / n, 2 * ay / m), 2 * ay)
+
+
+def _ring_offsets(k: float) -> np.ndarray:
+    half_w, half_h = geo.OVAL_W / 2, geo.OVAL_H / 2
+    start = RING_IN + 1.5 / k
+    end_x, end_y = RING_OUT[0] - 1.5 / k, RING_OUT[1] - 1.5 / k
+    steps = max(4, int(np.ceil((end_x - start) * k)) + 1)
+    t = np.linspace(0, 1, steps)
+    angles = (np.arange(RING_RAYS) + 0.5) / RING_RAYS * 2 * np.pi
+    rx = half_w + start + t * (end_x - start)
+    ry = half_h + start + t * (end_y - start)
+    x = np.cos(angles)[:, None] * rx[None, :]
+    y = np.sin(angles)[:, None] * ry[None, :]
+    return np.stack([x.ravel(), y.ravel()], axis=1)
 
 
 def _surround_offsets() -> np.ndarray:
@@ -137,20 +199,135 @@ def black_level(gray: np.ndarray, h: np.ndarray, paper_name: str, paper: float) 
     return float(min(np.median(values), 0.5 * paper))
 
 
-def score_targets(
+def _local_paper(gray: np.ndarray, h: np.ndarray, targets: Targets, paper: float
+                 ) -> np.ndarray:
+    """Per target, the level of the paper around it (the median of its surroundings)."""
+    around = _sample(gray, local_points(h, targets.centres, targets.surround))
+    cut = around.shape[1] * PAPER_PERCENTILE // 100
+    local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
+    return np.clip(local, PAPER_FLOOR * paper, 255.0)
+
+
+def _strokes(values: np.ndarray, local: np.ndarray, black: float, size: tuple[int, ...]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Points of pen strokes, however thin or pale: a fine ballpoint blurred by the
+    scanner is far lighter than ``ink`` asks. Such a point is ``FAINT`` darker than the
+    paper around the target (of the way to black) and ``FAINT_EDGE`` darker than the
+    lightest point within ``size`` (a window over the last axes, about ``FAINT_REACH``
+    mm) of it, where the stroke's own paper shows. A fold's shadow or a stain's rim is as
+    wide as the window or wider, so no point of it stands out that far from its
+    neighbours (the middle of a wide fill does not either: the fill counts by itself).
+    The window's values are smoothed over 3 points first, so the scanner's noise does
+    not make the lightest point lighter than the paper is. Returns the points and every
+    point's darkness (0 paper, 1 printed black)."""
+    span = (local - black)[(slice(None),) + (None,) * (values.ndim - 1)]
+    level = values.astype(np.float32)
+    smooth = ndimage.uniform_filter(level, size=(1,) + (3,) * (values.ndim - 1))
+    lightest = ndimage.maximum_filter(smooth, size=(1,) + size)
+    dark = (local[(slice(None),) + (None,) * (values.ndim - 1)] - level) / span
+    return (dark >= FAINT) & ((lightest - level) / span >= FAINT_EDGE), dark
+
+
+def _around(rays: np.ndarray) -> np.ndarray:
+    """How far round each target ink goes: the share of ``rays`` (targets x directions,
+    in order round the oval) inked, once gaps of up to ``RING_GAP`` directions between
+    inked ones are closed (a circle dipping into the outline) and single inked directions
+    left out (a speck, a tick's arm crossing the band)."""
+    def grow(a: np.ndarray, by: int) -> np.ndarray:
+        out = a.copy()
+        for shift in range(1, by + 1):
+            out |= np.roll(a, shift, axis=1) | np.roll(a, -shift, axis=1)
+        return out
+
+    def shrink(a: np.ndarray, by: int) -> np.ndarray:
+        return ~grow(~a, by)
+
+    half = (RING_GAP + 1) // 2
+    closed = shrink(grow(rays, half), half) | rays
+    return grow(shrink(closed, 1), 1).mean(axis=1)
+
+
+def _longest_pieces(ink: np.ndarray, dark: np.ndarray, step: tuple[float, float]
+                    ) -> np.ndarray:
+    """Per target, the length (mm) of its longest piece of ink: the largest of the
+    piece's widths across, down and along both diagonals, which is a stroke's length
+    whichever way it runs and a dot's diameter. ``ink`` is (targets, rows, columns) of
+    the grid, ``dark`` how dark each point is, ``step`` the grid's spacing (mm across,
+    mm down). Ink a point apart is one piece (pencil on the paper's tooth, a ballpoint
+    that skipped), but a piece is measured by its own points only, and only by those at
+    least ``HALF`` as dark as its darkest: the scanner's blur widens a mark by a halo
+    that is lighter the darker the mark is, and the halo is not the mark."""
+    count, rows, cols = ink.shape
+    # One image of all targets, each followed by empty rows, so pieces never join
+    # across targets and one labelling pass does them all.
+    stacked = np.zeros((count, rows + 3, cols), dtype=bool)
+    stacked[:, :rows] = ink
+    flat = stacked.reshape(count * (rows + 3), cols)
+    labels, found = ndimage.label(ndimage.binary_dilation(flat, _EIGHT), _EIGHT)
+    longest = np.zeros(count)
+    if not found:
+        return longest
+    ys, xs = np.nonzero(flat)
+    which = labels[ys, xs]
+    index = np.arange(1, found + 1)
+    level = dark[ys // (rows + 3), ys % (rows + 3), xs]
+    peak = np.asarray(ndimage.maximum(level, which, index))
+    core = level >= HALF * peak[which - 1]
+    ys, xs, which = ys[core], xs[core], which[core]
+    x, y = xs * step[0], (ys % (rows + 3)) * step[1]
+    length = np.zeros(found)
+    for along in (x, y, (x + y) * np.sqrt(0.5), (x - y) * np.sqrt(0.5)):
+        span = (np.asarray(ndimage.maximum(along, which, index))
+                - np.asarray(ndimage.minimum(along, which, index)))
+        np.maximum(length, span, out=length)
+    # A piece of one point is a point's width long, as a line one point wide is.
+    length += min(step)
+    owner = np.asarray(ndimage.minimum(ys // (rows + 3), which, index))
+    held = ~np.isnan(owner)
+    np.maximum.at(longest, owner[held].astype(np.intp), length[held])
+    return longest
+
+
+def measure_targets(
     gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float,
     black: float = 0.0,
-) -> np.ndarray:
-    """The score (0 to 1) of every target, in the targets' order.
+) -> dict[str, np.ndarray]:
+    """What each target holds, in the targets' order: ``fill`` (the share of its interior
+    that is ink), ``reach`` (the longest extent of one connected piece of that ink, as a
+    share of the interior's height, at most 1), ``ring`` (the share of directions from
+    the centre in which the band of paper just around the oval holds ink) and ``score``,
+    the largest of ``fill / FILL_FULL``, ``reach`` and ``ring``, at most 1.
 
     A sampled point is ink when it is darker than ``black + ink * (local - black)``,
     ``local`` being the paper level around its target: the same share of the way from
     paper to printed black, whatever the scan's brightness and contrast.
     """
-    inside = _sample(gray, local_points(h, targets.centres, targets.interior(k)))
-    around = _sample(gray, local_points(h, targets.centres, targets.surround))
-    cut = around.shape[1] * PAPER_PERCENTILE // 100
-    local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
-    local = np.clip(local, PAPER_FLOOR * paper, 255.0)
+    count = len(targets.keys)
+    local = _local_paper(gray, h, targets, paper)
     limit = black + ink * (local - black)
-    return (inside < limit[:, None]).mean(axis=1)
+    grid = targets.grid(k)
+    inside = _sample(gray, local_points(h, targets.centres, grid.offsets))
+    inked = inside < limit[:, None]
+    fill = (inked & grid.fill[None, :]).sum(axis=1) / grid.fill.sum()
+    values = inside.reshape(count, grid.rows, grid.cols)
+    across = 2 * int(np.ceil(FAINT_REACH / grid.step[0])) + 1
+    down = 2 * int(np.ceil(FAINT_REACH / grid.step[1])) + 1
+    stroke, dark = _strokes(values, local, black, (down, across))
+    stroke &= grid.reach[None, :, :]
+    reach = np.minimum(_longest_pieces(stroke, dark, grid.step) / grid.height, 1.0)
+    band = _sample(gray, local_points(h, targets.centres, targets.ring(k)))
+    band = band.reshape(count, RING_RAYS, -1)
+    # Along a ray the band is 1 to 1.4 mm deep: its lightest point is the paper beside
+    # a pen line that crosses it.
+    ring_ink = _strokes(band, local, black, (1, band.shape[2]))[0]
+    ring = _around(ring_ink.any(axis=2))
+    score = np.minimum(np.maximum(np.maximum(fill / FILL_FULL, reach), ring / RING_FULL), 1.0)
+    return {"fill": fill, "reach": reach, "ring": ring, "score": score}
+
+
+def score_targets(
+    gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float,
+    black: float = 0.0,
+) -> np.ndarray:
+    """The score (0 to 1) of every target, in the targets' order (``measure_targets``)."""
+    return measure_targets(gray, h, k, targets, paper, ink, black)["score"]

@@ -20,8 +20,8 @@ import numpy as np
 
 from controller.ballots import layout as geo
 from controller.ballots.render import render_ballot
+from hil.ballot_scans import hand, scanner
 from hil.ballot_scans import paper as paper_fx
-from hil.ballot_scans import scanner
 from hil.ballot_scans.marks import ERASED, MARGINAL_KINDS, VOTE_KINDS, mark_patch, stray_patch
 from hil.ballot_scans.marks import truth_of as mark_truth
 from hil.ballot_scans.pens import PENS, Patch, Pen, apply_ink, apply_shade
@@ -43,6 +43,7 @@ class MarkSpec:
     option: str
     kind: str
     pen: str = "black"
+    model: str = "marks"  # "marks" (marks.py) or "hand" (hand.py: pen is "instrument/ink")
 
 
 @dataclass
@@ -103,9 +104,10 @@ def truth_of(spec: ScanSpec, layout: dict[str, Any]) -> dict[str, Any]:
     for t in layout["targets"]:
         mark = marks.get((t["contest"], t["option"]))
         kind = mark.kind if mark else None
-        truth = mark_truth(kind)
+        truth = hand.truth_of(kind) if mark and mark.model == "hand" else mark_truth(kind)
         targets.append({"contest": t["contest"], "option": t["option"], "truth": truth,
-                        "kind": kind, "pen": mark.pen if mark else None})
+                        "kind": kind, "pen": mark.pen if mark else None,
+                        "model": mark.model if mark else None})
         votes.setdefault(t["contest"], [])
         if truth == "vote":
             votes[t["contest"]].append(t["option"])
@@ -118,25 +120,21 @@ def truth_of(spec: ScanSpec, layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def random_spec(election: Any, style: str, rng: np.random.Generator,
-                colour: bool = False, seed: int | None = None, dpi: int = 200) -> ScanSpec:
+                colour: bool = False, seed: int | None = None, dpi: int = 200,
+                model: str = "marks") -> ScanSpec:
     """A scan as voters and scanners make them: mostly valid votes, sometimes blank or
     overvoted contests, every kind of mark, dirt and distortion within the reader's
     tolerances, and now and then a streaked scanner (streaks at most 1.55 mm wide at
-    ``dpi``, the scan's resolution)."""
-    marks = []
+    ``dpi``, the scan's resolution). ``model`` "hand" draws the marks with the hand
+    model (``hand.py``) instead of ``marks.py``."""
+    if model not in ("marks", "hand"):
+        raise ValueError(f"unknown mark model {model!r} (known: marks, hand)")
+    marks = _hand_marks(election, style, rng) if model == "hand" else []
     pens = list(PENS) if colour else ["black", "blue", "red", "green", "felt", "pencil"]
-    for contest in election.style_contests(style):
-        ids = [o.id for o in contest.options]
-        roll = rng.random()
-        if roll < 0.1:
-            count = 0
-        elif roll < 0.2:
-            count = int(rng.integers(contest.vote_for + 1, len(ids) + 1))
-        else:
-            count = int(rng.integers(1, contest.vote_for + 1))
-        chosen = set(rng.choice(ids, size=count, replace=False).tolist()) if count else set()
+    for contest in election.style_contests(style) if model == "marks" else ():
+        chosen = _chosen(contest, rng)
         pen = str(rng.choice(pens))
-        for option in ids:
+        for option in (o.id for o in contest.options):
             if option in chosen:
                 kind = str(rng.choice(VOTE_KINDS, p=[0.34, 0.1, 0.12, 0.1, 0.12, 0.12, 0.1]))
             else:
@@ -179,7 +177,8 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
     return ScanSpec(
         style=style,
         marks=marks,
-        strays=int(rng.choice([0, 0, 0, 1, 2, 3])),
+        # The hand model draws its own strays, in the rows of the options they are at.
+        strays=int(rng.choice([0, 0, 0, 1, 2, 3])) * (model == "marks"),
         folds=folds,
         stains=stains,
         specks=int(rng.integers(0, 40)),
@@ -197,6 +196,46 @@ def random_spec(election: Any, style: str, rng: np.random.Generator,
         colour=colour,
         seed=int(rng.integers(0, 2**31)) if seed is None else seed,
     )
+
+
+def _chosen(contest: Any, rng: np.random.Generator) -> set[str]:
+    """The options a voter marks in ``contest``: mostly as many as allowed or fewer,
+    sometimes none, sometimes too many."""
+    ids = [o.id for o in contest.options]
+    roll = rng.random()
+    if roll < 0.1:
+        count = 0
+    elif roll < 0.2:
+        count = int(rng.integers(contest.vote_for + 1, len(ids) + 1))
+    else:
+        count = int(rng.integers(1, contest.vote_for + 1))
+    return set(rng.choice(ids, size=count, replace=False).tolist()) if count else set()
+
+
+HAND_VOTES = {"tick": 0.26, "cross": 0.2, "slash": 0.08, "line": 0.08, "circle": 0.06,
+              "scribble": 0.12, "fill": 0.2}
+HAND_OTHERS = {"dot": 0.45, "speck": 0.25, "stray": 0.15, "erased": 0.15}
+
+
+def _hand_marks(election: Any, style: str, rng: np.random.Generator) -> list[MarkSpec]:
+    """The marks of one voter drawn with the hand model: one pen for the whole ballot
+    (now and then a second one), votes of every kind, and on about one unchosen
+    option in six a hesitation dot, a speck, a stray mark or an erasure."""
+    pen = hand.random_pen(rng)
+    marks = []
+    for contest in election.style_contests(style):
+        chosen = _chosen(contest, rng)
+        if rng.random() < 0.1:
+            pen = hand.random_pen(rng)
+        for option in (o.id for o in contest.options):
+            if option in chosen:
+                kind = str(rng.choice(list(HAND_VOTES), p=list(HAND_VOTES.values())))
+            elif rng.random() < 0.16:
+                kind = str(rng.choice(list(HAND_OTHERS), p=list(HAND_OTHERS.values())))
+            else:
+                continue
+            marks.append(MarkSpec(contest.id, option, kind, pen, model="hand"))
+    return marks
 
 
 class ScanMaker:
@@ -222,13 +261,13 @@ class ScanMaker:
         return self._base[style]
 
     def random(self, rng: np.random.Generator, colour: bool = False, reuse: int = 1,
-               style: str | None = None) -> Scan:
+               style: str | None = None, model: str = "marks") -> Scan:
         """A random scan of ``style`` (default: a random style). With ``reuse`` N, a
         style's placement on the scanner is drawn anew for about one scan in N and
         otherwise kept from the last one: the marks, paper and scanner effects stay new
         each time, at a fraction of the cost."""
         style = style or str(rng.choice(sorted(self.election.styles)))
-        spec = random_spec(self.election, style, rng, colour, dpi=self.dpi)
+        spec = random_spec(self.election, style, rng, colour, dpi=self.dpi, model=model)
         last = self._last.get(style)
         if last is not None and reuse > 1 and rng.random() >= 1 / reuse:
             spec = dataclasses.replace(spec, **{name: getattr(last, name) for name in PLACEMENT})
@@ -267,8 +306,13 @@ class ScanMaker:
             if box is None:
                 raise ValueError(f"the ballot has no target {mark.contest!r} / {mark.option!r}")
             # One stream per target: a mark does not change when others do.
-            stream = np.random.default_rng([spec.seed, *map(ord, mark.contest + mark.option)])
-            patch, pen = mark_patch(box, mark.kind, PENS[mark.pen], k, stream)
+            key = [spec.seed, *map(ord, mark.contest + mark.option)]
+            if mark.model == "hand":
+                stream = np.random.default_rng([hand.TAG, *key])
+                patch, pen = hand.hand_patch(box, mark.kind, mark.pen, k, stream)
+            else:
+                stream = np.random.default_rng(key)
+                patch, pen = mark_patch(box, mark.kind, PENS[mark.pen], k, stream)
             _ink(scan, patch, pen, h, size, stream)
         targets = list(boxes.values())
         for _ in range(spec.strays):

@@ -351,11 +351,11 @@ def test_thresholds_are_configuration_and_reported(election, sheets) -> None:
     image, layout = sheets[("s-d07", "test", None)]
     target = next(t for t in layout["targets"] if t["option"] == "p-yntymak")
     dotted = np.array(_dot(image, target, 0.9))
-    strict = {"marked": 0.5, "marginal": 0.3}
+    strict = {"marked": 0.9, "marginal": 0.8}
     result = read_ballot(dotted, election, thresholds=strict)
     assert result["thresholds"] == {**DEFAULT_THRESHOLDS, **strict}
     assert next(m for m in result["marks"] if m["option"] == "p-yntymak")["class"] == "unmarked"
-    lax = read_ballot(dotted, election, thresholds={"marked": 0.04, "marginal": 0.01})
+    lax = read_ballot(dotted, election, thresholds={"marked": 0.2, "marginal": 0.1})
     assert lax["votes"]["party-list"] == ["p-yntymak"]
 
 

@@ -66,7 +66,7 @@ def _blank(style: str) -> tuple[Image.Image, dict[str, Any]]:
 
 
 def _sheet(style: str, votes: dict[str, list[str]], marginal: tuple[str, ...] = ()) -> np.ndarray:
-    """A ballot of ``style`` with ``votes`` filled and a one-pixel stroke on ``marginal``."""
+    """A ballot of ``style`` with ``votes`` filled and a hesitation dot on ``marginal``."""
     blank, layout = _blank(style)
     image = blank.copy()
     draw = ImageDraw.Draw(image)
@@ -74,8 +74,9 @@ def _sheet(style: str, votes: dict[str, list[str]], marginal: tuple[str, ...] = 
         if t["option"] in votes.get(t["contest"], []):
             draw.ellipse([t["x"], t["y"], t["x"] + t["w"], t["y"] + t["h"]], fill=20)
         if t["option"] in marginal:
-            cx = t["x"] + t["w"] / 2
-            draw.line((cx, t["y"] + 2, cx, t["y"] + t["h"] - 2), fill=30, width=1)
+            # A hesitation dot about 1 mm across (a stroke across the oval is a vote).
+            cx, cy, r = t["x"] + t["w"] / 2, t["y"] + t["h"] / 2, 0.5 * 100 / 25.4
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=30)
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -190,7 +191,7 @@ def test_every_kind_of_ballot_gives_a_valid_cvr(readings: dict[str, dict[str, An
     marginal = cvrs[ballots["marginal"].id]
     stroke = _selections(_contest(marginal, "original", "party-list"))["p-el-unu"]
     [read_stroke] = [m for m in readings["marginal"]["marks"] if m["option"] == "p-el-unu"]
-    assert read_stroke["class"] == "marginal", read_stroke  # a thin pencil stroke
+    assert read_stroke["class"] == "marginal", read_stroke  # a hesitation dot
     assert stroke["HasIndication"] == "unknown"
     assert (stroke["Status"], stroke["OtherStatus"], stroke["NumberVotes"]) == (
         ["other"],
