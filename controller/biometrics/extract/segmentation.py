@@ -37,6 +37,9 @@ STRONG = 90.0
 MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
 MIN_COHERENCE = 0.35  # of the window's own band-passed gradient tensor
 MIN_PART = 4  # windows: smaller separate parts of the mask are specks
+# A finger is one area; a separate part under a quarter of the largest is the sensor's
+# frame, a streak or residue beside it (a print split by a crease stays in halves).
+MIN_SHARE_OF_LARGEST = 0.25
 CONTACT_DARKNESS = 35.0  # grey levels below the bare glass
 DARK = 90.0  # mean grey level below which a window is never bare glass
 
@@ -83,7 +86,7 @@ def foreground(features: WindowFeatures) -> np.ndarray:
     votes = ndimage.uniform_filter(features.ridges().astype(np.float32), 3, mode="constant")
     mask = votes >= 0.5
     mask = ndimage.binary_fill_holes(mask)
-    return _without_specks(mask, MIN_PART)
+    return _without_specks(mask, MIN_PART, MIN_SHARE_OF_LARGEST)
 
 
 def contact(features: WindowFeatures) -> np.ndarray:
@@ -108,11 +111,14 @@ def window_means(image: np.ndarray, rows: int, cols: int, step: int) -> np.ndarr
     return padded.reshape(rows, step, cols, step).mean(axis=(1, 3))
 
 
-def _without_specks(mask: np.ndarray, smallest: int) -> np.ndarray:
+def _without_specks(mask: np.ndarray, smallest: int, share: float = 0.0) -> np.ndarray:
+    """``mask`` without parts of fewer than ``smallest`` windows or, with ``share``,
+    smaller than that share of its largest part."""
     labels, count = ndimage.label(mask)
     if count == 0:
         return mask
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    keep = sizes >= smallest
+    sizes[0] = 0
+    keep = sizes >= max(smallest, share * sizes.max())
     keep[0] = False
     return keep[labels]
