@@ -72,7 +72,7 @@ class FlaggedBallot:
     @property
     def unclear(self) -> list[dict[str, Any]]:
         """The marginal marks, in the reader's order."""
-        return [m for m in self.marks if m.get("class") == "marginal"]
+        return [m for m in self.marks if _is_marginal(m)]
 
     @property
     def decided(self) -> bool:
@@ -159,7 +159,7 @@ def summary(conn: sqlite3.Connection) -> dict[str, int]:
         1
         for b in ballots
         for m in b.unclear
-        if b.decisions.get((m["contest"], m["option"]), Decision("", "", "")).decision == "vote"
+        if (made := b.decisions.get((m["contest"], m["option"]))) and made.decision == "vote"
     )
     done = sum(1 for b in ballots if b.decided)
     return {
