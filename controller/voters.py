@@ -24,6 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from controller.election import MAX_DEFINITION_ID
+
 FIELDS = (
     "row",
     "voter_id",
@@ -74,15 +76,17 @@ class Voter:
         return f"{self.surname} {self.given_names}".strip()
 
 
-def _text(value: object, field: str, required: bool, problems: list[str]) -> str:
+def _text(
+    value: object, field: str, required: bool, problems: list[str], most: int = MAX_TEXT
+) -> str:
     if not isinstance(value, str):
         problems.append(f"{field} must be text")
         return ""
     value = value.strip()
     if required and not value:
         problems.append(f"{field} is empty")
-    elif len(value) > MAX_TEXT:
-        problems.append(f"{field} is longer than {MAX_TEXT} characters")
+    elif len(value) > most:
+        problems.append(f"{field} is longer than {most} characters")
     elif any(ord(c) < 32 for c in value):
         problems.append(f"{field} contains control characters")
     return value
@@ -137,7 +141,8 @@ def _record(raw: dict[str, Any], styles: Collection[str] | None) -> tuple[Voter 
     if personal and (len(personal) > 20 or not set(personal) <= _DOC_CHARS):
         problems.append(f"personal_number {personal!r} must be letters A-Z and digits")
 
-    style = _text(raw["style"], "style", True, problems)
+    # A style id is the definition's, as long as another tool made it.
+    style = _text(raw["style"], "style", True, problems, MAX_DEFINITION_ID)
     if style and styles is not None and style not in styles:
         problems.append(f"style {style!r} is not a ballot style of the election")
 

@@ -484,3 +484,27 @@ def test_the_project_form_of_such_a_definition_is_the_same_election(election: El
     again = parse_election_json(json.dumps(election.to_dict()))
     assert again.hash == election.hash and again.warnings == ()
     assert again.styles == election.styles
+
+
+def test_a_voter_list_names_the_definitions_style_ids(tmp_path: Path, report: dict[str, Any]
+                                                      ) -> None:
+    from controller.voters import VoterListError, load_voters
+
+    doc = copy.deepcopy(report)
+    long_style = "ballot-style--" + "hills-precinct/" * 10  # 164 characters
+    doc["Election"][0]["BallotStyle"][2]["ExternalIdentifier"] = [
+        {"@type": "ElectionResults.ExternalIdentifier", "Type": "local-level",
+         "Value": long_style}
+    ]  # fmt: skip
+    e = from_election_report(doc)
+    header = "row,voter_id,surname,given_names,birth_date,sex,document_type,document_number," \
+             "personal_number,style\n"
+    path = tmp_path / "voters.csv"
+    path.write_text(header + f"1,v-1,Usenova,Aidai,1990-01-01,F,ID,AN1234567,,{long_style}\n"
+                    f"2,v-2,Bekov,Nurlan,1985-05-05,M,ID,AN7654321,,{PORT}\n", encoding="utf-8")
+    voters = load_voters(path, set(e.styles))
+    assert [v.style for v in voters] == [long_style, PORT]
+    path.write_text(header + "1,v-1,Usenova,Aidai,1990-01-01,F,ID,AN1234567,,s-nope\n",
+                    encoding="utf-8")
+    with pytest.raises(VoterListError, match="'s-nope' is not a ballot style"):
+        load_voters(path, set(e.styles))
