@@ -152,6 +152,7 @@ def test_the_commission_decides_an_unclear_mark_on_the_page(
     )
     assert ru["mark_marginal"] in row.text and "Совет" in row.text
     assert not browser.find_element(By.ID, "close-polls").is_displayed()
+    assert not browser.find_element(By.ID, "produce-results").is_enabled()  # marks undecided
     # A decision without a reason is not sent (the form requires one); then it is.
     row.find_element(By.CSS_SELECTOR, 'input[value="vote"]').click()
     form.find_element(By.NAME, "by").send_keys("Председатель")
