@@ -160,6 +160,7 @@ class _Import:
         self.units = {u["@id"]: u for u in doc.get("GpUnit", [])}
         self.parties = {p["@id"]: p for p in doc.get("Party", [])}
         self.headers = {h["@id"]: h for h in doc.get("Header", [])}
+        self.incomplete: set[str] = set()  # contests with a selection refused
 
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -175,10 +176,17 @@ class _Import:
         A language missing is filled in from those present (``complete_text``), with a
         warning; a text in none of ky, ru, en is printed in the language it has.
         """
-        strings = value["Text"]
-        for k, string in enumerate(strings):
+        strings = []
+        for k, string in enumerate(value["Text"]):
             if not self.printable(f"{where}.Text[{k}].Content", string["Content"]):
                 return None
+            if string["Content"].strip():
+                strings.append(string)
+            else:
+                self.warn(f"{where}.Text[{k}]", "is empty: left out")
+        if not strings:
+            self.fail(where, "has no text but empty ones: nothing to print")
+            return None
         if name and len(strings) == 1:
             return strings[0]["Content"]
         by_language: dict[str, str] = {}
@@ -348,6 +356,8 @@ class _Import:
                 continue
             cid = self.ident(f"{where}.@id", contest["@id"], "contest") or contest["@id"]
             title = contest.get("BallotTitle")
+            if title is not None and not any(t["Content"].strip() for t in title["Text"]):
+                title = None  # an empty title is no title
             if title is None:
                 self.warn(where, "has no BallotTitle: its Name is printed")
                 name = contest["Name"]
@@ -376,6 +386,8 @@ class _Import:
                 if option is not None:
                     options.append(option)
                     ids[selection["@id"]] = option["id"]
+                else:
+                    self.incomplete.add(cid)
             out["options"] = options
             yield out, ids
 
@@ -544,7 +556,7 @@ class _Import:
         ids = []
         for at, cid, listed in self.ordered(f"{where}.OrderedContent", style.get("OrderedContent")):
             ids.append(cid)
-            if listed is not None and cid in contests:
+            if listed is not None and cid in contests and cid not in self.incomplete:
                 self.selection_order(at, listed, contests[cid], selections)
         if not ids:
             self.fail(f"{where}.OrderedContent", "lists no contests: Shailoo prints them in order")

@@ -508,3 +508,19 @@ def test_a_voter_list_names_the_definitions_style_ids(tmp_path: Path, report: di
                     encoding="utf-8")
     with pytest.raises(VoterListError, match="'s-nope' is not a ballot style"):
         load_voters(path, set(e.styles))
+
+
+def test_empty_texts_are_left_out_or_refused(report: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report)
+    empty = {"@type": "ElectionResults.LanguageString", "Content": " ", "Language": "ky"}
+    _contest(doc, COUNCIL)["BallotTitle"]["Text"].append(empty)
+    _contest(doc, HARBOUR)["BallotTitle"]["Text"] = [empty]
+    e = from_election_report(doc)
+    assert e.contest(COUNCIL).title["ky"] == "Tamga Valley County Council, at large"
+    assert e.contest(HARBOUR).title["ky"] == "Tamga Harbour Board"  # its Name
+    assert any("BallotTitle.Text[1]: is empty: left out" in w for w in e.warnings)
+    doc["Election"][0]["Candidate"][0]["BallotName"]["Text"][0]["Content"] = ""
+    assert _refused(doc).problems == [
+        "Candidate 'candidate-aidai-usenova'.BallotName: has no text but empty ones: "
+        "nothing to print"
+    ]
