@@ -448,6 +448,7 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> None:
         )
     )
     times, cpu, ranks, outsider_best = [], [], [], []
+    outsider_kinds: list[str] = []
     identified = named_wrong = 0
     out_named = 0
     for s, done in enumerate(sets):
@@ -468,6 +469,8 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> None:
                 named_wrong += named is not None and named != (s, f)
             elif role == "outsider":
                 outsider_best.append(ranked[0][1] if ranked else 0.0)
+                if ranked:
+                    outsider_kinds.append("made" if ranked[0][0][0] == "made" else "enrolled")
                 out_named += named is not None
     ms, cpu_ms = 1000 * np.array(times), 1000 * np.array(cpu)
     r = np.array(ranks)
@@ -500,6 +503,11 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> None:
         )
     if outsider_best:
         best = np.array(outsider_best)
+        top = np.argsort(-best)[:3]
+        print(
+            "  outsiders' highest best scores: %s"
+            % ", ".join("%.3f (%s)" % (best[k], outsider_kinds[k]) for k in top)
+        )
         print(
             "  outsiders (not enrolled, %d probes): best score >= %.3f in %d, named by the "
             "check-in rule %d (false identifications)"
