@@ -5,6 +5,12 @@ Run on one core with single-threaded numpy, as the station controller's budget i
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 \\
         .venv/bin/python bench/fingerprint_extract.py --fingers 20
 
+On real images, per set (FVC layout, ``hil.fvc``; the sets beside the checkout when no
+folder is given), every image is timed at its set's resolution:
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 \\
+        .venv/bin/python bench/fingerprint_extract.py --images [FOLDER ...]
+
 Timing: every image of every size is extracted ``--repeat`` times; the median and the
 95th percentile of wall-clock and CPU time per image are printed per size.
 Accuracy: for each skin condition, one impression per finger at 256x288; a found
@@ -33,8 +39,10 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.biometrics.extract import extract  # noqa: E402
+from controller.biometrics.images import ImageInputError, load_image  # noqa: E402
 from controller.biometrics.template import Minutiae  # noqa: E402
 from hil.fingerprints import CONDITIONS, make_impression, make_master  # noqa: E402
+from hil.fvc import SHARED_FVC, SetLayoutError, find_sets  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -57,18 +65,20 @@ def matched(found: Minutiae, truth: Minutiae, distance: float, angle: float) -> 
     return int(ok[rows, cols].sum())
 
 
-def time_extraction(images: list[np.ndarray], repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def time_extraction(
+    images: list[np.ndarray], repeat: int = 1, dpi: int = 500
+) -> tuple[np.ndarray, np.ndarray]:
     """Wall-clock and CPU milliseconds of every extraction of every image, ``repeat`` times.
 
     The first image is extracted once beforehand: the first call pays for imports and
     FFT plans.
     """
-    extract(images[0])
+    extract(images[0], dpi)
     wall, cpu = [], []
     for _ in range(repeat):
         for image in images:
             t0, c0 = time.perf_counter(), time.process_time()
-            extract(image)
+            extract(image, dpi)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
     return 1000 * np.array(wall), 1000 * np.array(cpu)
@@ -88,6 +98,45 @@ def timing(masters: list, sizes: list[tuple[int, int]], repeat: int) -> None:
                 np.percentile(w, 95),
                 np.median(c),
                 np.percentile(c, 95),
+            )
+        )
+
+
+def real_timing(folders: list[Path], repeat: int) -> None:
+    """Extraction time per image of each real set, at the set's own resolution."""
+    try:
+        sets = find_sets(folders or [SHARED_FVC])
+    except SetLayoutError as err:
+        raise SystemExit(str(err)) from None
+    print("time per real image (ms), every image x %d runs" % repeat)
+    print(
+        "  %-16s %9s %5s %8s %8s %8s %8s %8s"
+        % ("set", "size", "dpi", "median", "p95", "cpu med", "cpu p95", "refused")
+    )
+    for fset in sets:
+        images = []
+        for row in fset.paths:
+            for path in row:
+                try:
+                    images.append(load_image(path))
+                except ImageInputError as err:
+                    print("  %s: left out: %s" % (fset.name, err))
+        if not images:
+            continue
+        refused = sum(not extract(image, fset.dpi).usable for image in images)
+        w, c = time_extraction(images, repeat, fset.dpi)
+        print(
+            "  %-16s %9s %5d %8.1f %8.1f %8.1f %8.1f %4d/%-3d"
+            % (
+                fset.name,
+                "%dx%d" % (images[0].shape[1], images[0].shape[0]),
+                fset.dpi,
+                np.median(w),
+                np.percentile(w, 95),
+                np.median(c),
+                np.percentile(c, 95),
+                refused,
+                len(images),
             )
         )
 
@@ -149,6 +198,15 @@ def main() -> None:
     )
     parser.add_argument("--distance", type=float, default=12.0, help="pixels (12)")
     parser.add_argument("--angle", type=float, default=30.0, help="degrees (30)")
+    parser.add_argument(
+        "--images",
+        type=Path,
+        nargs="*",
+        default=None,
+        metavar="FOLDER",
+        help="time real image sets instead (set folders or folders of sets; none given: %s)"
+        % SHARED_FVC,
+    )
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--no-accuracy", action="store_true")
     args = parser.parse_args()
@@ -160,6 +218,9 @@ def main() -> None:
         "cpus %s, OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s"
         % (affinity, os.environ["OMP_NUM_THREADS"], os.environ["OPENBLAS_NUM_THREADS"])
     )
+    if args.images is not None:
+        real_timing(args.images, args.repeat)
+        return
     masters = [make_master(1000 * args.seed + f) for f in range(args.fingers)]
     if not args.no_timing:
         timing(masters, args.sizes, args.repeat)
