@@ -211,7 +211,13 @@ def _header(c: _Composer, election: Any, style_id: str, station: str | None,
     where = f"{LABELS['station'][0]} / {LABELS['station'][1]}: {station}" if station else (
         f"{LABELS['any_station'][0]} / {LABELS['any_station'][1]}"
     )
-    c.text(box.x, y, f"{ky} / {ru}: {style_id}    {where}", box.w, 2.6)
+    line = f"{ky} / {ru}: {style_id}    {where}"
+    if c.fonts.width_mm(line, 2.6, False) <= box.w:
+        c.text(box.x, y, line, box.w, 2.6)
+    else:
+        # Long ids (from other tools) get a line each rather than being cut short.
+        c.text(box.x, y, f"{ky} / {ru}: {style_id}", box.w, 2.6)
+        c.text(box.x, y + 3.4, where, box.w, 2.6)
 
 
 def _contest(c: _Composer, contest: Any, block: geo.ContestBlock) -> None:
