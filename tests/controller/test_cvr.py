@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from controller import audit
+from controller import adjudication, audit
 from controller import store as store_module
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot
@@ -42,7 +42,7 @@ from controller.nist.cvr import (
     report_bytes,
 )
 from controller.nist.export import export_cvrs
-from controller.results import close_polls, open_polls
+from controller.results import AwaitingAdjudication, close_polls, open_polls
 from controller.store import MIGRATIONS, Store, get_meta, set_meta
 from protocol import canonical
 from protocol.blob import BlobSender
@@ -347,7 +347,13 @@ class Day:
             return self.intake.returned(conn, device, {"sheet": sheet, "reason": "taken"})
 
     def cast(self, sheet: str, image: np.ndarray) -> None:
-        assert self.feed(sheet, image)["decision"] == "accept"
+        decision = self.feed(sheet, image)
+        if decision["reason"] == "review":
+            # An unclear mark: the voter is shown it and feeds the same ballot again.
+            self.returned(sheet)
+            sheet += "-again"
+            decision = self.feed(sheet, image)
+        assert decision["decision"] == "accept"
         assert self.drop(sheet)["recorded"] is True
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -355,7 +361,17 @@ class Day:
             return [tuple(r) for r in conn.execute(sql).fetchall()]
 
     def close(self) -> dict[str, Any]:
-        return close_polls(self.store, STATION, _election(), "test")
+        """Close the polls; the commission finds no vote in any unclear mark."""
+        try:
+            return close_polls(self.store, STATION, _election(), "test")
+        except AwaitingAdjudication:
+            with self.store.tx() as conn:
+                for ballot in adjudication.flagged(conn):
+                    marks = [{"contest": m["contest"], "option": m["option"],
+                              "decision": "not_vote"} for m in ballot.unclear]
+                    body = {"by": "commission", "reason": "no vote", "marks": marks}
+                    adjudication.decide(conn, ballot.record, body, "closed")
+            return close_polls(self.store, STATION, _election(), "test")
 
 
 @pytest.fixture
