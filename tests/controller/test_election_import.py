@@ -524,3 +524,29 @@ def test_empty_texts_are_left_out_or_refused(report: dict[str, Any]) -> None:
         "Candidate 'candidate-aidai-usenova'.BallotName: has no text but empty ones: "
         "nothing to print"
     ]
+
+
+def test_an_odd_station_id_prints_and_reads_under_a_safe_file_name(tmp_path: Path,
+                                                                   election: Election) -> None:
+    doc = election.to_dict()
+    odd = "../precinct north/1"
+    doc["stations"][0]["id"] = odd
+    doc["styles"][0]["stations"] = [odd]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["ballots", "render", "--election", str(path), "--station",
+                                       odd, "--dpi", "150", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (png,) = out.glob("*.png")
+    assert png.parent == out and "-_precinct_north_1~" in png.name
+    result = CliRunner().invoke(main, ["ballots", "read", str(png), "--election", str(path),
+                                       "--station", odd, "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    reading = json.loads(result.stdout)
+    assert (reading["status"], reading["style"]) == ("accepted", NORTH)
+    result = CliRunner().invoke(main, ["ballots", "read", str(png), "--election", str(path),
+                                       "--station", "precinct-hills", "--json"])  # fmt: skip
+    reading = json.loads(result.stdout)
+    assert (reading["reason"], reading["detail"]) == (
+        "other_station", f"the ballot is for station {odd!r}")
