@@ -49,7 +49,7 @@ MAX_NIST_FILE = 4 * 1024 * 1024
 MAX_ID = 32
 # Definition ids come from other tools too: any text, but bounded, printable and without
 # spaces at either end (a voter list's cells are trimmed, so such an id could never match).
-MAX_DEFINITION_ID = 200
+MAX_DEFINITION_ID = 1000
 MAX_TEXT = 1000
 PRINTED_TEXT = 200  # longer texts are accepted, but a ballot line shows only what fits
 MAX_CONTESTS = 64
