@@ -6,7 +6,9 @@ change it records. Each entry's hash covers its content and the previous entry's
 hash, so removing or editing an entry breaks the chain at that point.
 
 Entries never hold voter data or selections: a check-in is referred to by its
-issuance number, a ballot by its sheet id and image hash.
+issuance number, a ballot by its sheet id and image hash, the commission's decision on
+a flagged ballot (made after closing) by its record id, counts and a hash of the
+decision, never the option decided.
 """
 
 from __future__ import annotations
