@@ -4,7 +4,10 @@
     .venv/bin/python bench/omr.py --positions 20000   # a quick run
 
 Scans come from ``hil.ballot_scans`` (every kind of mark, dirt and distortion within
-the reader's tolerances, 2 % with a scanner streak, 10 % in colour) at 200 dpi, of the
+the reader's tolerances, 2 % with a scanner streak, 10 % in colour) at 200 dpi, their
+marks drawn by one of two mark models: ``marks.py`` (shapes) or, on ``--hand-share`` of
+the sheets (half by default), ``hand.py``, pen trajectories made apart from the reader
+and from the first model: the held-out check. Sheets are of the
 example election's two styles and a long style of 38 targets, and 3 % of them ballots
 that do not belong (of another election, printed for another station, test ballots),
 made by
@@ -18,7 +21,9 @@ Printed: median and p95 milliseconds per sheet (wall clock and the reading threa
 CPU time), ballot positions read, vote errors (a vote not counted, or anything else
 counted), marginal flags, what happened to pencil lines, hesitation marks, folds and
 stains, streaks caught, sheets refused, foreign ballots refused with the right reason,
-and the baseline's figures beside them. The reader runs as station ``STATION`` in
+and the baseline's figures beside them. Then, per mark model and kind of mark, the
+lowest score of a vote and the highest of a non-vote (the margin to the thresholds),
+how each was classed and the vote errors. The reader runs as station ``STATION`` in
 official mode.
 Ctrl-C (or SIGTERM) stops the run and prints the figures so far.
 """
@@ -52,7 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from omr_baseline import read_baseline  # noqa: E402
 
-from controller.ballots.read import read_ballot, to_gray  # noqa: E402
+from controller.ballots.read import DEFAULT_THRESHOLDS, read_ballot, to_gray  # noqa: E402
 from controller.ballots.scanfile import load_scan  # noqa: E402
 from controller.election import Election, load_election  # noqa: E402
 from hil.ballot_scans import ScanMaker  # noqa: E402
@@ -74,6 +79,7 @@ _maker: ScanMaker | None = None
 _foreign: dict[str, ScanMaker] = {}
 _seed = 0
 _colour_share = 0.0
+_hand_share = 0.0
 
 
 SURNAMES = (
@@ -113,8 +119,9 @@ def other_election(election: Election) -> Election:
     return Election.from_dict(doc, source="another election")
 
 
-def _init_worker(seed: int, dpi: int, colour_share: float, cores: set[int]) -> None:
-    global _maker, _seed, _colour_share
+def _init_worker(seed: int, dpi: int, colour_share: float, hand_share: float,
+                 cores: set[int]) -> None:
+    global _maker, _seed, _colour_share, _hand_share
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     cv2.setNumThreads(1)
@@ -127,6 +134,7 @@ def _init_worker(seed: int, dpi: int, colour_share: float, cores: set[int]) -> N
     })
     _seed = seed
     _colour_share = colour_share
+    _hand_share = hand_share
 
 
 def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
@@ -141,8 +149,9 @@ def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
             break
         roll -= share
     maker = _foreign[foreign] if foreign else _maker
+    model = "hand" if rng.random() < _hand_share else "marks"
     scan = maker.random(rng, colour=bool(rng.random() < _colour_share), reuse=REUSE,
-                        style=style)
+                        style=style, model=model)
     spec = scan.spec
     if foreign and (spec.streak is None or spec.streak[0] == "light"):
         # A dark streak is seen before the code is read; a light one only after the
@@ -153,6 +162,27 @@ def _make(index: int) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
              "strays": spec.strays > 0, "colour": spec.colour, "jpeg": spec.jpeg is not None,
              "orientation": spec.orientation}
     return scan.image, scan.truth, flags
+
+
+class KindTally:
+    """How one kind of mark of one mark model was read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.low = float("inf")  # the lowest score of a vote
+        self.high = float("-inf")  # the highest score of a non-vote
+        self.classes = Counter()  # type: Counter[str]
+        self.errors = 0
+
+    def add(self, mark: dict[str, Any], vote: bool) -> None:
+        self.count += 1
+        score = float(mark["score"])
+        if vote:
+            self.low = min(self.low, score)
+        else:
+            self.high = max(self.high, score)
+        self.classes[mark["class"]] += 1
+        self.errors += (mark["class"] == "marked") != vote
 
 
 class Tally:
@@ -178,6 +208,7 @@ class Tally:
         self.missed_streaks = Counter()  # type: Counter[str]
         self.foreign = Counter()  # type: Counter[str]
         self.foreign_wrong = Counter()  # type: Counter[str]
+        self.kinds: dict[tuple[str, str, str], KindTally] = {}
 
     def time(self, wall: float, cpu: float) -> None:
         self.wall.append(wall * 1000)
@@ -208,10 +239,12 @@ class Tally:
             self.positions += 1
             counted = mark["class"] == "marked"
             vote = target["truth"] == "vote"
+            key = (target.get("model") or "-", target["kind"] or "empty", target["truth"])
+            self.kinds.setdefault(key, KindTally()).add(mark, vote)
             if mark["class"] == "marginal":
                 self.marginal += 1
                 self.marginal_by_design += target["truth"] == "marginal"
-            if target["kind"] == "line":
+            if target["kind"] == "line" and target.get("model") != "hand":
                 self.lines["counted" if counted else "missed"] += 1
             if target["truth"] == "marginal":
                 self.hesitations[mark["class"]] += 1
@@ -260,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
         args.workers, initializer=_init_worker,
-        initargs=(args.seed, args.dpi, args.colour_share, others),
+        initargs=(args.seed, args.dpi, args.colour_share, args.hand_share, others),
     ) as pool:
         folder = Path(tmp)
         last_report = 0.0
@@ -378,6 +411,25 @@ def _report(args: argparse.Namespace, ours: Tally, plain: Tally,
     if ours.foreign_wrong:
         print("foreign ballots not refused with their reason:",
               json.dumps(dict(ours.foreign_wrong)))
+    _report_kinds(ours, args.thresholds)
+
+
+def _report_kinds(tally: Tally, thresholds: dict[str, float]) -> None:
+    """Per mark model and kind: the lowest score of a vote, the highest of a non-vote,
+    the classes given and the vote errors, so the margins to the thresholds show."""
+    print(f"\nscores by mark model and kind (shailoo; marked from {thresholds['marked']}, "
+          f"marginal from {thresholds['marginal']}):")
+    print(f"{'model':6s} {'kind':9s} {'truth':9s} {'targets':>8s} {'lowest vote':>12s} "
+          f"{'highest non-vote':>17s} {'marked':>8s} {'marginal':>9s} {'unmarked':>9s} "
+          f"{'errors':>7s}")
+    order = {"vote": 0, "marginal": 1, "blank": 2}
+    for (model, kind, truth), k in sorted(tally.kinds.items(),
+                                          key=lambda kv: (kv[0][0], order[kv[0][2]], kv[0][1])):
+        low = f"{k.low:.3f}" if k.low != float("inf") else "-"
+        high = f"{k.high:.3f}" if k.high != float("-inf") else "-"
+        print(f"{model:6s} {kind:9s} {truth:9s} {k.count:>8,} {low:>12s} {high:>17s} "
+              f"{k.classes['marked']:>8,} {k.classes['marginal']:>9,} "
+              f"{k.classes['unmarked']:>9,} {k.errors:>7,}")
 
 
 def _wrong(tally: Tally, reason: str) -> int:
@@ -395,11 +447,17 @@ def main() -> None:
                         help="processes generating scans, on the cores other than the "
                              "reader's (default 2)")
     parser.add_argument("--colour-share", type=float, default=0.1)
+    parser.add_argument("--hand-share", type=float, default=0.5,
+                        help="share of sheets marked by the hand model, hil/ballot_scans/"
+                             "hand.py (default 0.5; the rest by marks.py)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the OpenCV reader")
     parser.add_argument("--baseline-every", type=int, default=1, metavar="N",
                         help="run the OpenCV reader on every Nth sheet only (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     args = parser.parse_args()
+    if not 0 <= args.hand_share <= 1 or not 0 <= args.colour_share <= 1:
+        parser.error("--hand-share and --colour-share are shares from 0 to 1")
+    args.thresholds = dict(DEFAULT_THRESHOLDS)
     sys.exit(run(args))
 
 
