@@ -336,7 +336,7 @@ def summary(figures: list[SetFigures]) -> None:
     )
 
 
-def calibrate(sets: list[ExtractedSet]) -> None:
+def calibrate(sets: list[ExtractedSet]) -> dict:
     """Threshold per target FMR over every two usable captures of different fingers.
 
     Pairs within a set and across sets are pooled: a station's impostor is another
@@ -383,15 +383,45 @@ def calibrate(sets: list[ExtractedSet]) -> None:
         % (max(within, default=0.0), max(across, default=0.0))
     )
     print("  EER %.2f %% (threshold %.3f)" % (100 * table["eer"], table["eer_threshold"]))
-    print("\n  for controller/biometrics/thresholds.py:")
+    return {
+        "table": {t: v[0] for t, v in table["targets"].items()},
+        "highest": max(within + across, default=0.0),
+        "impostors": len(impostor),
+    }
+
+
+def print_thresholds(calibration: dict, outsiders_highest: float | None) -> None:
+    """The table for controller/biometrics/thresholds.py from this run.
+
+    ``ZERO_FALSE_MATCH`` is FVC's ZeroFMR point: the lowest threshold, to 0.01, that no
+    impostor comparison of this run reached, 1:1 or as an outsider's best over the 1:N
+    gallery. The 0.01 % point rests on two or three pairs, so 1:N takes the higher.
+    """
+    highest = max(calibration["highest"], outsiders_highest or 0.0)
+    zero = (np.floor(highest * 100 + 1e-9) + 1) / 100
+    print("\nthresholds from this run, for controller/biometrics/thresholds.py:")
     print("BY_FALSE_MATCH_RATE = {")
-    for target, (threshold, _, _) in table["targets"].items():
+    for target, threshold in calibration["table"].items():
         print("    %g: %.3f," % (target, threshold))
     print("}")
+    print(
+        "ZERO_FALSE_MATCH = %.2f  # highest impostor score: %.3f over %d pooled 1:1 pairs%s"
+        % (
+            zero,
+            calibration["highest"],
+            calibration["impostors"],
+            ""
+            if outsiders_highest is None
+            else ", %.3f as an outsider's best over the 1:N gallery" % outsiders_highest,
+        )
+    )
 
 
-def identification(sets: list[ExtractedSet], size: int, seed: int) -> None:
-    """1:N on a gallery of real references among templates made from real minutiae."""
+def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | None:
+    """1:N on a gallery of real references among templates made from real minutiae.
+
+    Returns the highest best score of an outsider (None without outsiders).
+    """
     entries: list[tuple[object, Template]] = []
     sources: list[tuple[object, Minutiae]] = []
     roles: dict[tuple[int, int], str] = {}
@@ -518,6 +548,8 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> None:
                 out_named,
             )
         )
+        return float(best.max())
+    return None
 
 
 def _named(ranked: list[tuple[object, float]]) -> object | None:
@@ -540,10 +572,10 @@ def run(sets: list[FingerSet], gallery: int, seed: int, calibrating: bool) -> No
         extracted.append(done)
         figures.append(report_set(done))
     summary(figures)
-    if calibrating:
-        calibrate(extracted)
-    if gallery > 0:
-        identification(extracted, gallery, seed)
+    calibration = calibrate(extracted) if calibrating else None
+    outsiders_highest = identification(extracted, gallery, seed) if gallery > 0 else None
+    if calibration is not None:
+        print_thresholds(calibration, outsiders_highest)
     print(
         "\nthresholds in use (controller/biometrics/thresholds.py): verify %.3f, identify %.3f"
         % (thresholds.VERIFY_THRESHOLD, thresholds.IDENTIFY_THRESHOLD)
