@@ -171,7 +171,11 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
 
     own = orientation.band_tensor(power, frequency.BAND)
     means = segmentation.window_means(image, tiling.rows, tiling.cols, STEP)
-    features = segmentation.measure(power, own.coherence(), means)
+    # Dry ridges broken into dots and pores have little direction inside one window but
+    # the same direction as their neighbours; noise has neither.
+    around = own.smoothed(np.ones(tiling.shape, dtype=np.float32), segmentation.NEIGHBOURHOOD)
+    coherence = np.maximum(own.coherence(), around.coherence())
+    features = segmentation.measure(power, coherence, means)
     fg = segmentation.foreground(features)
     local = quality.window_quality(features)
     score = quality.image_quality(local, fg, window_area)

@@ -35,7 +35,8 @@ MIN_AMPLITUDE = 5.0  # grey levels (standard deviation) of ridge-band texture
 RELATIVE_AMPLITUDE = 0.2
 STRONG = 90.0
 MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
-MIN_COHERENCE = 0.35  # of the window's own band-passed gradient tensor
+MIN_COHERENCE = 0.35  # of the band-passed gradient tensor, the window's own or ...
+NEIGHBOURHOOD = 1.0  # ... smoothed over its neighbours (Gaussian, in windows)
 MIN_PART = 4  # windows: smaller separate parts of the mask are specks
 # A finger is one area; a separate part under a quarter of the largest is the sensor's
 # frame, a streak or residue beside it (a print split by a crease stays in halves).
@@ -49,7 +50,8 @@ class WindowFeatures:
 
     ``amplitude``: standard deviation (grey levels) of the window's ridge-band texture;
     ``share``: band energy over all texture energy; ``coherence``: of the window's own
-    gradient tensor; ``mean``: mean grey level of the window's pixels.
+    gradient tensor or, where larger, of the tensor over its neighbourhood; ``mean``: mean
+    grey level of the window's pixels.
     """
 
     def __init__(
