@@ -349,9 +349,12 @@ def diff_contests(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]
 CHECKIN_TIMEOUT = 60.0
 SCAN_TIMEOUT = 120.0
 MAX_FEEDS = 4
-# Returns that say nothing about the ballot itself: the voter feeds it again.
+# Returns that say nothing about the ballot itself, and the warning about an over-,
+# under- or unclear vote, which a simulated voter (having marked as meant) answers by
+# casting the ballot as it is: the voter feeds it again.
 REFEED_REASONS = frozenset(
     {
+        "review",
         "interrupted",
         "timeout",
         "upload_failed",
