@@ -344,10 +344,13 @@ def measure_targets(
         stroke &= grid.reach[None, :, :]
         reach[some] = np.minimum(_longest_pieces(stroke, dark, grid.step) / grid.height, 1.0)
     ring = np.zeros(count)
-    band = _sample_around(gray, h, targets.centres, targets.ring(k))
-    some = np.flatnonzero((band < faint[:, None]).any(axis=1))
+    # A target whose inside scores in full needs no look around it.
+    looked = np.flatnonzero(np.maximum(fill / FILL_FULL, reach) < 1)
+    band = _sample_around(gray, h, targets.centres[looked], targets.ring(k))
+    inked_band = (band < faint[looked, None]).any(axis=1)
+    some = looked[inked_band]
     if some.size:
-        band = band[some].reshape(some.size, RING_RAYS, -1)
+        band = band[inked_band].reshape(some.size, RING_RAYS, -1)
         # Along a ray the band is 1 to 1.4 mm deep: its lightest point is the paper
         # beside a pen line that crosses it.
         ring_ink = _strokes(band, local[some], black, (1, band.shape[2]))[0]

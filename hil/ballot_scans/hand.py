@@ -361,9 +361,9 @@ def _stray(aim: _Aim, rng: np.random.Generator) -> list[_Stroke]:
         pts = [(x, y), (x + rng.uniform(12, 40) / 2, y + _jitter(rng, 0.2)),
                (x + rng.uniform(12, 40), y + _jitter(rng, 0.3))]
     else:  # a short dash in the margin to the left
-        x = aim.cx - aim.a - rng.uniform(2.2, 3.0)
+        x = aim.cx - aim.a - rng.uniform(2.6, 3.1)
         y = aim.cy + _jitter(rng, 0.4)
-        pts = [(x - 0.7, y), (x + 0.5, y + _jitter(rng, 0.2))]
+        pts = [(x - 0.5, y), (x + 0.4, y + _jitter(rng, 0.2))]
     return [_Stroke(pts, rng.uniform(0.6, 1.0), tail=0.2)]
 
 

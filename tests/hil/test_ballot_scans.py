@@ -22,6 +22,7 @@ from hil.ballot_scans import (
     MarkSpec,
     ScanMaker,
     ScanSpec,
+    hand,
     scanner,
 )
 from hil.ballot_scans import paper as paper_fx
@@ -236,3 +237,110 @@ def test_the_command_refuses_a_broken_election(tmp_path) -> None:
     )
     assert done.returncode == 1 and "error:" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+# -- the hand model -------------------------------------------------------------------
+
+
+HAND_DPI = 200
+
+
+@pytest.fixture(scope="module")
+def hand_maker(election) -> ScanMaker:
+    return ScanMaker(election, HAND_DPI, "official")
+
+
+def _ink_of(field: np.ndarray, level: float = 0.25) -> np.ndarray:
+    return np.argwhere(field > level)
+
+
+def test_hand_marks_are_the_same_for_the_same_spec_and_differ_by_seed(hand_maker) -> None:
+    marks = [MarkSpec("party-list", "p-el-unu", "tick", "ballpoint-0.3/blue", model="hand"),
+             MarkSpec("smd-07", "c07-sydykov", "circle", "pencil-2b/black", model="hand")]
+    spec = ScanSpec("s-d07", marks=marks, rotation=1.5, noise=3.0, seed=5, colour=True)
+    a, b = hand_maker.make(spec), hand_maker.make(dataclasses.replace(spec))
+    assert np.array_equal(a.image, b.image) and a.truth == b.truth
+    c = hand_maker.make(dataclasses.replace(spec, seed=6))
+    assert not np.array_equal(a.image, c.image)
+    truth = {t["option"]: t for t in a.truth["targets"]}
+    assert truth["p-el-unu"]["model"] == "hand" and truth["p-el-unu"]["truth"] == "vote"
+    assert a.truth["votes"] == {"party-list": ["p-el-unu"], "smd-07": ["c07-sydykov"]}
+
+
+def test_hand_model_kinds_pens_and_bad_names() -> None:
+    assert set(hand.KINDS) == set(hand.VOTE_KINDS) | set(hand.MARGINAL_KINDS) | set(
+        hand.BLANK_KINDS)
+    assert [hand.truth_of(k) for k in ("tick", "dot", "speck", None)] == [
+        "vote", "marginal", "blank", "blank"]
+    assert hand.parse_pen("pencil-2b/red")[1] == "graphite"  # a pencil is graphite
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        hand.parse_pen(hand.random_pen(rng))
+    box, k = (100.0, 200.0, 55.0, 35.0), HAND_DPI / 25.4
+    with pytest.raises(ValueError, match="unknown hand mark 'smudge'"):
+        hand.hand_patch(box, "smudge", "ballpoint-0.3/blue", k, rng)
+    with pytest.raises(ValueError, match="unknown instrument 'quill'"):
+        hand.hand_patch(box, "tick", "quill/blue", k, rng)
+    with pytest.raises(ValueError, match="unknown ink 'gold'"):
+        hand.hand_patch(box, "tick", "ballpoint-0.3/gold", k, rng)
+
+
+def test_random_hand_specs_use_only_the_hand_model(election) -> None:
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="unknown mark model 'robot'"):
+        random_spec(election, "s-d07", rng, model="robot")
+    kinds = set()
+    for _ in range(30):
+        spec = random_spec(election, "s-d07", rng, model="hand")
+        assert spec.strays == 0  # the hand model draws its own strays, per option
+        for mark in spec.marks:
+            assert mark.model == "hand" and mark.kind in hand.KINDS
+            hand.parse_pen(mark.pen)
+            kinds.add(mark.kind)
+    assert kinds == set(hand.KINDS)
+
+
+@pytest.mark.parametrize("pen", ["ballpoint-0.25/black", "ballpoint-0.6/blue", "felt/red"])
+def test_hand_dots_are_at_most_about_a_millimetre_and_specks_smaller(pen) -> None:
+    k = HAND_DPI / 25.4
+    box = (300.0, 400.0, 7 * k, 4.5 * k)
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        dot = _ink_of(hand.hand_patch(box, "dot", pen, k, rng)[0].field)
+        speck = _ink_of(hand.hand_patch(box, "speck", pen, k, rng)[0].field)
+        for points, limit in ((dot, 1.0), (speck, 0.3)):
+            if len(points):
+                span = (points.max(axis=0) - points.min(axis=0) + 1).max() / k
+                # The pen's own width rounds up to whole pixels.
+                assert span <= limit + 1.5 / k, (pen, seed, span)
+
+
+def test_hand_strokes_are_drawn_as_a_hand_draws_them() -> None:
+    """A 0.25 mm ballpoint line is about two pixels wide at 200 dpi, a tick's long arm
+    leaves the oval at the top right, a circle goes round the oval without entering it,
+    and a stray stays away from the oval."""
+    k = HAND_DPI / 25.4
+    box = (300.0, 400.0, 7 * k, 4.5 * k)
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        patch, _ = hand.hand_patch(box, "line", "ballpoint-0.25/black", k, rng)
+        ink = patch.field > 0.5
+        widths = ink.sum(axis=0)
+        assert 1 <= np.median(widths[widths > 0]) <= 3, seed
+        patch, _ = hand.hand_patch(box, "tick", "ballpoint-0.4/blue", k, rng)
+        points = _ink_of(patch.field) + [patch.y0, patch.x0]
+        top_right = points[np.argmin(points[:, 0] - points[:, 1])]
+        assert top_right[1] > cx + box[2] / 4 and top_right[0] < cy - box[3] / 2, seed
+        patch, _ = hand.hand_patch(box, "circle", "ballpoint-0.3/red", k, rng)
+        points = _ink_of(patch.field) + [patch.y0, patch.x0]
+        u = (points[:, 1] - cx) / (box[2] / 2)
+        v = (points[:, 0] - cy) / (box[3] / 2)
+        assert (u**2 + v**2).min() > 0.85 ** 2, seed  # round the oval, not through it
+        angles = np.arctan2(v, u)
+        assert np.histogram(angles, bins=12, range=(-np.pi, np.pi))[0].min() > 0, seed
+        patch, _ = hand.hand_patch(box, "stray", "ballpoint-0.5/green", k, rng)
+        points = _ink_of(patch.field) + [patch.y0, patch.x0]
+        dx = np.maximum(np.abs(points[:, 1] - cx) - box[2] / 2, 0)
+        dy = np.maximum(np.abs(points[:, 0] - cy) - box[3] / 2, 0)
+        assert np.hypot(dx, dy).min() > 1.2 * k, seed
