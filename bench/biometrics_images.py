@@ -43,6 +43,7 @@ from hil.fvc import FingerSet, genuine_pairs, impostor_pairs_all, impostor_pairs
 from hil.mixed_templates import MixedTemplates
 
 Key = tuple[int, int]  # (finger, impression), both from 0
+EXTRAPOLATED = (1e-5, 1e-6)  # false-match rates beyond counting, for 1:N
 
 
 @dataclass
@@ -385,11 +386,36 @@ def calibrate(sets: list[ExtractedSet]) -> dict:
         % (max(within, default=0.0), max(across, default=0.0))
     )
     print("  EER %.2f %% (threshold %.3f)" % (100 * table["eer"], table["eer_threshold"]))
+    tail = tail_thresholds(impostor, EXTRAPOLATED)
+    for target, threshold in tail.items():
+        print(
+            "  FMR %g %%: threshold %.3f extrapolated (exponential tail fitted to the top 1 %% "
+            "of impostor scores); FNMR %.2f %%"
+            % (100 * target, threshold, 100 * float((genuine_a < threshold).mean()))
+        )
     return {
         "table": {t: v[0] for t, v in table["targets"].items()},
+        "tail": tail,
         "highest": max(within + across, default=0.0),
         "impostors": len(impostor),
     }
+
+
+def tail_thresholds(impostor: np.ndarray, targets: tuple[float, ...]) -> dict[float, float]:
+    """Thresholds for false-match rates too small to count, from the impostor tail.
+
+    Peaks over a threshold: above the score that 1 % of impostor pairs reach, the excess
+    is taken as exponential with the mean of the excesses seen, so P(score >= t) =
+    0.01 exp(-(t - u) / mean excess). Bounded scores fall off faster than that, so the
+    extrapolated thresholds err high, towards fewer false matches.
+    """
+    scores = np.sort(np.asarray(impostor, dtype=np.float64))
+    if len(scores) < 1000:
+        return {}
+    u = float(np.quantile(scores, 0.99))
+    excess = scores[scores > u] - u
+    scale = float(excess.mean()) if len(excess) else 0.0
+    return {t: u + scale * float(np.log(0.01 / t)) for t in targets}
 
 
 def print_thresholds(calibration: dict, outsiders_highest: float | None) -> None:
@@ -406,6 +432,11 @@ def print_thresholds(calibration: dict, outsiders_highest: float | None) -> None
     for target, threshold in calibration["table"].items():
         print("    %g: %.3f," % (target, threshold))
     print("}")
+    if calibration["tail"]:
+        print("EXTRAPOLATED = {")
+        for target, threshold in calibration["tail"].items():
+            print("    %g: %.3f," % (target, threshold))
+        print("}")
     print(
         "ZERO_FALSE_MATCH = %.2f  # highest impostor score: %.3f over %d pooled 1:1 pairs%s"
         % (
