@@ -16,8 +16,9 @@ Steps, each of which can end the reading with a rejection reason (``REASONS``):
 5. The corner fiducials and timing marks fix a homography from sheet millimetres to
    scan pixels (``registration``): ``cannot_register``, ``wrong_scale``.
 6. Every target of the style's layout (recomputed from the election, never read from a
-   side file) is scored against the paper around it (``scoring``), and the
-   ``marked`` and ``marginal`` thresholds classify it.
+   side file) is scored by how far ink goes across it — its fill, its longest pen
+   stroke, a circle drawn round it — against the paper around it (``scoring``), and
+   the ``marked`` and ``marginal`` thresholds classify it.
 
 Only ``marked`` targets are votes. ``marginal`` ones are reported for review and never
 counted. A contest with more marks than it allows, or "against all" together with

@@ -1,19 +1,38 @@
-"""Mark scores: how much of a target's interior is ink, measured against the paper around it.
+"""Mark scores: how far a voter's ink goes across a target, measured against the paper
+around it.
 
-For each oval the scan is sampled, through the registration's homography, at points
-covering the oval's interior (``INTERIOR`` of its size: clear of the printed outline
-even when registration is off by half a millimetre) and at points of the paper around
-it in its own row (between the oval's outline and the row's lines and text).
+A fill fraction alone punishes thin strokes: a tick of a 0.3 mm ballpoint covers a
+tenth of an oval, little more than a 1 mm dot. What tells them apart is length, so the
+score is the largest of three measures, each a share from 0 to 1:
 
-The local paper level is the median of those surrounding points (a mark spilling over
-the oval's edge, a tick's arm, reach only a few of them), so a coffee stain, a fold's
-shadow or a grey recycled sheet lowers the reference together with the target, and ink
-is judged against the paper it is on. The black level is measured inside the corner
-fiducials. A point is ink when it is darker than ``ink`` of the way from that black to
-the local paper. The score is the share of interior points that are ink:
-a filled oval scores near 1, a 1 mm line across the target about 0.3 to 0.5, an empty
-oval 0. Colour scans are turned to grey by the darkest channel first (``read``), so
-blue, red, green and black pens and pencil all read as ink.
+* ``fill``: the share of the oval's interior (``INTERIOR`` of its size, clear of the
+  printed outline even when registration is off by half a millimetre) that is ink, as
+  a share of ``FILL_FULL``. Fills, partial fills, heavy scribbles.
+* ``reach``: the length of the longest connected piece of pen stroke inside the oval
+  (within ``REACH_MARGIN`` of its outline), as a share of that region's height
+  (2.9 mm). A stroke's length is the largest of its extents across, down and along both
+  diagonals, counting only its points at least ``HALF`` as dark as its darkest, so the
+  scanner's blur does not lengthen a dot. Ticks, crosses, slashes, lines.
+* ``ring``: how far round the oval, in a band of paper just outside its outline and
+  short of the row's lines and text, a stroke goes (directions out of ``RING_RAYS``,
+  gaps of up to ``RING_GAP`` closed, single directions left out), as a share of
+  ``RING_FULL``. A circle drawn round the oval.
+
+Ink: for each oval the scan is sampled, through the registration's homography, inside
+it, in the band around it, and at points of the paper around it in its own row. The
+local paper level is the median of those surrounding points (a mark spilling over the
+oval's edge, a tick's arm, reach only a few of them), so a coffee stain, a fold's shadow
+or a grey recycled sheet lowers the reference together with the target. The black level
+is measured inside the corner fiducials. For the fill a point is ink when it is darker
+than ``ink`` of the way from that black to the local paper. A point of a pen stroke
+(reach and ring) is ``FAINT`` darker than the paper and ``FAINT_EDGE`` darker than the
+lightest point within ``FAINT_REACH`` of it: a fine ballpoint blurred by the scanner
+is far lighter than ``ink`` asks, while a fold's shadow or a stain's rim is wider than
+that window and stands out from nothing. Colour scans are turned to grey by the darkest
+channel first (``read``), so pens of any colour and pencil all read as ink.
+
+Measured (docs/ballots.md): a vote of either mark model scores from about 0.6 up, most
+1; a hesitation dot of up to a millimetre at most about 0.42, a speck about 0.16.
 """
 
 from __future__ import annotations
