@@ -44,8 +44,9 @@ from protocol import canonical
 
 VERSION = "1.0.0"
 MARK_METRIC = (
-    "share of the sampled interior of the target oval darker than ink times the paper's "
-    "brightness, 0 to 1"
+    "largest of: the share of the target oval's interior that is ink (of 0.3), the "
+    "longest pen stroke inside it (of 2.9 mm), how far round it a stroke goes (of 3/4); "
+    "0 to 1"
 )
 ELECTION_HASH = "shailoo-election-hash"
 INDICATION = {"marked": "yes", "marginal": "unknown", "unmarked": "no"}
