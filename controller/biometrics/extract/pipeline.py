@@ -19,6 +19,7 @@ from scipy import ndimage
 from controller.biometrics.extract import (
     enhancement,
     filtering,
+    frame,
     frequency,
     orientation,
     quality,
@@ -72,8 +73,13 @@ def extract(gray: np.ndarray, dpi: int = 500) -> Extraction:
     image = _checked_image(gray)
     dpi = _checked_dpi(dpi)
     height, width = image.shape
-    work = _resampled(image, NATIVE_DPI / dpi)
-    found, score, reason = _analyse(work)
+    padding = frame.outside(image)
+    if padding is None:
+        work, unseen = _resampled(image, NATIVE_DPI / dpi), None
+    else:
+        work = _resampled(frame.filled(image, padding), NATIVE_DPI / dpi)
+        unseen = _resampled(padding.astype(np.float32), NATIVE_DPI / dpi) > 0.5
+    found, score, reason = _analyse(work, unseen)
     if reason is not None:
         return Extraction(Minutiae.empty(), score, False, reason, width, height, dpi)
     # Back to the given image's pixels: centres of pixels map onto centres.
@@ -159,8 +165,11 @@ class _Field:
         return ndimage.map_coordinates(grid, [gy, gx], order=1, mode="nearest")
 
 
-def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
-    """Minutiae (500-dpi pixels), image score and refusal reason of a 500-dpi image."""
+def _analyse(image: np.ndarray, unseen: np.ndarray | None) -> tuple[Minutiae, int, str | None]:
+    """Minutiae (500-dpi pixels), image score and refusal reason of a 500-dpi image.
+
+    ``unseen`` marks the sensor's padding frame (already filled in ``image``), or None.
+    """
     blank = quality.blank_reason(image)
     if blank is not None or min(image.shape) < 2 * STEP:
         return Minutiae.empty(), 0, blank or "too_small"
@@ -191,7 +200,9 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     freq = frequency.smooth_field(frequency.window_frequency(power, direction, fg), fg * local)
     field = _Field(direction, flow.coherence(), 1.0 / freq, local)
     enhanced = enhancement.enhance(tiling, spectra, fg, freq, direction, field.certainty)
-    found = _minutiae(enhanced, tiling.expand(fg), field, float(np.median(field.period[fg])))
+    found = _minutiae(
+        enhanced, tiling.expand(fg), field, float(np.median(field.period[fg])), unseen
+    )
     if len(found) < quality.MIN_MINUTIAE:
         # A clear print with few minutiae is just a finger with few of them; in a
         # mediocre one the smudge or the faintness is the cause worth telling.
@@ -201,7 +212,13 @@ def _analyse(image: np.ndarray) -> tuple[Minutiae, int, str | None]:
     return found, score, None
 
 
-def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: float) -> Minutiae:
+def _minutiae(
+    enhanced: np.ndarray,
+    inside: np.ndarray,
+    field: _Field,
+    typical: float,
+    unseen: np.ndarray | None = None,
+) -> Minutiae:
     """Minutiae of the enhanced image inside the print, false ones removed."""
     # Only the print's bounding box needs thinning and tracing.
     rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
@@ -216,7 +233,7 @@ def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: 
     keep = filtering.graph_rules(graph, period, ridge_at) == filtering.KEPT
     angle = skeleton.directions(graph, ridge_at, radius=int(round(typical)))
     keep &= filtering.facing_endings(xs, ys, angle, graph.kind, period)
-    edge, border = _edge_distances(inside, xs, ys)
+    edge, border = _edge_distances(inside, xs, ys, unseen)
     keep &= filtering.inside_print(edge, border, period)
     idx = np.nonzero(keep)[0]
     idx = idx[filtering.crowded(xs[idx], ys[idx], period[idx])]
@@ -235,9 +252,13 @@ def _minutiae(enhanced: np.ndarray, inside: np.ndarray, field: _Field, typical: 
 
 
 def _edge_distances(
-    inside: np.ndarray, xs: np.ndarray, ys: np.ndarray
+    inside: np.ndarray, xs: np.ndarray, ys: np.ndarray, unseen: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (pixels) of each point to the edge of the print, and to the image's edge."""
+    """Distance (pixels) of each point to the edge of the print, and to the image's edge.
+
+    Where the sensor padded its capture area with a frame (``unseen``), the frame's
+    edge is the image's edge.
+    """
     h, w = inside.shape
     # The mask is constant over STEP-pixel blocks, so a quarter-resolution copy gives the
     # same distances to within a few pixels at a sixteenth of the cost. The image's own
@@ -246,4 +267,8 @@ def _edge_distances(
     dist = ndimage.distance_transform_edt(coarse)[1:-1, 1:-1] * 4.0
     at = ndimage.map_coordinates(dist, [ys / 4.0, xs / 4.0], order=1, mode="nearest")
     border = np.minimum(np.minimum(xs, ys), np.minimum(w - 1 - xs, h - 1 - ys))
+    if unseen is not None:
+        to_frame = ndimage.distance_transform_edt(~unseen)
+        near = ndimage.map_coordinates(to_frame, [ys, xs], order=1, mode="nearest")
+        border = np.minimum(border, near)
     return at.astype(np.float32), border.astype(np.float32)
