@@ -512,6 +512,7 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | No
     )
     times, cpu, ranks, outsider_best = [], [], [], []
     outsider_kinds: list[str] = []
+    missed_in: Counter = Counter()
     identified = named_wrong = 0
     out_named = 0
     for s, done in enumerate(sets):
@@ -528,6 +529,8 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | No
             if role == "enrolled" and i >= first_probe:
                 owners = [owner for owner, _ in ranked]
                 ranks.append(owners.index((s, f)) if (s, f) in owners else 99)
+                if ranks[-1] != 0:
+                    missed_in[done.fset.name] += 1
                 identified += named == (s, f)
                 named_wrong += named is not None and named != (s, f)
             elif role == "outsider":
@@ -563,6 +566,11 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | No
                 100 * identified / len(r),
                 named_wrong,
             )
+        )
+    if missed_in:
+        print(
+            "  enrolled probes not at rank 1, by set: %s"
+            % ", ".join("%s %d" % kv for kv in sorted(missed_in.items()))
         )
     if outsider_best:
         best = np.array(outsider_best)
