@@ -335,7 +335,8 @@ def summary(figures: list[SetFigures]) -> None:
         )
     print(
         "  (minutiae: median (p10-p90) per usable capture; extract ms: median / p95, wall and CPU, "
-        "numpy on one core; FMR 0.1 % of 2,880 pairs means 2 impostor pairs allowed at or above)"
+        "numpy on one core; FMR 0.1 %% of a set's impostor pairs: %s)"
+        % allowed_above(0.001, len(figures[0].impostor_all))
     )
 
 
@@ -430,7 +431,13 @@ def print_thresholds(calibration: dict, outsiders_highest: float | None) -> None
     print("\nthresholds from this run, for controller/biometrics/thresholds.py:")
     print("BY_FALSE_MATCH_RATE = {")
     for target, threshold in calibration["table"].items():
-        print("    %g: %.3f," % (target, threshold))
+        if target * calibration["impostors"] < 1:
+            print(
+                "    # %g: too few impostor pairs (%d) to measure"
+                % (target, calibration["impostors"])
+            )
+        else:
+            print("    %g: %.3f," % (target, threshold))
     print("}")
     if calibration["tail"]:
         print("EXTRAPOLATED = {")
@@ -486,7 +493,11 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | No
                             )
                         )
     t0 = time.perf_counter()
-    maker = MixedTemplates(sources, seed)
+    try:
+        maker = MixedTemplates(sources, seed)
+    except ValueError as err:
+        print("\n1:N left out: the gallery's filler %s (sets too small)" % err)
+        return None
     filler = max(0, size - len(entries))
     for k in range(filler):
         entries.append(
