@@ -202,3 +202,31 @@ def test_unreadable_and_blank_captures_count_as_refused_not_as_errors(tmp_path: 
     assert "unreadable: " in done.stdout and "truncated" in done.stdout
     # Every genuine pair holds a refused capture, so every one is a false non-match.
     assert "FNMR 100.00 %" in done.stdout
+
+
+def _error_rates():  # noqa: ANN202
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import error_rates
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return error_rates
+
+
+def test_error_rates_count_refusals_as_fvc_does() -> None:
+    er = _error_rates()
+    genuine = np.array([0.9, 0.8, 0.7, er.REFUSED])
+    impostor = np.array([0.1, 0.2, 0.75, er.REFUSED, er.REFUSED])
+    # At 0.75: two genuine of four below (0.7 and the refused one), one impostor of five
+    # at or above; a refused impostor pair never matches.
+    fnmr, fmr = er.at_threshold(genuine, impostor, 0.75)
+    assert (fnmr, fmr) == (0.5, 0.2)
+    r = er.rates(genuine, impostor, (0.01, 0.2))
+    # The lowest threshold letting no impostor through is just above 0.75: the next level.
+    threshold, fnmr, fmr = r["targets"][0.01]
+    assert threshold == 0.8 and fmr == 0.0 and fnmr == 0.5
+    assert r["targets"][0.2][:2] == (0.7, 0.25)  # 0.75 is the one impostor let through
+    assert 0.2 <= r["eer"] <= 0.25
+    assert er.rates(np.array([0.9, 0.8]), np.array([0.1, 0.2]))["eer"] == 0.0
+    assert er.allowed_above(0.001, 2880).startswith("2 of 2880")
+    assert er.allowed_above(0.001, 999) == "too few impostor pairs to measure"
