@@ -9,10 +9,11 @@ score is the largest of three measures, each a share from 0 to 1:
   printed outline even when registration is off by half a millimetre) that is ink, as
   a share of ``FILL_FULL``. Fills, partial fills, heavy scribbles.
 * ``reach``: the length of the longest connected piece of pen stroke inside the oval
-  (within ``REACH_MARGIN`` of its outline), as a share of that region's height
-  (2.9 mm). A stroke's length is the largest of its extents across, down and along both
-  diagonals, counting only its points at least ``HALF`` as dark as its darkest, so the
-  scanner's blur does not lengthen a dot. Ticks, crosses, slashes, lines.
+  (up to ``REACH_MARGIN`` from its outline), as a share of ``REACH_FULL`` (2.9 mm, the
+  height of that region). A stroke's length is the largest of its extents across, down
+  and along both diagonals, counting only its points at least ``HALF`` as dark as its
+  darkest, so the scanner's blur does not lengthen a dot. Ticks, crosses, slashes,
+  lines.
 * ``ring``: how far round the oval, in a band of paper just outside its outline and
   short of the row's lines and text, a stroke goes (directions out of ``RING_RAYS``,
   gaps of up to ``RING_GAP`` closed, single directions left out), as a share of
@@ -49,10 +50,9 @@ from controller.ballots.geometry import local_points, project
 
 INTERIOR = 0.62  # of the oval's size: where ink is counted for the fill
 # Where pieces of ink are measured: the oval inside its outline, less a margin for
-# misregistration and the outline's blur.
+# misregistration and the outline's blur (at 0.3 mm the blur of a soft scan shows).
 REACH_MARGIN = 0.45
-REACH_HALF = (geo.OVAL_W / 2 - geo.OVAL_STROKE - REACH_MARGIN,
-              geo.OVAL_H / 2 - geo.OVAL_STROKE - REACH_MARGIN)
+REACH_FULL = 2.9  # mm: a stroke this long inside the oval scores 1
 FILL_FULL = 0.3  # a fill of this share of the interior scores 1: no accident fills that much
 RING_RAYS = 32  # directions in which the band around the oval is looked at
 RING_IN = 0.25  # mm beyond the oval's box, and 1.5 pixels more, where the band starts:
@@ -129,8 +129,8 @@ class Targets:
 class Grid:
     """A rectangular grid over an oval's inside: ``offsets`` (mm from the centre, row
     after row), which of them count for the fill (``fill``, the ``INTERIOR`` ellipse) and
-    for pieces of ink (``reach``, the ``REACH_HALF`` ellipse), the grid's ``rows`` and
-    ``cols``, its ``step`` (mm across, mm down) and the reach ellipse's ``height`` (mm)."""
+    for pieces of ink (``reach``, the oval inside its outline less ``REACH_MARGIN``), the
+    grid's ``rows`` and ``cols`` and its ``step`` (mm across, mm down)."""
 
     offsets: np.ndarray
     fill: np.ndarray
@@ -138,11 +138,11 @@ class Grid:
     rows: int
     cols: int
     step: tuple[float, float]
-    height: float
 
 
 def _grid(k: float) -> Grid:
-    ax, ay = REACH_HALF
+    margin = geo.OVAL_STROKE + REACH_MARGIN
+    ax, ay = geo.OVAL_W / 2 - margin, geo.OVAL_H / 2 - margin
     # At least one sample per pixel each way, so no line a pixel wide falls between them.
     n = int(np.clip(np.ceil(2 * ax * k), 10, 80))
     m = int(np.clip(np.ceil(2 * ay * k), 6, 48))
@@ -152,7 +152,7 @@ def _grid(k: float) -> Grid:
     fill = (xx / (geo.OVAL_W / 2 * INTERIOR)) ** 2 + (yy / (geo.OVAL_H / 2 * INTERIOR)) ** 2 <= 1
     reach = (xx / ax) ** 2 + (yy / ay) ** 2 <= 1
     return Grid(np.stack([xx.ravel(), yy.ravel()], axis=1), fill.ravel(), reach,
-                m, n, (2 * ax / n, 2 * ay / m), 2 * ay)
+                m, n, (2 * ax / n, 2 * ay / m))
 
 
 def _ring_offsets(k: float) -> np.ndarray:
@@ -361,7 +361,7 @@ def measure_targets(
         down = 2 * int(np.ceil(FAINT_REACH / grid.step[1])) + 1
         stroke, dark = _strokes(values, local[some], black, (down, across))
         stroke &= grid.reach[None, :, :]
-        reach[some] = np.minimum(_longest_pieces(stroke, dark, grid.step) / grid.height, 1.0)
+        reach[some] = np.minimum(_longest_pieces(stroke, dark, grid.step) / REACH_FULL, 1.0)
     ring = np.zeros(count)
     # A target whose inside scores in full needs no look around it.
     looked = np.flatnonzero(np.maximum(fill / FILL_FULL, reach) < 1)
