@@ -7,6 +7,11 @@ scan draws on a copy what voters, paper and scanners do, as the spec says:
   lightly pressed fills and scribbles, which are votes; hesitation dots and short nicks,
   marginal by design; erased marks (light residue); stray marks beside the targets;
   pens of several colours and pencil (``pens``);
+* marks by another hand (``hand``): a second mark model, pen trajectories drawn apart
+  from the reader and from ``marks`` (ticks, crosses, slashes, lines, circles round
+  the oval, scribbles, fills; hesitation dots, specks, strays, erasures) with
+  ballpoints from 0.25 mm to a soft pencil in five inks, for ``MarkSpec(model="hand")``
+  and ``random(..., model="hand")``;
 * paper (``paper``): folds, coffee stains, specks of dust;
 * scanner (``scanner``): rotation, scale, mild perspective, the four feed orientations,
   bed margins, blur, noise, paper and black levels, JPEG artefacts, streaks.

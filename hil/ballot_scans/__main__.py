@@ -2,6 +2,7 @@
 
     python -m hil.ballot_scans --election examples/election.json --count 20 --out DIR
         [--dpi 200] [--test] [--station ID] [--colour] [--seed 1] [--jpeg]
+        [--model marks|hand]
 
 For scan N: ``scan-N.png`` (or ``.jpg``) and ``scan-N.truth.json`` with the spec that
 made it and, per target, what it carries and what reading it must give.
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--colour", action="store_true", help="colour scans")
     parser.add_argument("--jpeg", action="store_true", help="save as JPEG, not PNG")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", choices=("marks", "hand"), default="marks",
+                        help="the mark model: marks.py (shapes) or hand.py (pen strokes)")
     args = parser.parse_args(argv)
     if args.count < 0:
         parser.error("--count must not be negative")
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     for n in range(args.count):
-        scan = maker.random(np.random.default_rng([args.seed, n]), colour=args.colour)
+        scan = maker.random(np.random.default_rng([args.seed, n]), colour=args.colour,
+                            model=args.model)
         suffix = "jpg" if args.jpeg else "png"
         path = args.out / f"scan-{n:05d}.{suffix}"
         Image.fromarray(scan.image).save(path, dpi=(args.dpi, args.dpi),

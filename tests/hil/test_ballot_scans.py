@@ -227,6 +227,27 @@ def test_the_command_writes_scans_and_truths(tmp_path) -> None:
         assert {t["truth"] for t in record["targets"]} <= {"vote", "marginal", "blank"}
 
 
+def test_the_command_writes_hand_marked_scans(tmp_path) -> None:
+    out = tmp_path / "hand"
+    done = subprocess.run(
+        [sys.executable, "-m", "hil.ballot_scans", "--election", str(EXAMPLE), "--count", "3",
+         "--dpi", str(DPI), "--out", str(out), "--model", "hand"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*.truth.json")]
+    assert len(records) == 3
+    marks = [m for r in records for m in r["spec"]["marks"]]
+    assert marks and {m["model"] for m in marks} == {"hand"}
+    assert {m["kind"] for m in marks} <= set(hand.KINDS)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hil.ballot_scans", "--election", str(EXAMPLE), "--out",
+         str(tmp_path / "x"), "--model", "robot"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert bad.returncode == 2 and "invalid choice: 'robot'" in bad.stderr
+
+
 def test_the_command_refuses_a_broken_election(tmp_path) -> None:
     broken = tmp_path / "e.json"
     broken.write_text('{"id": "x"', encoding="utf-8")
