@@ -133,7 +133,7 @@ def report_set(done: ExtractedSet) -> SetFigures:
         % (fset.name, fset.fingers, fset.impressions, fset.dpi, fset.dpi_source)
     )
     print(
-        "  refused captures (failure to extract): %d of %d (%.1f %%)%s"
+        "  refused captures (FVC failure to enrol: no template): %d of %d (%.1f %%)%s"
         % (
             done.refused,
             n,

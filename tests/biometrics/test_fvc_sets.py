@@ -175,7 +175,7 @@ def test_the_real_image_benchmark_runs_on_a_small_real_set(tmp_path: Path) -> No
     assert "== %s: 3 fingers x 3 impressions, %d dpi (README)" % (small.name, source.dpi) in out
     assert "9 genuine, 27 impostor comparisons" in out
     assert "first impressions of different fingers (FVC's 3)" in out
-    assert "refused captures (failure to extract):" in out and "EER" in out
+    assert "refused captures (FVC failure to enrol: no template):" in out and "EER" in out
 
 
 def test_the_real_image_benchmark_refuses_what_is_not_a_set(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_unreadable_and_blank_captures_count_as_refused_not_as_errors(tmp_path: 
     (folder / "2_2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # damaged
     done = _bench("--images", str(folder), "--gallery", "0")
     assert done.returncode == 0, done.stderr
-    assert "refused captures (failure to extract): 4 of 4 (100.0 %)" in done.stdout
+    assert "refused captures (FVC failure to enrol: no template): 4 of 4 (100.0 %)" in done.stdout
     assert "unreadable: " in done.stdout and "truncated" in done.stdout
     # Every genuine pair holds a refused capture, so every one is a false non-match.
     assert "FNMR 100.00 %" in done.stdout
