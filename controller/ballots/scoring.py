@@ -63,9 +63,9 @@ RING_OUT = (2.2, 1.6)  # mm beyond the box, less 1.5 pixels, where it ends, acro
 # down: short of the row's text (3 mm to the right) and lines (2.25 mm above and below)
 _EIGHT = np.ones((3, 3), dtype=bool)  # a thin diagonal stroke is one piece
 # A point of a stroke: this much darker than the paper around the target, of the way to
-# black (an eraser's shadow of a felt pen stays under 0.15) ...
-FAINT = 0.2
-FAINT_EDGE = 0.18  # ... and this much darker than the lightest point beside it
+# black (a 0.25 mm line of a pale ink under the most blur is about 0.25) ...
+FAINT = 0.16
+FAINT_EDGE = 0.15  # ... and this much darker than the lightest point beside it
 FAINT_REACH = 0.45  # mm: how far "beside" reaches; a shadow is wider than that
 HALF = 0.5  # a piece of ink is as long as its points this share as dark as its darkest
 PAPER_PERCENTILE = 50
