@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from controller.biometrics import thresholds
 from controller.biometrics.match.cylinders import angle_difference, convex_hull, hull_distance
 from controller.biometrics.match.matcher import Template, align, compare
 from controller.biometrics.match.pairing import Alignment
@@ -32,8 +33,8 @@ MIN_IMPRESSIONS = 2
 MAX_IMPRESSIONS = 8
 MIN_MINUTIAE = 12  # an impression with fewer cannot be aligned with any confidence
 # Impressions of one finger score far above this against each other (docs/biometrics.md):
-# the 1:1 threshold for a false-match rate of 0.1 %.
-SAME_FINGER = 0.30
+# the 1:1 threshold for a false-match rate of 0.1 %, as calibrated.
+SAME_FINGER = thresholds.BY_FALSE_MATCH_RATE[0.001]
 MERGE_DISTANCE = 10.0  # pixels at 500 dpi: two aligned minutiae nearer than this are one
 MERGE_TURN = np.radians(35.0)
 COVER_MARGIN = 16.0  # pixels beyond an impression's minutiae hull that it still saw

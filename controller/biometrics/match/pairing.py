@@ -9,11 +9,19 @@ position tolerance grows with the distance from the anchor, because skin stretch
 the further it is from where it pressed hardest. The pairs then refine the alignment
 (least-squares rotation and translation) and the pairing is repeated once.
 
-The score of an anchor is n² / (m_probe · m_candidate): n paired minutiae, out of the
-m minutiae of each side that lie where the other side also has minutiae (the overlap),
-each m at least ``MIN_OVERLAP``. So a small overlap counts fully when it pairs up fully,
-yet a handful of paired minutiae can never give a high score. The template score is the
-best anchor's; it lies in [0, 1].
+The score of an anchor is s / √(m_probe · m_candidate). s counts the paired minutiae,
+each by how alike the two neighbourhoods are (fully from a local similarity of ``ALIKE``
+up, less below it) and by how well the two positions agree (fully when they coincide,
+nothing at the edge of the tolerance). Minutiae that fall together by accident after a
+wrong alignment (an impostor's, or false minutiae in a blot) have unlike neighbourhoods
+and lie anywhere within the tolerance, so they count little; a genuine pair keeps the
+pairs whose neighbourhoods agree, and since a loose pair counts little the tolerance can
+grow with the distance from the anchor as far as a stretched finger needs. The m are the
+minutiae of each side that lie where the other side also has minutiae (the overlap),
+each at least ``MIN_OVERLAP`` and at least the number of pairs: the score is the share
+of the overlap that pairs up, weighed as above. So a small overlap counts fully when it
+pairs up fully, yet a handful of paired minutiae can never give a high score. The
+template score is the best anchor's; it lies in [0, 1].
 
 Arrays carry a leading batch axis: one call scores a probe against many candidates.
 """
@@ -24,11 +32,12 @@ import numpy as np
 
 ANCHORS = 8  # most similar cylinder pairs tried as alignments
 BASE_TOLERANCE = 8.0  # pixels: position tolerance at the anchor
-STRETCH = 0.06  # added tolerance per pixel of distance from the anchor (skin distortion)
-MAX_TOLERANCE = 20.0
+STRETCH = 0.1  # added tolerance per pixel of distance from the anchor (skin distortion)
+MAX_TOLERANCE = 30.0
 TURN_TOLERANCE = np.radians(30.0)
 OVERLAP_REACH = 40.0  # a minutia lies in the overlap when the other side has one this near
 MIN_OVERLAP = 10  # fewer minutiae than this in the overlap are counted as this many
+ALIKE = 0.5  # local similarity from which a pair of minutiae counts fully
 
 
 class Side:
@@ -85,14 +94,18 @@ def score_and_align(gamma: np.ndarray, a: Side, b: Side) -> tuple[np.ndarray, Al
     centre = (a.x[arow, ia], a.y[arow, ia])
     target = (b.x[rows, ib], b.y[rows, ib])
     index = (rows[:, :, None], np.arange(anchors)[None, :, None], np.arange(na)[None, None, :])
-    paired, partner, _ = _pair(a, b, rot, centre, target, index)
+    paired, partner, _, _ = _pair(a, b, rot, centre, target, index)
     rot, centre, target = _refine(a, b, paired, partner, rot, centre, target)
-    paired, _, distance2 = _pair(a, b, rot, centre, target, index)
+    paired, partner, distance2, tolerance = _pair(a, b, rot, centre, target, index)
     n = paired.sum(-1).astype(np.float64)  # (K, A)
+    # (K, A, na): for each probe minutia, its partner's local similarity and distance.
+    alike = np.minimum(gamma[index[0], index[2], partner] / np.float32(ALIKE), 1.0)
+    fit = 1.0 - distance2[index + (partner,)] / (tolerance * tolerance)
+    s = np.where(paired, alike * fit, 0.0).sum(-1, dtype=np.float64)
     near = distance2 <= np.float32(OVERLAP_REACH**2)
     m_a = np.maximum(np.maximum(near.any(-1).sum(-1), MIN_OVERLAP), n)
     m_b = np.maximum(np.maximum(near.any(-2).sum(-1), MIN_OVERLAP), n)
-    per_anchor = np.where(strength > 0, n * n / (m_a * m_b), 0.0)
+    per_anchor = np.where(strength > 0, s / np.sqrt(m_a * m_b), 0.0)
     best = per_anchor.argmax(axis=1)
     k = np.arange(batch)
     alignment = Alignment(
@@ -105,11 +118,12 @@ def score_and_align(gamma: np.ndarray, a: Side, b: Side) -> tuple[np.ndarray, Al
 
 def _pair(
     a: Side, b: Side, rot: np.ndarray, centre: tuple, target: tuple, index: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mutual nearest pairs within tolerance, for every anchor's alignment.
 
     Returns whether each probe minutia paired (K, A, na), its nearest fitting candidate
-    minutia (K, A, na) and all squared distances after alignment (K, A, na, nb).
+    minutia (K, A, na), all squared distances after alignment (K, A, na, nb) and each
+    probe minutia's position tolerance (K, A, na).
     """
     c, s = np.cos(rot)[..., None], np.sin(rot)[..., None]
     dx = a.x[:, None, :] - centre[0][..., None]  # (K, A, na)
@@ -128,7 +142,7 @@ def _pair(
     nearest_a = masked.argmin(-2)  # (K, A, nb)
     k, j, i = index
     paired = fits[k, j, i, nearest_b] & (nearest_a[k, j, nearest_b] == i)
-    return paired, nearest_b, distance2
+    return paired, nearest_b, distance2, tolerance
 
 
 def _refine(
