@@ -336,14 +336,17 @@ def measure_targets(
     black: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """What each target holds, in the targets' order: ``fill`` (the share of its interior
-    that is ink), ``reach`` (the longest extent of one connected piece of that ink, as a
-    share of the interior's height, at most 1), ``ring`` (the share of directions from
-    the centre in which the band of paper just around the oval holds ink) and ``score``,
-    the largest of ``fill / FILL_FULL``, ``reach`` and ``ring``, at most 1.
+    that is ink), ``reach`` (the length of its longest piece of pen stroke as a share of
+    ``REACH_FULL``, at most 1), ``ring`` (how far round it, in the band just outside
+    its outline, a stroke goes: a share of the directions) and ``score``, the largest of
+    ``fill / FILL_FULL``, ``reach`` and ``ring / RING_FULL``, at most 1. Where the fill
+    already scores 1, reach and ring are not measured and left at 0; where the fill or
+    the reach does, the ring is not.
 
-    A sampled point is ink when it is darker than ``black + ink * (local - black)``,
+    For the fill a point is ink when it is darker than ``black + ink * (local - black)``,
     ``local`` being the paper level around its target: the same share of the way from
-    paper to printed black, whatever the scan's brightness and contrast.
+    paper to printed black, whatever the scan's brightness and contrast. Strokes are
+    found as ``_strokes`` says.
     """
     count = len(targets.keys)
     local = _local_paper(gray, h, targets, paper)
@@ -356,7 +359,9 @@ def measure_targets(
     inked = inside < limit[:, None]
     fill = (inked & grid.fill[None, :]).sum(axis=1) / grid.fill.sum()
     reach = np.zeros(count)
-    some = np.flatnonzero(((inside < faint[:, None]) & grid.reach.ravel()[None, :]).any(axis=1))
+    # A target whose fill scores in full needs no strokes measured either.
+    some = np.flatnonzero(((inside < faint[:, None]) & grid.reach.ravel()[None, :]).any(axis=1)
+                          & (fill < FILL_FULL))
     if some.size:
         values = inside[some].reshape(some.size, grid.rows, grid.cols)
         across = 2 * int(np.ceil(FAINT_REACH / grid.step[0])) + 1
