@@ -84,8 +84,6 @@ INSTRUMENTS: dict[str, Instrument] = {
     "pencil-hb": Instrument("pencil-hb", 0.45, 0.85, 0.45, 0.0, tooth=0.45),
     "pencil-2b": Instrument("pencil-2b", 0.75, 0.9, 0.5, 0.0, tooth=0.35),
 }
-THIN = ("ballpoint-0.25", "ballpoint-0.3", "ballpoint-0.4", "ballpoint-0.5",
-        "ballpoint-0.6")
 
 
 def truth_of(kind: str | None) -> str:
@@ -184,8 +182,8 @@ def _trace(stroke: _Stroke, instrument: Instrument, k: float, rng: np.random.Gen
     s = np.linspace(0, total, count)
     xy = np.stack([np.interp(s, along, path[:, 0]), np.interp(s, along, path[:, 1])], axis=1)
     t = s / total if total > 0 else np.zeros_like(s)
-    # Speed: a bell over the stroke (minimum-jerk), so the middle is fast.
-    speed = 30 * t**2 * (1 - t) ** 2 / 1.875
+    # Speed: a bell over the stroke (minimum-jerk), so the middle is fast; 1 at its top.
+    speed = 16 * t**2 * (1 - t) ** 2
     # Pressure lands, wanders slowly and lifts off over the tail.
     wander = np.interp(t, np.linspace(0, 1, 6), rng.uniform(0.85, 1.1, 6))
     land = np.clip(t / max(stroke.landing, 1e-3), 0, 1) ** 0.5
