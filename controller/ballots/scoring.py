@@ -202,15 +202,22 @@ def targets_of(election: Any, style: str, paper: str) -> Targets:
     return targets
 
 
-def _sample_around(gray: np.ndarray, h: np.ndarray, centres: np.ndarray, offsets: np.ndarray
-                   ) -> np.ndarray:
-    """The scan's levels at ``centres[i] + offsets[j]`` (mm), shape (centres, offsets):
-    each centre mapped exactly, its offsets through the map's local derivative (as
-    ``local_points``), in single precision and one flat lookup, since this is done for
-    some seventy thousand points a sheet."""
+def _frames(h: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each centre (mm) in scan pixels and the map's derivative there (pixels per mm, one
+    column per sheet axis), in single precision: what ``_sample_around`` needs."""
+    centre = local_points(h, centres, np.zeros((1, 2)))[:, 0, :]
+    jac = local_points(h, centres, np.eye(2)) - centre[:, None, :]
+    return centre.astype(np.float32), jac.astype(np.float32)
+
+
+def _sample_around(gray: np.ndarray, frames: tuple[np.ndarray, np.ndarray],
+                   offsets: np.ndarray) -> np.ndarray:
+    """The scan's levels at each centre of ``frames`` plus ``offsets[j]`` (mm), shape
+    (centres, offsets): each centre mapped exactly, its offsets through the map's local
+    derivative (as ``local_points``), in single precision and one flat lookup, since this
+    is done for some seventy thousand points a sheet."""
     height, width = gray.shape
-    centre = local_points(h, centres, np.zeros((1, 2)))[:, 0, :].astype(np.float32)
-    jac = (local_points(h, centres, np.eye(2)) - centre[:, None, :]).astype(np.float32)
+    centre, jac = frames
     ox = offsets[:, 0].astype(np.float32)[None, :]
     oy = offsets[:, 1].astype(np.float32)[None, :]
     xs = centre[:, 0:1] + jac[:, 0, 0:1] * ox + jac[:, 1, 0:1] * oy
@@ -241,10 +248,10 @@ def black_level(gray: np.ndarray, h: np.ndarray, paper_name: str, paper: float) 
     return float(min(np.median(values), 0.5 * paper))
 
 
-def _local_paper(gray: np.ndarray, h: np.ndarray, targets: Targets, paper: float
-                 ) -> np.ndarray:
+def _local_paper(gray: np.ndarray, frames: tuple[np.ndarray, np.ndarray], targets: Targets,
+                 paper: float) -> np.ndarray:
     """Per target, the level of the paper around it (the median of its surroundings)."""
-    around = _sample_around(gray, h, targets.centres, targets.surround)
+    around = _sample_around(gray, frames, targets.surround)
     cut = around.shape[1] * PAPER_PERCENTILE // 100
     local = np.partition(around, cut, axis=1)[:, cut].astype(np.float64)
     return np.clip(local, PAPER_FLOOR * paper, 255.0)
@@ -349,13 +356,14 @@ def measure_targets(
     found as ``_strokes`` says.
     """
     count = len(targets.keys)
-    local = _local_paper(gray, h, targets, paper)
+    frames = _frames(h, targets.centres)
+    local = _local_paper(gray, frames, targets, paper)
     limit = black + ink * (local - black)
     # Below this level a point may belong to a stroke; a target without one is blank
     # paper, and the stroke analysis (most of the work) is spent on the others only.
     faint = local - FAINT * (local - black)
     grid = targets.grid(k)
-    inside = _sample_around(gray, h, targets.centres, grid.offsets)
+    inside = _sample_around(gray, frames, grid.offsets)
     inked = inside < limit[:, None]
     fill = (inked & grid.fill[None, :]).sum(axis=1) / grid.fill.sum()
     reach = np.zeros(count)
@@ -372,7 +380,7 @@ def measure_targets(
     ring = np.zeros(count)
     # A target whose inside scores in full needs no look around it.
     looked = np.flatnonzero(np.maximum(fill / FILL_FULL, reach) < 1)
-    band = _sample_around(gray, h, targets.centres[looked], targets.ring(k))
+    band = _sample_around(gray, (frames[0][looked], frames[1][looked]), targets.ring(k))
     inked_band = (band < faint[looked, None]).any(axis=1)
     some = looked[inked_band]
     if some.size:
