@@ -132,3 +132,33 @@ def test_thresholds_are_ordered_and_looked_up_by_rate() -> None:
     assert thresholds.IDENTIFY_THRESHOLD >= thresholds.VERIFY_THRESHOLD
     with pytest.raises(ValueError, match="calibrated"):
         thresholds.threshold_for(0.05)
+
+
+def jittered(m: Minutiae, radius: float, seed: int) -> Minutiae:
+    """Every minutia moved ``radius`` pixels in a random direction."""
+    turn = np.random.default_rng(seed).uniform(0.0, 2 * np.pi, len(m))
+    return Minutiae.from_columns(
+        m.x + radius * np.cos(turn), m.y + radius * np.sin(turn), m.angle, m.kind, m.quality
+    )
+
+
+def test_a_pair_counts_by_how_closely_its_minutiae_lie(fingers: list) -> None:
+    """Within the tolerance a pair still counts, but less the further apart it lies: a
+    loose fit is what an accidental pairing looks like."""
+    a = impression(fingers[7], 1, missing=0.0, spurious=0.0, position_sd=0.5, angle_sd=1.0)
+    assert match(a, a) == pytest.approx(1.0)
+    by_radius = [
+        np.mean([match(jittered(a, r, seed), a) for seed in range(3)]) for r in (1, 3, 5, 7)
+    ]
+    assert (np.diff(by_radius) < -0.01).all(), by_radius
+    assert by_radius[-1] >= thresholds.VERIFY_THRESHOLD + 0.2  # all still pair up
+
+
+def test_a_stretched_finger_still_verifies(fingers: list) -> None:
+    """Skin pressed sideways stretches: 20 % across the print moves its edge minutiae far
+    beyond the tolerance at the anchor, and the tolerance grows to follow."""
+    a = impression(fingers[7], 1, missing=0.0, spurious=0.0, position_sd=0.5, angle_sd=1.0)
+    cx = float(a.x.mean())
+    stretched = Minutiae.from_columns(cx + (a.x - cx) * 1.2, a.y, a.angle, a.kind, a.quality)
+    assert np.abs(stretched.x - a.x).max() > 20.0
+    assert match(stretched, a) >= thresholds.VERIFY_THRESHOLD + 0.2
