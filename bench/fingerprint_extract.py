@@ -102,10 +102,10 @@ def timing(masters: list, sizes: list[tuple[int, int]], repeat: int) -> None:
         )
 
 
-def real_timing(folders: list[Path], repeat: int) -> None:
+def real_timing(folders: list[Path], repeat: int, dpi: int | None = None) -> None:
     """Extraction time per image of each real set, at the set's own resolution."""
     try:
-        sets = find_sets(folders or [SHARED_FVC])
+        sets = find_sets(folders or [SHARED_FVC], dpi)
     except SetLayoutError as err:
         raise SystemExit(str(err)) from None
     print("time per real image (ms), every image x %d runs" % repeat)
@@ -207,6 +207,12 @@ def main() -> None:
         help="time real image sets instead (set folders or folders of sets; none given: %s)"
         % SHARED_FVC,
     )
+    parser.add_argument(
+        "--dpi",
+        type=int,
+        default=None,
+        help="resolution of every --images set (else found per set)",
+    )
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--no-accuracy", action="store_true")
     args = parser.parse_args()
@@ -219,7 +225,7 @@ def main() -> None:
         % (affinity, os.environ["OMP_NUM_THREADS"], os.environ["OPENBLAS_NUM_THREADS"])
     )
     if args.images is not None:
-        real_timing(args.images, args.repeat)
+        real_timing(args.images, args.repeat, args.dpi)
         return
     masters = [make_master(1000 * args.seed + f) for f in range(args.fingers)]
     if not args.no_timing:

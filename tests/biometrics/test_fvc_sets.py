@@ -178,6 +178,43 @@ def test_the_real_image_benchmark_runs_on_a_small_real_set(tmp_path: Path) -> No
     assert "refused captures (FVC failure to enrol: no template):" in out and "EER" in out
 
 
+@pytest.mark.skipif(
+    not SHARED_FVC.is_dir(),
+    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % SHARED_FVC,
+)
+def test_the_extraction_benchmark_times_real_images_at_their_resolution(tmp_path: Path) -> None:
+    source = find_sets([SHARED_FVC])[0]
+    small = tmp_path / source.name
+    small.mkdir()
+    for f in range(2):
+        for i in range(2):
+            (small / source.paths[f][i].name).symlink_to(source.paths[f][i])
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "fingerprint_extract.py"),
+            "--images",
+            str(small),
+            "--dpi",
+            str(source.dpi),
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(source.paths[0][0]) as img:
+        size = "%dx%d" % img.size
+    line = next(x for x in done.stdout.splitlines() if x.strip().startswith(source.name))
+    assert line.split()[1:3] == [size, str(source.dpi)]
+    assert line.split()[-1].endswith("/4")
+
+
 def test_the_real_image_benchmark_refuses_what_is_not_a_set(tmp_path: Path) -> None:
     folder = tmp_path / "broken"
     folder.mkdir()
