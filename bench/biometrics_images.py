@@ -11,7 +11,9 @@ the rates with such pairs left out are printed apart and labelled.
 
 ``--calibrate`` pools every set and compares every two captures of different fingers,
 within a set and across sets, and prints the threshold table of
-``controller/biometrics/thresholds.py``.
+``controller/biometrics/thresholds.py``: the counted thresholds per target false-match
+rate, the rates too small to count extrapolated from the impostor tail, and the
+highest impostor score met (1:1, and by an outsider in 1:N).
 
 1:N: per set, the first fingers are enrolled (impressions 1-3 consolidated, as at a
 station), the next ones are outsiders whose every impression is searched but must
