@@ -35,7 +35,7 @@ MIN_AMPLITUDE = 5.0  # grey levels (standard deviation) of ridge-band texture
 RELATIVE_AMPLITUDE = 0.2
 STRONG = 90.0
 MIN_SHARE = 0.45  # share of the texture energy inside the ridge band
-MIN_COHERENCE = 0.35  # of the band-passed gradient tensor, the window's own or ...
+MIN_COHERENCE = 0.25  # of the band-passed gradient tensor, the window's own or ...
 NEIGHBOURHOOD = 1.0  # ... smoothed over its neighbours (Gaussian, in windows)
 MIN_PART = 4  # windows: smaller separate parts of the mask are specks
 # A finger is one area; a separate part under a quarter of the largest is the sensor's
