@@ -59,7 +59,7 @@ RING_IN = 0.25  # mm beyond the oval's box, and 1.5 pixels more, where the band 
 # clear of the outline and of its blur at any resolution
 RING_FULL = 0.75  # a ring inked in this share of directions scores 1: a circle drawn round
 RING_GAP = 2  # rays: where a circle dips into the outline for this few, it is still there
-RING_OUT = (2.2, 1.6)  # mm beyond the box, less 1.5 pixels, where it ends, across and
+RING_OUT = (2.6, 1.6)  # mm beyond the box, less 1.5 pixels, where it ends, across and
 # down: short of the row's text (3 mm to the right) and lines (2.25 mm above and below)
 _EIGHT = np.ones((3, 3), dtype=bool)  # a thin diagonal stroke is one piece
 # A point of a stroke: this much darker than the paper around the target, of the way to
