@@ -97,3 +97,27 @@ def test_the_same_print_padded_by_hand_keeps_its_minutiae_away_from_the_padding(
     far = plain.x > 40 + 30 + 40  # well away from the wedge
     kept = np.hypot(m.x[:, None] - plain.x[far][None], m.y[:, None] - plain.y[far][None]).min(0)
     assert (kept <= 4.0).mean() >= 0.8
+
+
+@needs_fvc
+@pytest.mark.parametrize(
+    "name, finger, dpi", [("fvc2002_DB2_B", 101, 569), ("fvc2004_DB2_B", 102, 500)]
+)
+def test_saturated_glass_round_the_print_is_its_edge(name: str, finger: int, dpi: int) -> None:
+    """An overexposed sensor saturates the bare glass round the finger: the ridges end
+    there because the finger does, so no minutia lies at that edge."""
+    gray = image(name, finger, 2).copy()
+    smooth = ndimage.uniform_filter(gray.astype(np.float32), 15)
+    bright = smooth > np.percentile(smooth, 80)
+    labels, _ = ndimage.label(bright)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    glass = np.isin(labels, edge[edge > 0])
+    gray[glass] = 255
+    padding = frame.outside(gray)
+    assert padding is not None and padding.mean() > 0.1
+    result = extract(gray, dpi)
+    assert result.usable and len(result.minutiae) >= 12
+    to_glass = ndimage.distance_transform_edt(~padding)
+    m = result.minutiae
+    at = to_glass[np.round(m.y).astype(int), np.round(m.x).astype(int)]
+    assert at.min() >= 10.0 * dpi / 500, at.min()

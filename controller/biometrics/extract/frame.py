@@ -6,7 +6,9 @@ the image, for instance). Ridges end abruptly where the padding starts, and the 
 from ridges to padding is itself ridge-like to a spectral filter, so both would give
 false minutiae. The frame is found as pixels at exactly the darkest or brightest grey
 level that are connected to the image's edge, filled smoothly from the capture next to
-it before any analysis, and afterwards counted as the image's edge.
+it before any analysis, and afterwards counted as the edge of the print: beyond it the
+sensor saw nothing, and the same test also takes in bare glass that an overexposed
+optical sensor saturates round the finger, where ridges end because the finger does.
 """
 
 from __future__ import annotations

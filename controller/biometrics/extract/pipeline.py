@@ -257,7 +257,7 @@ def _edge_distances(
     """Distance (pixels) of each point to the edge of the print, and to the image's edge.
 
     Where the sensor padded its capture area with a frame (``unseen``), the frame's
-    edge is the image's edge.
+    edge counts as the print's edge: ridges end there as where the finger lifts off.
     """
     h, w = inside.shape
     # The mask is constant over STEP-pixel blocks, so a quarter-resolution copy gives the
@@ -270,5 +270,5 @@ def _edge_distances(
     if unseen is not None:
         to_frame = ndimage.distance_transform_edt(~unseen)
         near = ndimage.map_coordinates(to_frame, [ys, xs], order=1, mode="nearest")
-        border = np.minimum(border, near)
+        at = np.minimum(at, near)
     return at.astype(np.float32), border.astype(np.float32)
