@@ -11,17 +11,17 @@ the further it is from where it pressed hardest. The pairs then refine the align
 
 The score of an anchor is s / √(m_probe · m_candidate). s counts the paired minutiae,
 each by how alike the two neighbourhoods are (fully from a local similarity of ``ALIKE``
-up, less below it) and by how well the two positions agree (fully when they coincide,
-nothing at the edge of the tolerance). Minutiae that fall together by accident after a
-wrong alignment (an impostor's, or false minutiae in a blot) have unlike neighbourhoods
-and lie anywhere within the tolerance, so they count little; a genuine pair keeps the
-pairs whose neighbourhoods agree, and since a loose pair counts little the tolerance can
-grow with the distance from the anchor as far as a stretched finger needs. The m are the
-minutiae of each side that lie where the other side also has minutiae (the overlap),
-each at least ``MIN_OVERLAP`` and at least the number of pairs: the score is the share
-of the overlap that pairs up, weighed as above. So a small overlap counts fully when it
-pairs up fully, yet a handful of paired minutiae can never give a high score. The
-template score is the best anchor's; it lies in [0, 1].
+up, less below it) and by how well the two positions and directions agree (fully when
+they coincide, nothing at the edge of either tolerance). Minutiae that fall together by
+accident after a wrong alignment (an impostor's, or false minutiae in a blot) have
+unlike neighbourhoods and lie anywhere within the tolerance, so they count little; a
+genuine pair keeps the pairs whose neighbourhoods agree, and since a loose pair counts
+little the tolerance can grow with the distance from the anchor as far as a stretched
+finger needs. The m are the minutiae of each side that lie where the other side also has
+minutiae (the overlap), each at least ``MIN_OVERLAP`` and at least the number of pairs:
+the score is the share of the overlap that pairs up, weighed as above. So a small
+overlap counts fully when it pairs up fully, yet a handful of paired minutiae can never
+give a high score. The template score is the best anchor's; it lies in [0, 1].
 
 Arrays carry a leading batch axis: one call scores a probe against many candidates.
 """
@@ -29,6 +29,8 @@ Arrays carry a leading batch axis: one call scores a probe against many candidat
 from __future__ import annotations
 
 import numpy as np
+
+from controller.biometrics.match.cylinders import angle_difference
 
 ANCHORS = 8  # most similar cylinder pairs tried as alignments
 BASE_TOLERANCE = 8.0  # pixels: position tolerance at the anchor
@@ -100,7 +102,10 @@ def score_and_align(gamma: np.ndarray, a: Side, b: Side) -> tuple[np.ndarray, Al
     n = paired.sum(-1).astype(np.float64)  # (K, A)
     # (K, A, na): for each probe minutia, its partner's local similarity and distance.
     alike = np.minimum(gamma[index[0], index[2], partner] / np.float32(ALIKE), 1.0)
-    fit = 1.0 - distance2[index + (partner,)] / (tolerance * tolerance)
+    turn = angle_difference(b.angle[index[0], partner] - a.angle[:, None, :], rot[..., None])
+    fit = (1.0 - distance2[index + (partner,)] / (tolerance * tolerance)) * (
+        1.0 - (turn / np.float32(TURN_TOLERANCE)) ** 2
+    )
     s = np.where(paired, alike * fit, 0.0).sum(-1, dtype=np.float64)
     near = distance2 <= np.float32(OVERLAP_REACH**2)
     m_a = np.maximum(np.maximum(near.any(-1).sum(-1), MIN_OVERLAP), n)
