@@ -385,7 +385,7 @@ def measure_targets(
     some = looked[inked_band]
     if some.size:
         band = band[inked_band].reshape(some.size, RING_RAYS, -1)
-        # Along a ray the band is 1 to 1.4 mm deep: its lightest point is the paper
+        # Along a ray the band is 1 to 2 mm deep: its lightest point is the paper
         # beside a pen line that crosses it.
         ring_ink = _strokes(band, local[some], black, (1, band.shape[2]))[0]
         ring[some] = _around(ring_ink.any(axis=2))
