@@ -8,10 +8,18 @@ fast and a technician's laptop without, say, a browser still runs the rest.
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
 from shailoo import __version__
+
+# The controller answers many small requests at once (a finger comparison is under a
+# millisecond of matrix work); BLAS thread pools per call oversubscribe the station's
+# cores and made one comparison take tens of milliseconds on a busy machine. Set before
+# any subcommand imports numpy; an operator may still choose otherwise in the environment.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 # name -> (module, attribute, one-line help)
 SUBCOMMANDS = {

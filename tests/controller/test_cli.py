@@ -40,3 +40,24 @@ def test_verify_audit(tmp_path: Path) -> None:
     store.close()
     result = runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)])
     assert result.exit_code == 1 and "broken at entry 2 (of 3)" in result.output
+
+
+def test_numeric_thread_pools_default_to_one_thread() -> None:
+    """The command line keeps numpy's BLAS to one thread unless the operator says otherwise,
+    in a fresh interpreter where nothing has imported numpy yet."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import shailoo.cli, os, numpy;"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    plain = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                           text=True, check=True)
+    assert plain.stdout.split() == ["1", "1"]
+    chosen = subprocess.run([sys.executable, "-c", probe], env={**env, "OMP_NUM_THREADS": "2"},
+                            capture_output=True, text=True, check=True)
+    assert chosen.stdout.split() == ["1", "2"]
