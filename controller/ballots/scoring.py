@@ -18,11 +18,6 @@ score is the largest of three measures, each a share from 0 to 1:
   short of the row's lines and text, a stroke goes (directions out of ``RING_RAYS``,
   gaps of up to ``RING_GAP`` closed, single directions left out), as a share of
   ``RING_FULL``. A circle drawn round the oval.
-* ``through``: the length of a pen stroke that goes through the printed outline, a piece
-  inside it and one outside meeting across it, as a share of ``THROUGH_FULL``. The
-  outline is found near where registration puts it and a band round it left out, so
-  the outline is no stroke. A line or slash that clips the oval's end or corner: ink in
-  the box, by most rules a vote, while a line beside the oval never enters it.
 
 Ink: for each oval the scan is sampled, through the registration's homography, inside
 it, in the band around it, and at points of the paper around it in its own row. The
@@ -79,18 +74,6 @@ _SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
 _SURROUND_Y = 1.9  # ... above and below it, short of the row's lines
 _SURROUND_STEP = 0.5
 _BOX_MARGIN = 0.8  # mm around an oval where a light streak is looked for
-# A stroke through the printed outline: looked for in the oval's box and this much (mm,
-# across and down) around it, short of the row's text and lines.
-THROUGH_OUT = (1.4, 1.2)
-THROUGH_SHIFT = 0.5  # mm: how far the outline is looked for off where registration puts it
-# mm each side of the outline's middle left out, where it is found: its half width and its
-# blur under the softest scan, beyond which paper shows again.
-THROUGH_BAND = geo.OVAL_STROKE / 2 + 0.25
-THROUGH_FULL = 4.0  # mm: a stroke this long through the outline scores 1
-# mm: the least length of a piece of stroke on either side of the outline to be a part of
-# a stroke through it; the scanner's noise and a JPEG's ringing beside the outline are
-# shorter.
-THROUGH_PIECE = 0.6
 
 
 class Targets:
@@ -102,8 +85,6 @@ class Targets:
         self.centres = np.array([[row.oval.cx, row.oval.cy] for row in rows], dtype=np.float64)
         self._grids: dict[int, Grid] = {}
         self._rings: dict[int, np.ndarray] = {}
-        self._throughs: dict[int, tuple[np.ndarray, int, int, float]] = {}
-        self._distances: dict[int, np.ndarray] = {}
         self.surround = _surround_offsets()
         half_w, half_h = geo.OVAL_W / 2 + _BOX_MARGIN, geo.OVAL_H / 2 + _BOX_MARGIN
         self._corners = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h],
@@ -134,31 +115,6 @@ class Targets:
             cached = _grid(key / 4)
             self._grids[key] = cached
         return cached
-
-    def through(self, k: float) -> tuple[np.ndarray, int, int, float]:
-        """The sample grid of an oval's box and its margin at ``k`` px/mm, where a stroke
-        through the outline is looked for (``_through_grid``; cached)."""
-        key = int(round(k * 4))
-        cached = self._throughs.get(key)
-        if cached is None:
-            cached = _through_grid(key / 4)
-            self._throughs[key] = cached
-            self._distances[key] = _outline_distance(cached[0])
-        return cached
-
-    def through_probe(self, k: float) -> tuple[np.ndarray, np.ndarray]:
-        """Which points of ``through(k)`` lie in a ring 0.4 mm deep inside the outline's
-        band and which in one outside it, both 0.15 mm clear of it (where registration is
-        a little off, the outline's blur stays out): a stroke through the outline passes
-        on both, and a target with ink on only one side needs no closer look."""
-        distance = self.through_distance(k)
-        low, high = THROUGH_BAND + 0.15, THROUGH_BAND + 0.55
-        return ((distance < -low) & (distance >= -high), (distance > low) & (distance <= high))
-
-    def through_distance(self, k: float) -> np.ndarray:
-        """Each point of ``through(k)``: its distance (mm) from the outline's middle."""
-        self.through(k)
-        return self._distances[int(round(k * 4))]
 
     def ring(self, k: float) -> np.ndarray:
         """Sample points (mm from an oval's centre) of the band around it at ``k`` px/mm,
@@ -382,100 +338,6 @@ def _longest_pieces(ink: np.ndarray, dark: np.ndarray, step: tuple[float, float]
     return longest
 
 
-def _through_grid(k: float) -> tuple[np.ndarray, int, int, float]:
-    """The sample points (mm from an oval's centre, row after row) of its box and the
-    margin ``THROUGH_OUT`` around it, about one per pixel: the offsets, rows, columns and
-    the step (mm, the same both ways)."""
-    step = 1.0 / k
-    half_w, half_h = geo.OVAL_W / 2 + THROUGH_OUT[0], geo.OVAL_H / 2 + THROUGH_OUT[1]
-    xs = np.arange(-half_w, half_w + 1e-9, step)
-    ys = np.arange(-half_h, half_h + 1e-9, step)
-    xx, yy = np.meshgrid(xs, ys)
-    return np.stack([xx.ravel(), yy.ravel()], axis=1), len(ys), len(xs), step
-
-
-def _outline_distance(offsets: np.ndarray) -> np.ndarray:
-    """Roughly how far (mm) each point is from the middle of the printed outline,
-    negative inside it: the ellipse's level, divided by the length of its gradient."""
-    a, b = geo.OVAL_W / 2 - geo.OVAL_STROKE / 2, geo.OVAL_H / 2 - geo.OVAL_STROKE / 2
-    x, y = offsets[:, 0], offsets[:, 1]
-    r = np.sqrt((x / a) ** 2 + (y / b) ** 2)
-    grad = np.hypot(x / a**2, y / b**2) / np.maximum(r, 1e-9)
-    return (r - 1) / np.maximum(grad, 1e-9)
-
-
-def _through(values: np.ndarray, local: np.ndarray, black: float, distance: np.ndarray,
-             step: float) -> np.ndarray:
-    """Per target, the length (mm) of pen stroke that goes through its printed outline:
-    a piece of stroke inside the outline and one outside it that meet across it. The
-    outline is found first, within ``THROUGH_SHIFT`` of where registration puts it (the
-    shift that makes its middle darkest), and ``THROUGH_BAND`` each side of it is left
-    out, so the outline itself and its blur are no stroke. A line beside the oval that
-    never enters it has no inside piece; a dot inside it no outside one; a dot on the
-    outline is short. ``values`` is (targets, rows, columns) of ``_through_grid``,
-    ``distance`` the grid's ``_outline_distance`` in the same shape."""
-    count, rows, cols = values.shape
-    reach = int(np.ceil(FAINT_REACH / step))
-    stroke, dark = _strokes(values, local, black, (2 * reach + 1, 2 * reach + 1))
-    shift = int(np.ceil(THROUGH_SHIFT / step))
-    # The outline's middle, shifted every way by up to ``shift`` points: its darkness in
-    # each, for all targets in one lookup.
-    my, mx = np.nonzero(np.abs(distance) <= geo.OVAL_STROKE / 2)
-    moves = np.arange(-shift, shift + 1)
-    dy, dx = (m.ravel() for m in np.meshgrid(moves, moves, indexing="ij"))
-    ys = np.clip(my[:, None] + dy[None, :], 0, rows - 1)
-    xs = np.clip(mx[:, None] + dx[None, :], 0, cols - 1)
-    darkest = dark[:, ys, xs].sum(axis=1).argmax(axis=1)
-    lengths = np.zeros(count)
-    gap = (2 * THROUGH_BAND + 2.5 * step) ** 2  # a stroke across the band, its ends apart
-    for i in range(count):
-        placed = np.roll(distance, (int(dy[darkest[i]]), int(dx[darkest[i]])), axis=(0, 1))
-        inside = stroke[i] & (placed < -THROUGH_BAND)
-        outside = stroke[i] & (placed > THROUGH_BAND)
-        if not inside.any() or not outside.any():
-            continue
-        inner, n_in = ndimage.label(ndimage.binary_dilation(inside, _EIGHT), _EIGHT)
-        outer, n_out = ndimage.label(ndimage.binary_dilation(outside, _EIGHT), _EIGHT)
-        ys_in, xs_in = np.nonzero(inside)
-        ys_out, xs_out = np.nonzero(outside)
-        lab_in, lab_out = inner[ys_in, xs_in], outer[ys_out, xs_out]
-        # Points next to the band on either side: where a stroke through it shows.
-        near = np.abs(placed) <= THROUGH_BAND + 1.5 * step
-        edge_in = near[ys_in, xs_in]
-        edge_out = near[ys_out, xs_out]
-        for piece in range(1, n_in + 1):
-            mine = lab_in == piece
-            ends = mine & edge_in
-            if not ends.any() or _extent(xs_in[mine], ys_in[mine]) * step < THROUGH_PIECE:
-                continue
-            py, px = ys_in[ends] * step, xs_in[ends] * step
-            joined_x, joined_y = [xs_in[mine] * step], [ys_in[mine] * step]
-            for other in range(1, n_out + 1):
-                theirs = lab_out == other
-                their_ends = theirs & edge_out
-                if (not their_ends.any()
-                        or _extent(xs_out[theirs], ys_out[theirs]) * step < THROUGH_PIECE):
-                    continue
-                qy, qx = ys_out[their_ends] * step, xs_out[their_ends] * step
-                closest = ((py[:, None] - qy[None, :]) ** 2
-                           + (px[:, None] - qx[None, :]) ** 2).min()
-                if closest <= gap:
-                    joined_x.append(xs_out[theirs] * step)
-                    joined_y.append(ys_out[theirs] * step)
-            if len(joined_x) < 2:
-                continue
-            length = _extent(np.concatenate(joined_x), np.concatenate(joined_y))
-            lengths[i] = max(lengths[i], length + step)
-    return lengths
-
-
-def _extent(x: np.ndarray, y: np.ndarray) -> float:
-    """The largest of a set of points' widths across, down and along both diagonals."""
-    x, y = x.astype(np.float64), y.astype(np.float64)
-    return max(float(along.max() - along.min())
-               for along in (x, y, (x + y) * np.sqrt(0.5), (x - y) * np.sqrt(0.5)))
-
-
 def measure_targets(
     gray: np.ndarray, h: np.ndarray, k: float, targets: Targets, paper: float, ink: float,
     black: float = 0.0,
@@ -483,12 +345,10 @@ def measure_targets(
     """What each target holds, in the targets' order: ``fill`` (the share of its interior
     that is ink), ``reach`` (the length of its longest piece of pen stroke as a share of
     ``REACH_FULL``, at most 1), ``ring`` (how far round it, in the band just outside
-    its outline, a stroke goes: a share of the directions), ``through`` (the length of a
-    stroke through the outline as a share of ``THROUGH_FULL``, at most 1) and ``score``,
-    the largest of ``fill / FILL_FULL``, ``reach``, ``ring / RING_FULL`` and ``through``,
-    at most 1. Where the fill already scores 1, reach, ring and through are not measured
-    and left at 0; where the fill or the reach does, the ring and through are not, and
-    where the ring does, through is not.
+    its outline, a stroke goes: a share of the directions) and ``score``, the largest of
+    ``fill / FILL_FULL``, ``reach`` and ``ring / RING_FULL``, at most 1. Where the fill
+    already scores 1, reach and ring are not measured and left at 0; where the fill or
+    the reach does, the ring is not.
 
     For the fill a point is ink when it is darker than ``black + ink * (local - black)``,
     ``local`` being the paper level around its target: the same share of the way from
@@ -529,25 +389,8 @@ def measure_targets(
         # beside a pen line that crosses it.
         ring_ink = _strokes(band, local[some], black, (1, band.shape[2]))[0]
         ring[some] = _around(ring_ink.any(axis=2))
-    through = np.zeros(count)
-    # Only where nothing else already scores in full and something darker than paper
-    # lies just inside the outline's band: a stroke through the outline may be there.
-    some = looked[np.maximum(np.maximum(fill[looked] / FILL_FULL, reach[looked]),
-                             ring[looked] / RING_FULL) < 1]
-    offsets, rows, cols, step = targets.through(k)
-    if some.size:
-        for probe in targets.through_probe(k):
-            near = _sample_around(gray, (frames[0][some], frames[1][some]), offsets[probe])
-            some = some[(near < faint[some, None]).any(axis=1)]
-    if some.size:
-        values = _sample_around(gray, (frames[0][some], frames[1][some]), offsets)
-        distance = targets.through_distance(k).reshape(rows, cols)
-        through[some] = np.minimum(
-            _through(values.reshape(some.size, rows, cols), local[some], black, distance,
-                     step) / THROUGH_FULL, 1.0)
-    score = np.minimum(np.maximum(np.maximum(np.maximum(fill / FILL_FULL, reach),
-                                             ring / RING_FULL), through), 1.0)
-    return {"fill": fill, "reach": reach, "ring": ring, "through": through, "score": score}
+    score = np.minimum(np.maximum(np.maximum(fill / FILL_FULL, reach), ring / RING_FULL), 1.0)
+    return {"fill": fill, "reach": reach, "ring": ring, "score": score}
 
 
 def score_targets(

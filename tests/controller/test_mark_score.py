@@ -199,12 +199,11 @@ def test_measures_are_shares_and_the_score_their_largest(election, monkeypatch) 
     image, _ = _drawn(election)
     result = read_ballot(image, election, mode="official", dpi=DPI)
     [measured] = seen
-    for name in ("fill", "reach", "ring", "through", "score"):
+    for name in ("fill", "reach", "ring", "score"):
         assert ((measured[name] >= 0) & (measured[name] <= 1)).all(), name
     expected = np.minimum(np.maximum.reduce([measured["fill"] / scoring.FILL_FULL,
                                              measured["reach"],
-                                             measured["ring"] / scoring.RING_FULL,
-                                             measured["through"]]), 1)
+                                             measured["ring"] / scoring.RING_FULL]), 1)
     assert np.allclose(measured["score"], expected)
     assert np.allclose(np.round(measured["score"], 4), [m["score"] for m in result["marks"]])
     # The circle counts by the ring alone, the tick by its reach, not by its fill.
@@ -212,57 +211,3 @@ def test_measures_are_shares_and_the_score_their_largest(election, monkeypatch) 
     circle, tick = names.index("p-onuguu"), names.index("p-ala-too")
     assert measured["fill"][circle] == 0 and measured["ring"][circle] >= scoring.RING_FULL
     assert measured["fill"][tick] / scoring.FILL_FULL < MARKED <= measured["reach"][tick]
-
-
-def _grazing(election: Election, depth: float, width: int) -> tuple[np.ndarray, list[str]]:
-    """A grey sheet where, in the party list, the first option's oval has a line through
-    its right end ``depth`` mm deep (a chord past the outline), the second a slash
-    clipping its top right, the third a line beside its right end that never enters it,
-    the fourth a line along its top just above it; lines ``width`` pixels wide."""
-    image, layout = render_ballot(election, "s-d07", DPI, "official")
-    sheet = image.convert("L")
-    draw = ImageDraw.Draw(sheet)
-    targets = [t for t in layout["targets"] if t["contest"] == "party-list"]
-    names = [t["option"] for t in targets[:4]]
-    # Through the right end: a near-upright line, 3.5 - depth mm right of the centre.
-    t = targets[0]
-    cx, cy = _centre(t)
-    x = cx + _mm(3.5 - depth)
-    draw.line([(x - _mm(0.3), cy - _mm(3.2)), (x + _mm(0.3), cy + _mm(3.2))], fill=60,
-              width=width)
-    # A slash across the top right corner, deepest about ``depth`` mm inside.
-    t = targets[1]
-    cx, cy = _centre(t)
-    # The oval's farthest reach towards the top right (its support along the normal).
-    c = np.hypot(3.5, 2.25) / np.sqrt(2) - depth
-    mx, my = c / np.sqrt(2), -c / np.sqrt(2)
-    draw.line([(cx + _mm(mx - 3), cy + _mm(my - 3)), (cx + _mm(mx + 3), cy + _mm(my + 3))],
-              fill=60, width=width)
-    # Beside the right end, 0.5 mm clear of the outline: not in the box.
-    t = targets[2]
-    cx, cy = _centre(t)
-    x = cx + _mm(4.0)
-    draw.line([(x, cy - _mm(3.2)), (x + _mm(0.2), cy + _mm(3.2))], fill=60, width=width)
-    # Along the top, 0.5 mm above the outline.
-    t = targets[3]
-    cx, cy = _centre(t)
-    draw.line([(cx - _mm(4.5), cy - _mm(2.75)), (cx + _mm(4.5), cy - _mm(2.8))], fill=60,
-              width=width)
-    return np.array(sheet), names
-
-
-@pytest.mark.parametrize("width", [2, 3])
-@pytest.mark.parametrize("depth", [0.9, 1.2])
-def test_lines_through_the_outline_count_lines_beside_it_do_not(election, depth, width
-                                                               ) -> None:
-    """A line that clips the oval's end or corner crosses its printed outline: ink in the
-    box, a vote. A line beside the oval, however close, never enters it: nothing."""
-    image, names = _grazing(election, depth, width)
-    for scan in (image, np.array(Image.fromarray(image).rotate(-1.2, fillcolor=255))):
-        result = read_ballot(scan, election, mode="official", dpi=DPI)
-        assert result["status"] == "accepted", result["detail"]
-        read = {m["option"]: m for m in result["marks"] if m["contest"] == "party-list"}
-        assert read[names[0]]["class"] == "marked", read[names[0]]
-        assert read[names[1]]["class"] == "marked", read[names[1]]
-        assert read[names[2]]["class"] != "marked", read[names[2]]
-        assert read[names[3]]["class"] != "marked", read[names[3]]
