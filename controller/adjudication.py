@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import audit
+from controller.ballots.read import verdict
 from protocol.canonical import dumps
 
 DECISIONS = ("vote", "not_vote")
@@ -297,20 +298,6 @@ def decision_digest(record: str, wanted: dict[Target, str], by: str, reason: str
     marks = [{"contest": c, "option": o, "decision": d} for (c, o), d in sorted(wanted.items())]
     content = {"record": record, "marks": marks, "by": by, "reason": reason}
     return hashlib.sha256(dumps(content)).hexdigest()
-
-
-def verdict(contest: Any, chosen: list[str]) -> str:
-    """A contest's verdict for the options ``chosen`` in it, by the election's rules."""
-    if not chosen:
-        return "blank"
-    against = getattr(contest, "against_all", None)
-    if len(chosen) > contest.vote_for or (
-        against is not None and against.id in chosen and len(chosen) > 1
-    ):
-        return "overvote"
-    if len(chosen) < contest.vote_for:
-        return "undervote"
-    return "ok"
 
 
 def apply(

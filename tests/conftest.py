@@ -14,6 +14,15 @@ from hil.broker import Broker, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+FVC = SHARED / "data" / "fvc"
+FVC_SETS = ("fvc2002_DB2_B", "fvc2002_DB3_B", "fvc2004_DB2_B")
+
+# Tests on real fingerprint images read the development sets beside the checkout; where
+# they are absent (a clone without ../shared) those tests are skipped, saying so.
+needs_fvc = pytest.mark.skipif(
+    not all((FVC / name).is_dir() for name in FVC_SETS),
+    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % FVC,
+)
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ _QR_REACH_MM = (105.0, 78.0)  # the corner area of the sheet the code is looked 
 
 __all__ = [
     "DEFAULT_THRESHOLDS", "REASONS", "BallotImageError", "check_image", "check_thresholds",
-    "read_ballot", "to_gray", "_cache",
+    "read_ballot", "to_gray", "verdict", "_cache",
 ]
 
 REASONS: dict[str, dict[str, str]] = {
@@ -253,7 +253,10 @@ def _paper_level(gray: np.ndarray) -> float:
     return float(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
 
 
-def _verdict(contest: Any, chosen: list[str]) -> str:
+def verdict(contest: Any, chosen: list[str]) -> str:
+    """A contest's verdict for the options ``chosen`` in it, by the election's rules:
+    ``blank``, ``overvote`` (more than allowed, or "against all" beside another),
+    ``undervote`` or ``ok``."""
     if not chosen:
         return "blank"
     against = getattr(contest, "against_all", None)
@@ -391,7 +394,7 @@ def read_ballot(
     result = _result("accepted", None, style, limits)
     result["votes"] = chosen
     result["contests"] = {
-        cid: _verdict(election.contest(cid), options) for cid, options in chosen.items()
+        cid: verdict(election.contest(cid), options) for cid, options in chosen.items()
     }
     result["marks"] = marks
     scale = fit.px_per_mm / (dpi / geo.MM_PER_INCH) if dpi else None

@@ -9,13 +9,7 @@ from scipy import ndimage
 
 from controller.biometrics.extract import extract, frame
 from controller.biometrics.images import load_image
-from tests.conftest import SHARED
-
-FVC = SHARED / "data" / "fvc"
-needs_fvc = pytest.mark.skipif(
-    not (FVC / "fvc2004_DB2_B").is_dir() or not (FVC / "fvc2002_DB3_B").is_dir(),
-    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % FVC,
-)
+from tests.conftest import FVC, needs_fvc
 
 
 def image(name: str, finger: int, impression: int) -> np.ndarray:

@@ -12,18 +12,14 @@ from scipy import ndimage
 from controller.biometrics.extract import REASONS, extract
 from controller.biometrics.images import load_image
 from controller.biometrics.match.matcher import match
-from tests.conftest import SHARED
+from tests.conftest import FVC, needs_fvc
 
-FVC = SHARED / "data" / "fvc"
 # Each development set and its resolution (from the sets' README).
 SETS = {"fvc2002_DB2_B": 569, "fvc2002_DB3_B": 500, "fvc2004_DB2_B": 500}
 FINGERS = (101, 102, 103)
 IMPRESSIONS = (1, 2, 3)
 
-pytestmark = pytest.mark.skipif(
-    not all((FVC / name).is_dir() for name in SETS),
-    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % FVC,
-)
+pytestmark = needs_fvc
 
 
 def image(name: str, finger: int, impression: int) -> np.ndarray:

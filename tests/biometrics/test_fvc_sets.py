@@ -27,6 +27,7 @@ from hil.fvc import (
     resolution,
 )
 from hil.mixed_templates import MIN_MINUTIAE, MixedTemplates
+from tests.conftest import needs_fvc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,10 +154,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(
-    not SHARED_FVC.is_dir(),
-    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % SHARED_FVC,
-)
+@needs_fvc
 def test_the_real_image_benchmark_runs_on_a_small_real_set(tmp_path: Path) -> None:
     source = find_sets([SHARED_FVC])[0]
     small = tmp_path / source.name
@@ -178,10 +176,7 @@ def test_the_real_image_benchmark_runs_on_a_small_real_set(tmp_path: Path) -> No
     assert "refused captures (FVC failure to enrol: no template):" in out and "EER" in out
 
 
-@pytest.mark.skipif(
-    not SHARED_FVC.is_dir(),
-    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % SHARED_FVC,
-)
+@needs_fvc
 def test_the_extraction_benchmark_times_real_images_at_their_resolution(tmp_path: Path) -> None:
     source = find_sets([SHARED_FVC])[0]
     small = tmp_path / source.name

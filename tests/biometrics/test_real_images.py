@@ -19,11 +19,9 @@ from controller.biometrics.extract import extract
 from controller.biometrics.images import ImageInputError, load_image
 from controller.biometrics.match import Template, compare
 from hil.fvc import SHARED_FVC, FingerSet, find_sets
+from tests.conftest import needs_fvc
 
-pytestmark = pytest.mark.skipif(
-    not SHARED_FVC.is_dir(),
-    reason="needs the real fingerprint sets in %s (../shared beside the checkout)" % SHARED_FVC,
-)
+pytestmark = needs_fvc
 
 FINGERS = 4  # per set, the first ones
 IMPRESSIONS = 4  # per finger, the first ones
