@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test deps lint venv clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/shailoo demo $(ARGS)
 
-test: $(STAMP)
+# The Debian packages the tests use: installed where this machine allows, or
+# the one command to run is printed and make stops.
+deps:
+	scripts/system-deps
+
+test: deps $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
