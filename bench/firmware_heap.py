@@ -1,0 +1,124 @@
+"""The boards' free heap as their firmware logs it: the bar every firmware change keeps.
+
+Real firmware in ``micropython`` at the reference heaps (``hil.board.heap_for``), a
+real broker, a controller that accepts every sheet. It prints:
+
+* the terminal's free heap after boot (``[boot] heap free N bytes``) at 96 KB, a
+  terminal with a document reader only, and at 128 KB, one with a fingerprint sensor
+  and a slip printer;
+* the scanner's free heap after boot and at the start of each sheet (``[scanner]
+  sheet S, heap free N``) at 128 KB, over ``--sheets`` full-size (1700 x 2400) sheets.
+
+Each board runs ``--runs`` times (fresh flash each time); the figures are the lowest
+and highest seen. A change to the firmware must not lower them.
+
+``python bench/firmware_heap.py`` (``--sheets 3 --runs 3`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hil.broker import start_broker  # noqa: E402
+from hil.peripherals.fingerprint_sensor import FingerprintModule  # noqa: E402
+from hil.peripherals.printer import Printer  # noqa: E402
+from tests.firmware.rig import (  # noqa: E402
+    Display,
+    EngineSim,
+    FakeController,
+    Pty,
+    device_config,
+    make_board,
+)
+
+BOOT = re.compile(r"\[boot\] heap free (\d+) bytes")
+SHEET = re.compile(r"\[scanner\] sheet \S+, heap free (\d+)")
+
+
+def _boot_free(board) -> int:
+    line = board.wait_console("[boot] heap free", 60)
+    return int(BOOT.search(line).group(1))
+
+
+def terminal(broker, flash: Path, name: str, equipped: bool) -> int:
+    """Boot one terminal; its free heap after boot."""
+    display, reader = Display(), Pty()
+    uarts = {"mrz": reader.path, "display": display.pty.path}
+    extras = []
+    if equipped:
+        sensor, printer = FingerprintModule(), Printer(f"{name}-printer")
+        uarts.update(finger=sensor.device_path, printer=printer.device_path)
+        extras = [sensor, printer]
+    cfg = device_config(name, "idterminal", broker.host, broker.port, uarts)
+    board = make_board(flash / name, cfg)
+    ctl = FakeController(broker.host, broker.port, [name])
+    try:
+        board.start()
+        free = _boot_free(board)
+        display.wait("ready", 60)
+        return free
+    finally:
+        board.stop()
+        ctl.stop()
+        display.pty.close()
+        reader.close()
+        for extra in extras:
+            extra.close()
+
+
+def scanner(broker, flash: Path, name: str, sheets: int) -> tuple[int, list[int]]:
+    """Boot one scanner and feed it ``sheets`` sheets; free heap after boot and per sheet."""
+    display, engine = Display(), EngineSim(1700, 2400)
+    cfg = device_config(name, "scanner", broker.host, broker.port,
+                        {"scan": engine.pty.path, "display": display.pty.path})
+    board = make_board(flash / name, cfg)
+    ctl = FakeController(broker.host, broker.port, [name])
+    try:
+        board.start()
+        boot = _boot_free(board)
+        display.wait("ready", 60, counter=0)
+        ctl.wait("hello", 60)
+        for n in range(1, sheets + 1):
+            engine.insert()
+            display.wait("ready", 120, start=len(display.screens), counter=n)
+        frees = [int(m.group(1)) for line in board.console.items() if (m := SHEET.search(line))]
+        if len(frees) != sheets:
+            raise RuntimeError(f"{len(frees)} sheet heap lines for {sheets} sheets")
+        return boot, frees
+    finally:
+        board.stop()
+        ctl.stop()
+        display.pty.close()
+        engine.pty.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sheets", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    plain, equipped, scan_boot, scan_sheet = [], [], [], []
+    with start_broker() as broker, tempfile.TemporaryDirectory(prefix="shailoo-heap-") as tmp:
+        for run in range(args.runs):
+            plain.append(terminal(broker, Path(tmp), f"heap-term-{run}", False))
+            equipped.append(terminal(broker, Path(tmp), f"heap-termx-{run}", True))
+            boot, frees = scanner(broker, Path(tmp), f"heap-scan-{run}", args.sheets)
+            scan_boot.append(boot)
+            scan_sheet.extend(frees)
+    print(f"terminal 96 KB (document reader), free after boot: min {min(plain)} max {max(plain)}")
+    print(f"terminal 128 KB (sensor, printer), free after boot: "
+          f"min {min(equipped)} max {max(equipped)}")
+    print(f"scanner 128 KB, free after boot: min {min(scan_boot)} max {max(scan_boot)}")
+    print(f"scanner 128 KB, free at the start of a sheet: min {min(scan_sheet)} "
+          f"max {max(scan_sheet)} ({len(scan_sheet)} sheets)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
