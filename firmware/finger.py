@@ -16,30 +16,30 @@
 The image goes out while it comes in: each data packet from the sensor is copied
 into a chunk buffer of ``CHUNK`` bytes (the terminal's scratch buffer, allocated once
 at boot), which is sent as a ``blob.chunk`` when full; never more than one chunk of
-the 36,864-byte image is in RAM. The blob
-messages are those of ``protocol/blob.py`` (``blob.begin``, ``blob.chunk`` with the
-bytes as attachment, ``blob.end`` with the SHA-256 of the whole), written here by
-hand: the module's receiving half is controller code a terminal has no room for.
-The lowest free heap seen during an upload is logged.
+the 36,864-byte image is in RAM. The blob messages (``blob.begin``, ``blob.chunk``
+with the bytes as attachment, ``blob.end`` with the SHA-256 of the whole) come from
+``protocol.blob_sender``, the sending half only, which the scanner uses too. The
+lowest free heap seen during an upload is logged.
 
-This module and the driver are loaded for each capture and dropped afterwards
-(``firmware.runtime.load``/``unload``, ``MODULES``): a 96 KB terminal cannot hold
-them together with the slip printer's code.
+This module, the driver and the blob sender are loaded for each capture and dropped
+afterwards (``firmware.runtime.load``/``unload``, ``MODULES``): a 96 KB terminal
+cannot hold them together with the slip printer's code.
 """
 
 import asyncio
-import binascii
 import gc
-import hashlib
 
 from drivers import fingerprint as fp
+from protocol import messages
+from protocol.blob_sender import BlobSender
 
 IMAGE = "zhiantec-image"
 ISO = "iso19794-2"
 CHUNK = 4096
 SEND_TIMEOUT = 10
 UPLOAD_TRIES = 2
-MODULES = ("firmware.finger", "drivers.fingerprint")
+MODULES = ("firmware.finger", "drivers.fingerprint", "protocol.blob_sender",
+           "protocol.messages")
 
 
 def _log(*args):
@@ -101,16 +101,13 @@ async def capture(device, uart, txn, buf):
 
 
 class _Blob:
-    """One outgoing blob: numbered chunks from one buffer, hashed as they go."""
+    """One outgoing blob: pieces gathered into one buffer, sent a chunk at a time."""
 
     def __init__(self, link, blob_id, buf):
         self.link = link
-        self.id = blob_id
+        self.sender = BlobSender(blob_id)
         self.buf = buf
         self.fill = 0
-        self.index = 0
-        self.offset = 0
-        self.hash = hashlib.sha256()
         self.low = gc.mem_free()
 
     async def send(self, mtype, body, attachment=b""):
@@ -125,11 +122,7 @@ class _Blob:
         if not self.fill:
             return
         part = memoryview(self.buf)[: self.fill]
-        self.hash.update(part)
-        await self.send("blob.chunk", {"blob": self.id, "i": self.index, "off": self.offset},
-                        part)
-        self.index += 1
-        self.offset += self.fill
+        await self.send(messages.BLOB_CHUNK, self.sender.chunk(part), part)
         self.fill = 0
         # Each chunk leaves its packet header behind: collect while the heap is calm.
         gc.collect()
@@ -146,9 +139,8 @@ class _Blob:
 
     async def end(self):
         await self.flush()
-        body = {"blob": self.id, "chunks": self.index, "size": self.offset,
-                "sha256": binascii.hexlify(self.hash.digest()).decode()}
-        await self.send("blob.end", body)
+        body = self.sender.end()
+        await self.send(messages.BLOB_END, body)
         return body
 
 
@@ -162,7 +154,7 @@ async def _upload(device, sensor, txn, iso, buf):
         gc.collect()
         blob = _Blob(device.link, txn, buf)
         # A begin starts the blob over at the controller: a broken upload is sent again.
-        await blob.send("blob.begin", {"blob": txn, "kind": "finger", "meta": meta})
+        await blob.send(messages.BLOB_BEGIN, blob.sender.begin("finger", meta))
         try:
             if iso:
                 await sensor.up_char(1, blob.take)

@@ -27,6 +27,7 @@ from firmware.mqtt import MQTTClient
 from protocol import envelope, topics
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
+from protocol.messages import HELLO, HELLO_ACK
 from protocol.replay import DUPLICATE, NEW, ReplayWindow
 
 # Replies that arrived before anyone waited for them (e.g. after a restart); each
@@ -163,7 +164,7 @@ class Link:
                 "fw_hash": self.fw["fw_hash"],
                 "boot": self.seqstore.boot,
             }
-            await self.send("hello", body)
+            await self.send(HELLO, body)
         except Exception as err:  # noqa: BLE001 - logged; the next connect says hello again
             _log("hello failed:", err)
 
@@ -196,7 +197,7 @@ class Link:
                 "duplicate" if verdict == DUPLICATE else "stale", msg.seq))
             return
         handler = self.handlers.get(msg.type)
-        if msg.type == "hello.ack":
+        if msg.type == HELLO_ACK:
             self.hello_ack = msg.body
             _log("controller says:", dumps(msg.body).decode())
         elif handler is not None:

@@ -26,6 +26,8 @@ GC_THRESHOLD = 8192
 SCRATCH = {"scanner": 4 * 1700, "finger": 4096, "printer": 4096}
 # The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
 OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
+# Modules the resident code needs only while it is imported.
+BOOT_ONLY = ("protocol.messages",)
 
 
 def _scratch(config):
@@ -79,6 +81,11 @@ def main():
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
+    # Each module took the message type names it uses; the module naming them all
+    # would only hold heap from here on.
+    from firmware.runtime import unload
+
+    unload(BOOT_ONLY)
     asyncio.run(_start(config, fw, board, run, scratch))
 
 

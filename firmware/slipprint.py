@@ -28,10 +28,12 @@ import time
 
 from drivers import escpos, slip
 from firmware.glyphs import GlyphFile
+from protocol import messages
 
 STATUS_MS = 500
 RETRY_S = 1
-MODULES = ("firmware.slipprint", "drivers.slip", "drivers.escpos", "firmware.glyphs")
+MODULES = ("firmware.slipprint", "drivers.slip", "drivers.escpos", "firmware.glyphs",
+           "protocol.messages")
 
 
 def _log(*args):
@@ -112,7 +114,7 @@ async def _by_hand(terminal, fields, why):
         "row": fields.get("row"), "name": fields.get("name"), "style": fields.get("style"),
         "reason": why})
     try:
-        await asyncio.wait_for(terminal.link.send("event", {
+        await asyncio.wait_for(terminal.link.send(messages.EVENT, {
             "kind": "slip_not_printed", "detail": why}), 10)
     except Exception as err:  # noqa: BLE001 - the audit note is best effort
         _log("event not sent:", err)

@@ -1,4 +1,5 @@
-"""Chunked transfer of a blob (a ballot image) with a hash of the whole.
+"""Chunked transfer of a blob (a ballot image, a finger) with a hash of the whole: the
+receiving half.
 
 Messages (all signed envelopes):
 
@@ -7,7 +8,8 @@ Messages (all signed envelopes):
 ``blob.end``    body ``{"blob": id, "chunks": n, "size": bytes, "sha256": hex}``
 
 The sender never needs the whole blob in memory: it hashes as it goes
-(``BlobSender``). The receiver (``BlobAssembler``) accepts chunks in any order,
+(``protocol.blob_sender.BlobSender``, a module of its own so that a device loads
+it without the assembler). The receiver (``BlobAssembler``) accepts chunks in any order,
 treats an identical repeat as harmless (QoS 1 redelivery), refuses a conflicting
 repeat, a gap, an overrun of the declared limit or a hash that does not match.
 """
@@ -15,45 +17,16 @@ repeat, a gap, an overrun of the declared limit or a hash that does not match.
 import binascii
 import hashlib
 
+from protocol import messages
+from protocol.blob_sender import MAX_CHUNK, BlobSender
 from protocol.errors import ProtocolError
 
-BEGIN = "blob.begin"
-CHUNK = "blob.chunk"
-END = "blob.end"
-MAX_CHUNK = 32 * 1024
-
-
-class BlobSender:
-    """Numbers chunks and hashes them as they are sent."""
-
-    def __init__(self, blob_id):
-        self.blob_id = blob_id
-        self.index = 0
-        self.offset = 0
-        self._hash = hashlib.sha256()
-
-    def begin(self, kind, meta):
-        """Body of the ``blob.begin`` message."""
-        return {"blob": self.blob_id, "kind": kind, "meta": meta}
-
-    def chunk(self, data):
-        """Body of the next ``blob.chunk`` message carrying ``data`` as its attachment."""
-        if not 0 < len(data) <= MAX_CHUNK:
-            raise ProtocolError("bad_chunk", "chunk of %d bytes" % len(data))
-        body = {"blob": self.blob_id, "i": self.index, "off": self.offset}
-        self._hash.update(data)
-        self.index += 1
-        self.offset += len(data)
-        return body
-
-    def end(self):
-        """Body of the ``blob.end`` message."""
-        return {
-            "blob": self.blob_id,
-            "chunks": self.index,
-            "size": self.offset,
-            "sha256": binascii.hexlify(self._hash.digest()).decode(),
-        }
+# The sender lives in its own module so that a device loads it without the assembler;
+# hosts that send blobs (tests, tools) may still import it from here.
+BEGIN = messages.BLOB_BEGIN
+CHUNK = messages.BLOB_CHUNK
+END = messages.BLOB_END
+__all__ = ["BEGIN", "CHUNK", "END", "MAX_CHUNK", "BlobAssembler", "BlobSender"]
 
 
 def _int(body, name, limit):

@@ -43,6 +43,7 @@ import sys
 
 from drivers import mrz
 from firmware import runtime, store
+from protocol.messages import CHECKIN_REQUEST, CHECKIN_RESULT
 
 STATUSES = (
     "issued",
@@ -149,7 +150,7 @@ class Terminal:
         # transaction that times out; the other order would lose track of an answer.
         self.pending = {"txn": txn, "seq": seq}
         store.write_json(self.pending_path, self.pending)
-        self.link.send_durable("checkin.request", {
+        self.link.send_durable(CHECKIN_REQUEST, {
             "txn": txn, "mrz": lines, "doc": doc, "finger": finger,
             "finger_status": finger_status}, seq)
         _log("txn %s: request seq %d stored, finger %s, heap free %d" % (
@@ -218,7 +219,7 @@ class Terminal:
                 return
 
     async def _show(self, txn, msg):
-        fields = result_screen(txn, msg.body) if msg.type == "checkin.result" else None
+        fields = result_screen(txn, msg.body) if msg.type == CHECKIN_RESULT else None
         if fields is None:
             _log("txn %s: unusable reply %s ignored" % (txn, msg.type))
             return False

@@ -47,7 +47,18 @@ import gc
 from drivers import scanlink
 from drivers.scanlink import ScanEngine, ScanFault
 from firmware import store
-from protocol import blob
+from protocol.blob_sender import BlobSender
+from protocol.messages import (
+    BALLOT_DECISION,
+    BALLOT_DROPPED,
+    BALLOT_RECORDED,
+    BALLOT_RETURNED,
+    BALLOT_VOIDED,
+    BLOB_BEGIN,
+    BLOB_CHUNK,
+    BLOB_END,
+    EVENT,
+)
 
 JOURNAL = "journal.json"
 ROWS_PER_CHUNK = 8
@@ -128,8 +139,8 @@ class Scanner:
         self.buf = device.buffer(CHUNK_BYTES)
         # Nothing waits for the confirmations of drop and return reports; left to the
         # link's reply buffer they would hold about 1 KB of heap each.
-        self.link.handlers["ballot.recorded"] = self._confirmed
-        self.link.handlers["ballot.voided"] = self._confirmed
+        self.link.handlers[BALLOT_RECORDED] = self._confirmed
+        self.link.handlers[BALLOT_VOIDED] = self._confirmed
         reader, writer = device.board.uart("scan")
         self.engine = ScanEngine(reader, writer)
 
@@ -150,23 +161,24 @@ class Scanner:
         return self.device.outbox.find(('"type":"%s"' % mtype).encode(), needle) is not None
 
     def _dropped(self, sheet, counter):
-        if not self._queued("ballot.dropped", sheet):
-            self.link.send_durable("ballot.dropped", {"sheet": sheet, "counter": counter})
+        if not self._queued(BALLOT_DROPPED, sheet):
+            self.link.send_durable(BALLOT_DROPPED, {"sheet": sheet, "counter": counter})
         self.counter = counter
         self._write_journal("idle", None, counter)
         _log("sheet %s dropped, counter %d" % (sheet, counter))
 
     def _returned(self, sheet, reason):
-        if not self._queued("ballot.returned", sheet):
-            self.link.send_durable("ballot.returned", {"sheet": sheet, "reason": reason})
+        if not self._queued(BALLOT_RETURNED, sheet):
+            self.link.send_durable(BALLOT_RETURNED, {"sheet": sheet, "reason": reason})
         self._write_journal("idle", None, self.counter)
         _log("sheet %s returned (%s)" % (sheet, reason))
 
     def _event(self, kind, detail):
         async def send():
             try:
-                await asyncio.wait_for(self.link.send("event", {"kind": kind, "detail": detail}),
-                                       UPLOAD_TIMEOUT)
+                await asyncio.wait_for(
+                    self.link.send(EVENT, {"kind": kind, "detail": detail}),
+                    UPLOAD_TIMEOUT)
             except Exception as err:  # noqa: BLE001 - events are best effort
                 _log("event %s not sent: %s" % (kind, err))
 
@@ -273,9 +285,9 @@ class Scanner:
         if not 0 < width <= scanlink.MAX_PAYLOAD - 2 or not 0 < height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "sheet of %dx%d pixels" % (width, height))
         per_chunk = max(1, min(ROWS_PER_CHUNK, len(self.buf) // width))
-        sender = blob.BlobSender(sheet)
+        sender = BlobSender(sheet)
         meta = {"width": width, "height": height, "dpi": dpi, "bpp": 8}
-        await self._send(blob.BEGIN, sender.begin("ballot-image", meta))
+        await self._send(BLOB_BEGIN, sender.begin("ballot-image", meta))
         buf = self.buf
         view = memoryview(buf)
         expected = 0
@@ -289,20 +301,20 @@ class Scanner:
                 expected += got
             if n:
                 part = view[: n * width]
-                await self._send(blob.CHUNK, sender.chunk(part), part)
+                await self._send(BLOB_CHUNK, sender.chunk(part), part)
                 # Each chunk leaves its header, packet and task behind; collecting
                 # here (well under a millisecond on this heap) keeps the free space
                 # in one piece for the whole sheet.
                 gc.collect()
         if expected != height:
             raise ScanFault(scanlink.F_BAD_COMMAND, "%d of %d rows arrived" % (expected, height))
-        return await self._send(blob.END, sender.end())
+        return await self._send(BLOB_END, sender.end())
 
     def _decision(self, sheet, msg):
         if msg is None:
             return "return", "timeout", self._message("timeout")
         body = msg.body
-        if msg.type != "ballot.decision" or body.get("sheet") != sheet or body.get(
+        if msg.type != BALLOT_DECISION or body.get("sheet") != sheet or body.get(
                 "decision") not in ("accept", "return"):
             _log("unusable decision for %s: %s" % (sheet, msg.type))
             return "return", "bad_decision", self._message("bad_decision")
