@@ -1,9 +1,10 @@
 """Build a device's flash directory from this repository (runs on CPython).
 
 The image holds ``main.py`` at the root, the ``firmware`` package (both apps, the
-board profile named in the config), the whole ``protocol`` package and the
-byte-level ``drivers`` the apps use, the terminal's bitmap font ``glyphs.bin``, the
-scanner's screen texts ``scanner_texts.txt``, plus
+board profile named in the config), the ``protocol`` package (but for its interface
+description and AsyncAPI generator) and the byte-level ``drivers`` the apps use, the
+terminal's bitmap font ``glyphs.bin``, the scanner's screen texts
+``scanner_texts.txt``, plus
 ``config.json`` (the device identity) and ``manifest.json`` (SHA-256 of every code
 file, the version and ``fw_hash``, see ``firmware.fwinfo``). The code files do not
 depend on the device's role or identity, so every device on one board type and
@@ -36,8 +37,11 @@ from firmware.config import check
 from firmware.fwinfo import MANIFEST, file_sha256, fw_hash
 
 ROOT = Path(__file__).resolve().parent.parent
-# Host-only modules of the firmware package, never copied to a device.
-HOST_ONLY = ("firmware/build.py", "firmware/main.py", "firmware/glyphs_make.py")
+# Host-only modules, never copied to a device: the build itself, the font maker, and
+# the description of the MQTT interface with its AsyncAPI generator (a device needs
+# the message names of ``protocol/messages.py``, not the schemas).
+HOST_ONLY = ("firmware/build.py", "firmware/main.py", "firmware/glyphs_make.py",
+             "protocol/interface.py", "protocol/asyncapi.py")
 DRIVER_FILES = (
     "drivers/__init__.py",
     "drivers/mrz.py",
