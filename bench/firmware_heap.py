@@ -1,6 +1,6 @@
 """The boards' free heap as their firmware logs it: the bar every firmware change keeps.
 
-Real firmware in ``micropython`` at the reference heaps (``hil.board.heap_for``), a
+Real firmware in ``micropython`` at the reference heaps (``hil.targets.virtual.heap_for``), a
 real broker, a controller that accepts every sheet. It prints:
 
 * the terminal's free heap after boot (``[boot] heap free N bytes``) at 96 KB, a
@@ -25,17 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from hil.broker import start_broker  # noqa: E402
-from hil.peripherals.fingerprint_sensor import FingerprintModule  # noqa: E402
-from hil.peripherals.printer import Printer  # noqa: E402
-from tests.firmware.rig import (  # noqa: E402
-    Display,
-    EngineSim,
-    FakeController,
-    Pty,
-    device_config,
-    make_board,
-)
+from hil.device import DeviceUnit, build_device  # noqa: E402
+from hil.peripherals import Sheet  # noqa: E402
+from hil.station import parse_device  # noqa: E402
+from tests.firmware.fake_controller import STATION, FakeController, make_key  # noqa: E402
 
 BOOT = re.compile(r"\[boot\] heap free (\d+) bytes")
 SHEET = re.compile(r"\[scanner\] sheet \S+, heap free (\d+)")
@@ -46,56 +42,55 @@ def _boot_free(board) -> int:
     return int(BOOT.search(line).group(1))
 
 
+def _device(broker, flash: Path, name: str, role: str, uarts: dict[str, str]) -> DeviceUnit:
+    """A device built as the rig builds it, on a board that stays off when it exits."""
+    wanted = parse_device({"id": name, "role": role, "uarts": uarts})
+    return build_device(wanted, STATION, broker.host, broker.port, make_key(name),
+                        flash / name, auto_restart=False)
+
+
+def _sheet(width: int, height: int) -> Sheet:
+    rows = np.arange(height, dtype=np.int64)[:, None] * 7 + np.arange(width, dtype=np.int64)
+    return Sheet((rows & 0xFF).astype(np.uint8), 200, "heap bench")
+
+
 def terminal(broker, flash: Path, name: str, equipped: bool) -> int:
     """Boot one terminal; its free heap after boot."""
-    display, reader = Display(), Pty()
-    uarts = {"mrz": reader.path, "display": display.pty.path}
-    extras = []
+    uarts = {"mrz": "mrz-reader", "display": "display"}
     if equipped:
-        sensor, printer = FingerprintModule(), Printer(f"{name}-printer")
-        uarts.update(finger=sensor.device_path, printer=printer.device_path)
-        extras = [sensor, printer]
-    cfg = device_config(name, "idterminal", broker.host, broker.port, uarts)
-    board = make_board(flash / name, cfg)
+        uarts.update(finger="fingerprint-sensor", printer="printer")
+    unit = _device(broker, flash, name, "idterminal", uarts)
     ctl = FakeController(broker.host, broker.port, [name])
     try:
-        board.start()
-        free = _boot_free(board)
-        display.wait("ready", 60)
+        unit.board.start()
+        free = _boot_free(unit.board)
+        unit.display.wait_screen("ready", 60)
         return free
     finally:
-        board.stop()
+        unit.close()
         ctl.stop()
-        display.pty.close()
-        reader.close()
-        for extra in extras:
-            extra.close()
 
 
 def scanner(broker, flash: Path, name: str, sheets: int) -> tuple[int, list[int]]:
     """Boot one scanner and feed it ``sheets`` sheets; free heap after boot and per sheet."""
-    display, engine = Display(), EngineSim(1700, 2400)
-    cfg = device_config(name, "scanner", broker.host, broker.port,
-                        {"scan": engine.pty.path, "display": display.pty.path})
-    board = make_board(flash / name, cfg)
+    unit = _device(broker, flash, name, "scanner", {"scan": "scan-engine", "display": "display"})
+    board, display = unit.board, unit.display
     ctl = FakeController(broker.host, broker.port, [name])
     try:
         board.start()
         boot = _boot_free(board)
-        display.wait("ready", 60, counter=0)
+        display.wait_screen("ready", 60, counter=0)
         ctl.wait("hello", 60)
         for n in range(1, sheets + 1):
-            engine.insert()
-            display.wait("ready", 120, start=len(display.screens), counter=n)
+            unit.engine.insert(_sheet(1700, 2400))
+            display.wait_screen("ready", 120, start=len(display.screens), counter=n)
         frees = [int(m.group(1)) for line in board.console.items() if (m := SHEET.search(line))]
         if len(frees) != sheets:
             raise RuntimeError(f"{len(frees)} sheet heap lines for {sheets} sheets")
         return boot, frees
     finally:
-        board.stop()
+        unit.close()
         ctl.stop()
-        display.pty.close()
-        engine.pty.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+# The bound of a wait that names none: long enough for a board on a loaded machine.
+DEFAULT_TIMEOUT = 20.0
 
 
 class RigTimeout(AssertionError):
@@ -57,7 +59,7 @@ class History(Generic[T]):
     def wait_for(
         self,
         predicate: Callable[[T], bool],
-        timeout: float,
+        timeout: float = DEFAULT_TIMEOUT,
         start: int = 0,
         what: str = "",
     ) -> T:

@@ -175,3 +175,52 @@ def reader_thread(
     pair._readers.append(thread)
     thread.start()
     return thread
+
+
+class NullModem:
+    """Two raw pseudo-terminals joined back to back: a serial cable between two paths.
+
+    Whatever is written to ``a_path`` comes out of ``b_path`` and the other way round,
+    as over a null-modem cable (or a USB-UART bridge and the board's UART behind it).
+    A board's console goes on one end, a host tool that opens a serial port by path
+    (pyserial, ``mpremote``) on the other. The two ends are the slaves of two
+    ``PtyPair``s; a daemon thread each way copies between their masters.
+    """
+
+    def __init__(self, name: str = "cable") -> None:
+        self.name = name
+        self.a = PtyPair(f"{name}-a")
+        self.b = PtyPair(f"{name}-b")
+        reader_thread(self.a, self._to_b, name=f"{name}-a-to-b")
+        reader_thread(self.b, self._to_a, name=f"{name}-b-to-a")
+
+    def _to_b(self, data: bytes) -> None:
+        self.b.write(data)
+
+    def _to_a(self, data: bytes) -> None:
+        self.a.write(data)
+
+    @property
+    def a_path(self) -> str:
+        """One end (e.g. the board's console)."""
+        return self.a.device_path
+
+    @property
+    def b_path(self) -> str:
+        """The other end (e.g. the host's serial port)."""
+        return self.b.device_path
+
+    def a_fd(self) -> int:
+        """A descriptor of the ``a`` end, for a child process's stdin/stdout/stderr."""
+        return self.a.slave
+
+    def close(self) -> None:
+        """Cut the cable."""
+        self.a.close()
+        self.b.close()
+
+    def __enter__(self) -> NullModem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

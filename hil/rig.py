@@ -1,54 +1,56 @@
-"""A whole polling station on one machine: broker, controller, virtual boards, peripherals.
+"""The rig builder: a whole polling station on one machine, brought up from its description.
 
-``StationRig`` is the environment file and strategy of the HIL rig in one object::
+``StationRig`` is labgrid's environment and strategy in one object: a station
+description (``hil.station``: which device has which peripherals on which UART, and
+the target each runs on) says what to build, and ``start()`` walks it up::
 
-    with StationRig(terminals=2, scanners=1, voters=30, seed=1) as rig:
-        rig.url                                   # dashboard
-        outcomes = rig.run_voters(rig.voters)     # simulated voters walk through
+    with StationRig(voters=30, seed=1) as rig:                  # hil/stations/training.json
+        rig.url                                                 # dashboard
+        outcomes = rig.run_voters(rig.voters)                   # simulated voters walk through
         results = rig.close_polls()
-        rig.expected_contests(outcomes)           # ground truth of what was cast
+        rig.expected_contests(outcomes)                         # ground truth of what was cast
+
+    StationRig(description=load_station("my-station.json"))     # any other station
+    StationRig(terminals=4, scanners=2)                         # the demo's wiring, more devices
 
 ``start()`` brings the station up in the order a poll worker would: the broker
 (Mosquitto when installed, else amqtt, unless one is passed in), the station files
 in a work directory (the example election, a generated voter list, one random key
 per device, the firmware hash the devices are allowed to run), the controller (a
 ``shailoo controller serve`` process by default; ``controller="inline"`` runs it
-in this process, where tests can swap its ballot reader), then every board with
-its peripherals, and waits until the controller lists each device online with its
-firmware hash. ``stop()`` (or leaving the ``with``) takes everything down again and
-removes a work directory it created.
+in this process, where tests can swap its ballot reader), then every device with
+its peripherals (``hil.device.build_device``), and waits until the controller lists
+each device online with its firmware hash. ``stop()`` (or leaving the ``with``) takes
+everything down again and removes a work directory it created.
 
-Each terminal has an ID-document reader, a fingerprint sensor and a slip printer, each
-on a pty of its own; each scanner a scan engine. What the rig promises: every part
-that runs is the real one (firmware in ``micropython`` with its role's heap, real
-broker, real controller, real bytes on every UART). What it does not: timing like the
-hardware's (ptys are as fast as the machine) or paper physics (a sheet is an image).
+What the rig promises: every part that runs is the real one (firmware in
+``micropython`` with its role's heap, real broker, real controller, real bytes on
+every UART). What it does not: timing like the hardware's (ptys are as fast as the
+machine) or paper physics (a sheet is an image).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from hil.board import VirtualBoard
-from hil.broker import Broker, free_port, start_broker
-from hil.history import History, RigTimeout, wait_until
-from hil.peripherals import Display, MrzReader, ScanEngine, Sheet
-from hil.peripherals.fingerprint_sensor import FingerprintModule
-from hil.peripherals.printer import Printer
+from hil.broker import Broker, start_broker
+from hil.controller import ControllerError, ControllerInline, ControllerProcess
+from hil.device import DeviceUnit, build_device
+from hil.history import History, wait_until
+from hil.peripherals import Sheet
+from hil.station import DEFAULT_STATION, StationDescription, load_station, standard_station
+from hil.targets import VirtualBoard
 from hil.voters import (
     SimulatedVoter,
     Voter,
@@ -63,9 +65,6 @@ from hil.voters import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ELECTION = ROOT / "examples" / "election.json"
 STARTUP_TIMEOUT = 60.0
-# Generous device timeouts: on a loaded 2-core machine the controller may take a few
-# seconds to read a ballot, and a spurious timeout only makes a voter feed it again.
-DEVICE_TUNING = {"reply_timeout": 30, "decision_timeout": 45}
 
 Progress = Callable[[str], None]
 BallotMaker = Callable[[str, dict[str, list[str]], int], Sheet]
@@ -73,200 +72,6 @@ BallotMaker = Callable[[str, dict[str, list[str]], int], Sheet]
 
 class RigError(RuntimeError):
     """The station could not be brought up; the message says which part and why."""
-
-
-@dataclass
-class TerminalUnit:
-    """An ID terminal: its board, document reader, fingerprint sensor, slip printer, screen."""
-
-    name: str
-    board: VirtualBoard
-    reader: MrzReader
-    display: Display
-    sensor: FingerprintModule | None = None
-    printer: Printer | None = None
-    queue: threading.Lock = field(default_factory=threading.Lock)
-
-    def close(self) -> None:
-        """Stop the board and unplug the peripherals."""
-        self.board.stop()
-        self.reader.close()
-        self.display.close()
-        if self.sensor is not None:
-            self.sensor.close()
-        if self.printer is not None:
-            self.printer.close()
-
-
-@dataclass
-class ScannerUnit:
-    """A ballot scanner: its board, its scan engine (feeder + sensor + box) and its screen."""
-
-    name: str
-    board: VirtualBoard
-    engine: ScanEngine
-    display: Display
-    queue: threading.Lock = field(default_factory=threading.Lock)
-
-    def close(self) -> None:
-        """Stop the board and unplug the peripherals."""
-        self.board.stop()
-        self.engine.close()
-        self.display.close()
-
-
-# ---- the controller ---------------------------------------------------------------
-
-
-class ControllerProcess:
-    """``shailoo controller serve`` in a child process; its output goes to ``log``."""
-
-    def __init__(
-        self,
-        setup: Path,
-        data: Path,
-        broker: Broker,
-        http_port: int,
-        log_path: Path,
-    ) -> None:
-        self.http_port = http_port or free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        self.log: History[str] = History("controller")
-        self.log_path = log_path
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        command = [
-            sys.executable,
-            "-c",
-            "import sys; from shailoo.cli import main; sys.exit(main())",
-            "controller",
-            "serve",
-            "--setup",
-            str(setup),
-            "--data",
-            str(data),
-            "--broker-host",
-            broker.host,
-            "--broker-port",
-            str(broker.port),
-            "--http-host",
-            "127.0.0.1",
-            "--http-port",
-            str(self.http_port),
-        ]
-        self._file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=data.parent,
-            # Its own session: a Ctrl-C at the demo reaches the rig, which stops it in order.
-            start_new_session=True,
-        )
-        self._thread = threading.Thread(target=self._pump, name="controller-log", daemon=True)
-        self._thread.start()
-        try:
-            # The command prints the dashboard address once the MQTT bridge is subscribed.
-            self.log.wait_for(
-                lambda line: "dashboard at" in line or line.startswith("[controller exited"),
-                STARTUP_TIMEOUT,
-                what="controller start",
-            )
-        except RigTimeout:
-            self.stop()
-            raise RigError(f"the controller did not start: {self.tail()}") from None
-        if not self.alive():
-            self._thread.join(5)
-            self._file.close()
-            raise RigError(f"the controller did not start:\n{self.tail()}")
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip()
-            self.log.append(line)
-            if not self._file.closed:
-                self._file.write(line + "\n")
-                self._file.flush()
-        # End of output: the process is gone. A line wakes whoever waits on the log.
-        self.process.wait()
-        self.log.append(f"[controller exited with status {self.process.returncode}]")
-
-    def alive(self) -> bool:
-        """True while the controller process runs."""
-        return self.process.poll() is None
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines the controller logged."""
-        return "\n".join(self.log.items()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM (the controller closes its store cleanly), then SIGKILL if it hangs."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._thread.join(5)
-        if not self._file.closed:
-            self._file.close()
-
-
-class _LogToHistory(logging.Handler):
-    def __init__(self, history: History[str]) -> None:
-        super().__init__()
-        self.history = history
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.history.append(self.format(record))
-
-
-class ControllerInline:
-    """``controller.app.Station`` in this process; its log records go to ``log``."""
-
-    def __init__(
-        self,
-        setup: Path,
-        data: Path,
-        broker: Broker,
-        http_port: int,
-        reader: Any = None,
-        election_loader: Any = None,
-    ) -> None:
-        from controller.app import Station
-
-        self.log: History[str] = History("controller")
-        self._handler = _LogToHistory(self.log)
-        self._logger = logging.getLogger("shailoo")
-        self._logger.addHandler(self._handler)
-        if self._logger.level in (logging.NOTSET,) or self._logger.level > logging.INFO:
-            self._logger.setLevel(logging.INFO)
-        self.station = Station(
-            setup,
-            data,
-            broker.host,
-            broker.port,
-            http_port=http_port,
-            reader=reader,
-            election_loader=election_loader,
-        ).start()
-        self.url = self.station.url
-
-    def alive(self) -> bool:
-        """True while the station runs."""
-        return self.station.store is not None
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines the controller logged."""
-        return "\n".join(self.log.items()[-lines:])
-
-    def stop(self) -> None:
-        """Stop the station."""
-        self.station.stop()
-        self._logger.removeHandler(self._handler)
 
 
 # ---- the station --------------------------------------------------------------------
@@ -294,27 +99,31 @@ class StationRig:
         election_loader: Any = None,
         ballot_maker: BallotMaker | None = None,
         blank_rate: float = 0.1,
-        device_tuning: dict[str, Any] | None = None,
+        description: StationDescription | Path | None = None,
         progress: Progress | None = None,
     ) -> None:
-        if terminals < 1 or scanners < 1:
-            raise ValueError("a station needs at least one terminal and one scanner")
+        if description is None:
+            # Without a description: the demo's station, with as many devices as asked.
+            if (terminals, scanners) == (2, 1):
+                description = load_station(DEFAULT_STATION)
+            else:
+                description = standard_station(terminals, scanners)
+        elif not isinstance(description, StationDescription):
+            description = load_station(description)
         if controller not in ("process", "inline"):
             raise ValueError("controller must be 'process' or 'inline'")
         if controller == "process" and (reader is not None or election_loader is not None):
             raise ValueError("a reader or election loader can only be swapped in inline")
-        self.n_terminals = terminals
-        self.n_scanners = scanners
+        self.description = description
         self.n_voters = voters
         self.seed = seed
         self.http_port = http_port
         self.mode = mode
-        self.station_id = station or f"s-{seed % 10000:04d}"
+        self.station_id = station or description.station or f"s-{seed % 10000:04d}"
         self.scan_dpi = scan_dpi
         self.election_source = Path(election) if election else EXAMPLE_ELECTION
         self.controller_kind = controller
         self.blank_rate = blank_rate
-        self.device_tuning = dict(DEVICE_TUNING, **(device_tuning or {}))
         self._reader = reader
         self._election_loader = election_loader
         self._ballot_maker = ballot_maker
@@ -327,8 +136,8 @@ class StationRig:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="shailoo-"))
         self.broker: Broker | None = None
         self.controller: ControllerProcess | ControllerInline | None = None
-        self.terminals: list[TerminalUnit] = []
-        self.scanners: list[ScannerUnit] = []
+        self.terminals: list[DeviceUnit] = []
+        self.scanners: list[DeviceUnit] = []
         self.keys: dict[str, bytes] = {}
         self.election: Any = None
         self.voters: list[Voter] = []
@@ -384,56 +193,28 @@ class StationRig:
         if self._election_loader is not None:
             self.election = self._election_loader(target)
         else:
-            from controller.election import load_election
+            from controller.election.load import load_election
 
             self.election = load_election(target)
 
     def _make_units(self) -> None:
-        tuning = self.device_tuning
-        for n in range(1, self.n_terminals + 1):
-            name = f"term-{n}"
-            reader, display = MrzReader(f"{name}-mrz"), Display(f"{name}-display")
-            sensor, printer = FingerprintModule(), Printer(f"{name}-printer")
-            board = VirtualBoard(
-                self._device_config(name, "idterminal", tuning),
-                self.workdir / "flash" / name,
-                {"mrz": reader.pair, "display": display.pair, "finger": sensor.pair,
-                 "printer": printer.pair},
-                log_dir=self.log_dir,
-            )
-            self.terminals.append(TerminalUnit(name, board, reader, display, sensor, printer))
-        for n in range(1, self.n_scanners + 1):
-            name = f"scan-{n}"
-            engine, display = ScanEngine(f"{name}-engine"), Display(f"{name}-display")
-            board = VirtualBoard(
-                self._device_config(name, "scanner", tuning),
-                self.workdir / "flash" / name,
-                {"scan": engine.pair, "display": display.pair},
-                log_dir=self.log_dir,
-            )
-            self.scanners.append(ScannerUnit(name, board, engine, display))
-
-    def _device_config(self, name: str, role: str, tuning: dict[str, Any]) -> dict[str, Any]:
         assert self.broker is not None
-        key = os.urandom(32)
-        self.keys[name] = key
-        config = {
-            "device": name,
-            "role": role,
-            "station": self.station_id,
-            "key": key.hex(),
-            "broker": {"host": self.broker.host, "port": self.broker.port},
-            "keepalive": 30,
-        }
-        if role == "idterminal":
-            config["reply_timeout"] = tuning["reply_timeout"]
-        else:
-            config["decision_timeout"] = tuning["decision_timeout"]
-        return config
+        for wanted in self.description.devices:
+            # One random key per device, written into its flash and the station setup.
+            key = os.urandom(32)
+            self.keys[wanted.id] = key
+            unit = build_device(
+                wanted,
+                self.station_id,
+                self.broker.host,
+                self.broker.port,
+                key,
+                self.workdir / "flash" / wanted.id,
+                log_dir=self.log_dir,
+            )
+            (self.terminals if unit.role == "idterminal" else self.scanners).append(unit)
 
     def _write_setup(self, fw_hashes: list[str]) -> None:
-        import json
-
         write_voter_csv(self.voters, self.workdir / "voters.csv")
         setup = {
             "station": self.station_id,
@@ -450,6 +231,12 @@ class StationRig:
         self.setup_path.write_text(json.dumps(setup, indent=1) + "\n", encoding="utf-8")
 
     def _start_controller(self) -> ControllerProcess | ControllerInline:
+        try:
+            return self._controller()
+        except ControllerError as err:
+            raise RigError(str(err)) from None
+
+    def _controller(self) -> ControllerProcess | ControllerInline:
         assert self.broker is not None
         if self.controller_kind == "inline":
             return ControllerInline(
@@ -468,7 +255,7 @@ class StationRig:
             self.log_dir / "controller.log",
         )
 
-    def units(self) -> list[TerminalUnit | ScannerUnit]:
+    def units(self) -> list[DeviceUnit]:
         """Every device unit, terminals first."""
         return [*self.terminals, *self.scanners]
 
@@ -479,10 +266,7 @@ class StationRig:
         def ready() -> dict[str, Any] | None:
             for unit in self.units():
                 if not unit.board.alive():
-                    raise RigError(
-                        f"{unit.name} stopped with {unit.board.returncode}:\n"
-                        f"{unit.board.console_tail()}"
-                    )
+                    raise RigError(f"{unit.name} stopped:\n{unit.board.console_tail()}")
             status = self.status()
             online = {
                 d["id"] for d in status["devices"] if d.get("online") and d.get("fw_hash")
@@ -672,7 +456,12 @@ class StationRig:
         ]
         for unit in self.units():
             board = unit.board
-            lines.append(f"{unit.name}: {' '.join(board.command[-3:])} pid {board.pid}")
+            wiring = ", ".join(f"{uart}: {p.kind}" for uart, p in unit.peripherals.items())
+            if isinstance(board, VirtualBoard):
+                where = f"{' '.join(board.command[-3:])} pid {board.pid}"
+            else:
+                where = repr(board)
+            lines.append(f"{unit.name}: {where} ({wiring})")
         return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ from drivers.mrz_make import make_td1, make_td3
 from hil.history import RigTimeout
 
 if TYPE_CHECKING:
-    from hil.rig import ScannerUnit, TerminalUnit
+    from hil.device import DeviceUnit
 
 # The station's voter-list columns, as the controller imports them.
 CSV_FIELDS = VOTER_FIELDS
@@ -396,7 +396,7 @@ class SimulatedVoter:
     ``make_ballot(style, choices, seed)`` returns the marked ballot as a
     ``hil.peripherals.Sheet``; the rig provides one that renders the station's
     election at the scanner's resolution. The terminal and scanner are the rig's
-    units (``TerminalUnit``, ``ScannerUnit``): a voter takes the terminal's and the
+    units (``hil.device.DeviceUnit``): a voter takes the terminal's and the
     scanner's ``queue`` lock while using them, as people queue in a station.
     """
 
@@ -412,7 +412,7 @@ class SimulatedVoter:
         self.make_ballot = make_ballot
         self.seed = seed
 
-    def check_in(self, terminal: TerminalUnit, timeout: float = CHECKIN_TIMEOUT) -> dict[str, Any]:
+    def check_in(self, terminal: DeviceUnit, timeout: float = CHECKIN_TIMEOUT) -> dict[str, Any]:
         """Present the document and the finger at ``terminal``; return its ``checkin`` screen."""
         # Grown before queueing at the terminal, so that nobody waits for it there.
         finger = self.voter.finger_image()
@@ -422,7 +422,7 @@ class SimulatedVoter:
             )
 
     def vote(
-        self, terminal: TerminalUnit, scanner: ScannerUnit, outcome: VoterOutcome | None = None
+        self, terminal: DeviceUnit, scanner: DeviceUnit, outcome: VoterOutcome | None = None
     ) -> VoterOutcome:
         """The whole walk; problems end up in ``outcome.error``, never as an exception."""
         outcome = outcome or VoterOutcome(self.voter)
@@ -447,7 +447,7 @@ class SimulatedVoter:
             outcome.seconds = time.monotonic() - started
         return outcome
 
-    def cast(self, scanner: ScannerUnit, outcome: VoterOutcome) -> None:
+    def cast(self, scanner: DeviceUnit, outcome: VoterOutcome) -> None:
         """Feed the ballot until the scanner drops it (or it is refused for its content)."""
         sheet = self.make_ballot(self.voter.style, self.choices, self.seed)
         sheet.label = self.voter.voter_id
@@ -468,7 +468,7 @@ class SimulatedVoter:
 
 
 def present_document(
-    terminal: TerminalUnit,
+    terminal: DeviceUnit,
     lines: list[str],
     timeout: float,
     finger: Any = None,
@@ -512,7 +512,7 @@ def present_document(
 
 
 def feed_sheet(
-    scanner: ScannerUnit, sheet: Any, timeout: float
+    scanner: DeviceUnit, sheet: Any, timeout: float
 ) -> tuple[str, dict[str, Any] | None]:
     """Insert ``sheet`` and wait until it is in the box or back in the voter's hand.
 

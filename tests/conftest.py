@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.board import micropython_path
+from hil.targets.virtual import micropython_path
 from hil.broker import Broker, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,26 +13,24 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from hil.history import History
-from hil.pty import PtyPair, reader_thread
+from hil.history import DEFAULT_TIMEOUT, History
+from hil.peripherals.base import Peripheral
+from hil.pty import PtyPair
 
 MAX_LINE = 4096
 
 
-class Display:
+class Display(Peripheral):
     """Reads the display UART of one board into ``screens``."""
 
+    kind = "display"
+    uart = "display"
+
     def __init__(self, name: str = "display", pair: PtyPair | None = None) -> None:
-        self.name = name
-        self.pair = pair or PtyPair(name)
+        super().__init__(name, pair)
         self.screens: History[dict[str, Any]] = History(name)
         self._partial = b""
-        self._thread = reader_thread(self.pair, self._feed, name=f"{name}-reader")
-
-    @property
-    def device_path(self) -> str:
-        """The path the board opens as its ``display`` UART."""
-        return self.pair.device_path
+        self._thread = self.listen(self._feed)
 
     def _feed(self, data: bytes) -> None:
         self._partial += data
@@ -65,13 +63,20 @@ class Display:
         return self.screens.mark()
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, start: int = 0
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = DEFAULT_TIMEOUT,
+        start: int = 0,
     ) -> dict[str, Any]:
         """The first screen from ``start`` on satisfying ``predicate`` (``RigTimeout`` if none)."""
         return self.screens.wait_for(predicate, timeout, start)
 
     def wait_screen(
-        self, screen: str | tuple[str, ...], timeout: float, start: int = 0, **fields: Any
+        self,
+        screen: str | tuple[str, ...],
+        timeout: float = DEFAULT_TIMEOUT,
+        start: int = 0,
+        **fields: Any,
     ) -> dict[str, Any]:
         """The first screen named ``screen`` (or one of several) whose fields include ``fields``."""
         names = (screen,) if isinstance(screen, str) else screen
@@ -82,6 +87,3 @@ class Display:
         shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         return self.screens.wait_for(matches, timeout, start, what=f"{'/'.join(names)} {shown}")
 
-    def close(self) -> None:
-        """Unplug the display."""
-        self.pair.close()

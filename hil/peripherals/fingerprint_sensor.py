@@ -34,7 +34,8 @@ import numpy as np
 from drivers import fingerprint as fp
 from drivers import fingerprint_host as fph
 from drivers.fingerprint_host import sys_para_bytes
-from hil.pty import PtyClosed, PtyPair, reader_thread
+from hil.peripherals.base import Peripheral
+from hil.pty import PtyClosed, PtyPair
 
 TEMPLATE_BYTES = 512
 # An ISO-template module refuses a capture with fewer minutiae than this.
@@ -109,8 +110,11 @@ def finger_image(seed: int) -> bytes:
     return out[: fp.IMAGE_BYTES]
 
 
-class FingerprintModule:
+class FingerprintModule(Peripheral):
     """The module side on a pty; ``close()`` when done."""
+
+    kind = "fingerprint-sensor"
+    uart = "finger"
 
     def __init__(
         self,
@@ -119,11 +123,12 @@ class FingerprintModule:
         library_size: int = 200,
         packet_size: int = 128,
         template_format: str = ZHIANTEC,
+        name: str = "fingerprint",
+        pair: PtyPair | None = None,
     ) -> None:
         if template_format not in (ZHIANTEC, ISO):
             raise ValueError(f"template format {template_format!r} is not {ZHIANTEC} or {ISO}")
-        self.pair = PtyPair("fingerprint")
-        self.device_path = self.pair.device_path
+        super().__init__(name, pair)
         self.address = address
         self.password = password
         self.library_size = library_size
@@ -145,10 +150,7 @@ class FingerprintModule:
         self.decoder = fp.PacketDecoder()
         self._incoming: tuple[str, int, bytearray] | None = None
         self._lock = threading.Lock()
-        self.thread = reader_thread(self.pair, self._receive, "fingerprint-module")
-
-    def close(self) -> None:
-        self.pair.close()
+        self.thread = self.listen(self._receive)
 
     def place(self, image: Any, minutiae: Any = None) -> None:
         """Put a finger on the glass: a 288 x 256 uint8 image or ``IMAGE_BYTES`` packed bytes;
@@ -177,7 +179,7 @@ class FingerprintModule:
         self.faults.add("babble")
         if self._babbler is None or not self._babbler.is_alive():
             self._babbler = threading.Thread(
-                target=self._babble, name="fingerprint-babble", daemon=True
+                target=self._babble, name=f"{self.name}-babble", daemon=True
             )
             self._babbler.start()
 
@@ -187,12 +189,6 @@ class FingerprintModule:
                 self.pair.write(BABBLE, timeout=0.2)
             except PtyClosed:
                 return
-
-    def __enter__(self) -> FingerprintModule:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- wire ----------------------------------------------------------------
     def _send(self, data: bytes, timeout: float = 2.0) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from hil.history import History
+from hil.peripherals.base import Peripheral
 from hil.pty import PtyPair
 
 
@@ -18,19 +19,16 @@ class ReaderError(RuntimeError):
     """The board did not take the document's bytes (its UART stayed full)."""
 
 
-class MrzReader:
+class MrzReader(Peripheral):
     """The reader end of a terminal's ``mrz`` UART."""
 
+    kind = "mrz-reader"
+    uart = "mrz"
+
     def __init__(self, name: str = "mrz", pair: PtyPair | None = None) -> None:
-        self.name = name
-        self.pair = pair or PtyPair(name)
+        super().__init__(name, pair)
         self.presented: History[list[str]] = History(name)
         self._lock = threading.Lock()
-
-    @property
-    def device_path(self) -> str:
-        """The path the board opens as its ``mrz`` UART."""
-        return self.pair.device_path
 
     def present(self, lines: list[str]) -> None:
         """Send one document: each MRZ line followed by CR LF."""
@@ -52,6 +50,3 @@ class MrzReader:
                 f"{self.name}: the board took {sent} of {len(data)} bytes of the document"
             )
 
-    def close(self) -> None:
-        """Unplug the reader."""
-        self.pair.close()

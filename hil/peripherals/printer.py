@@ -34,7 +34,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from hil.pty import PtyClosed, PtyPair, reader_thread
+from hil.peripherals.base import Peripheral
+from hil.pty import PtyClosed, PtyPair
 
 PAPER_DOTS = 384
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -52,14 +53,16 @@ _ESC_ONE = {0x74, 0x45, 0x21, 0x2D, 0x61, 0x64, 0x4A}
 _GS_ONE = {0x21}
 
 
-class Printer:
+class Printer(Peripheral):
     """The printer end of a ``printer`` UART."""
+
+    kind = "printer"
+    uart = "printer"
 
     def __init__(
         self, name: str = "printer", pair: PtyPair | None = None, paper_dots: int = PAPER_DOTS
     ) -> None:
-        self.name = name
-        self.pair = pair or PtyPair(name)
+        super().__init__(name, pair)
         self.paper_dots = paper_dots
         self.paper_out = False
         self.cover_open = False
@@ -86,12 +89,7 @@ class Printer:
             False: ImageFont.truetype(FONT, FONT_SIZE),
             True: ImageFont.truetype(FONT_BOLD, FONT_SIZE),
         }
-        self._reader = reader_thread(self.pair, self._feed, name=f"{name}-printer")
-
-    @property
-    def device_path(self) -> str:
-        """The path the board opens as its printer UART."""
-        return self.pair.device_path
+        self._reader = self.listen(self._feed)
 
     @property
     def online(self) -> bool:
@@ -349,10 +347,6 @@ class Printer:
         path = Path(path)
         self.paper().save(path)
         return path
-
-    def close(self) -> None:
-        """Unplug the printer."""
-        self.pair.close()
 
 
 def _at(img: Image.Image, x: int, paper_dots: int) -> Image.Image:

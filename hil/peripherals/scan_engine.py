@@ -21,6 +21,12 @@ stays until the sheets are returned), a ROW frame with a broken CRC, the cover
 opened at a command or row (until ``close_cover()``). A poll worker clearing a jam
 either leaves the sheet in the path (``clear_jam()``) or takes it out
 (``clear_jam(take_out=True)``).
+
+A stalled mechanism is ``hold``: command types in that set are recorded but left
+unanswered until ``release()`` answers them or ``drop_held()`` forgets them (the
+board lost power meanwhile). ``keep_streaming`` plays an engine that goes on sending
+the rows of its sheet after the board went away, as one still working through a long
+NEXT does.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import numpy as np
 
 from drivers import scanlink
 from hil.history import History, RigTimeout
-from hil.pty import PtyClosed, PtyPair, reader_thread
+from hil.peripherals.base import Peripheral
+from hil.pty import PtyClosed, PtyPair
 
 _numbers = itertools.count(1)
 COMMAND_NAMES = {
@@ -112,12 +119,14 @@ class EngineError(RuntimeError):
     """The engine cannot do what the voter or operator asked (e.g. a sheet is already in)."""
 
 
-class ScanEngine:
+class ScanEngine(Peripheral):
     """The engine end of one scanner's ``scan`` UART, served by a daemon thread."""
 
+    kind = "scan-engine"
+    uart = "scan"
+
     def __init__(self, name: str = "scan", pair: PtyPair | None = None) -> None:
-        self.name = name
-        self.pair = pair or PtyPair(name)
+        super().__init__(name, pair)
         self.sheet: Sheet | None = None
         self.fed = False
         self.rows_sent = 0
@@ -125,20 +134,19 @@ class ScanEngine:
         self.faults: list[Fault] = []
         self.box: History[Sheet] = History(f"{name}-box")
         self.returned: History[Sheet] = History(f"{name}-returned")
-        self.commands: History[tuple[float, str, bytes]] = History(f"{name}-commands")
+        # The frame type of every command the board sent, in order.
+        self.commands: History[int] = History(f"{name}-commands")
         self.frames_sent = 0
+        self.hold: set[int] = set()
+        self.held: list[tuple[int, bytes]] = []
+        self.streamed = 0
         # Called in the engine's thread with (command type, payload) as each command
         # arrives, before the engine acts on it: where a scenario cuts the power at an
         # exact step ("the board sent DROP").
         self.before_command: Callable[[int, bytes], None] | None = None
         self._decoder = scanlink.FrameDecoder()
         self._lock = threading.Condition()
-        self._thread = reader_thread(self.pair, self._feed, name=f"{name}-engine")
-
-    @property
-    def device_path(self) -> str:
-        """The path the board opens as its ``scan`` UART."""
-        return self.pair.device_path
+        self._thread = self.listen(self._feed)
 
     @property
     def bad_frames(self) -> int:
@@ -204,6 +212,52 @@ class ScanEngine:
     def _sensor_flags(self) -> int:
         return self.flags | (scanlink.PAPER_PRESENT if self.sheet is not None else 0)
 
+    def release(self) -> None:
+        """The stalled mechanism moves again: answer the held commands now."""
+        with self._lock:
+            self.hold.clear()
+            held, self.held = self.held, []
+        for ftype, payload in held:
+            self._command(ftype, payload)
+
+    def drop_held(self) -> None:
+        """Forget held commands unanswered (the board that sent them lost power)."""
+        with self._lock:
+            self.hold.clear()
+            self.held = []
+
+    def keep_streaming(self, first: int = 0, interval: float = 0.02) -> threading.Event:
+        """Go on sending the ROW frames of the sheet inside from row ``first``, one every
+        ``interval`` seconds (wrapping round at its end), the first one cut to its second
+        half, until the returned event is set: an engine still answering the NEXT of a
+        board that has just restarted. Answers to commands go out between rows, never
+        inside one (each frame is one write on the line); ``streamed`` counts the rows."""
+        with self._lock:
+            sheet = self.sheet
+        if sheet is None:
+            raise EngineError(f"{self.name}: no sheet inside to stream")
+        stop = threading.Event()
+        self.streamed = 0
+
+        def stream() -> None:
+            index = first
+            while not stop.is_set():
+                row = index % sheet.height
+                frame = scanlink.encode(
+                    scanlink.ROW, scanlink.row_payload(row, sheet.image[row].tobytes())
+                )
+                try:
+                    self.pair.write(frame[len(frame) // 2 :] if index == first else frame)
+                except PtyClosed:
+                    return
+                self.streamed += 1
+                index += 1
+                # The pace of the rows is what this plays; there is no event to wait on.
+                stop.wait(interval)
+
+        threading.Thread(target=stream, name=f"{self.name}-stream", daemon=True).start()
+        return stop
+
     # ---- waiting ------------------------------------------------------------------
 
     def wait_rows(self, count: int, timeout: float) -> int:
@@ -266,10 +320,14 @@ class ScanEngine:
 
     def _feed(self, data: bytes) -> None:
         for ftype, payload in self._decoder.feed(data):
-            self.commands.append((time.monotonic(), COMMAND_NAMES.get(ftype, hex(ftype)), payload))
+            self.commands.append(ftype)
             hook = self.before_command
             if hook is not None:
                 hook(ftype, payload)
+            with self._lock:
+                if ftype in self.hold:
+                    self.held.append((ftype, payload))
+                    continue
             self._command(ftype, payload)
 
     def _command(self, ftype: int, payload: bytes) -> None:
@@ -361,7 +419,3 @@ class ScanEngine:
                 # Both sheets are back in the voter's hand: the sensor sees one again.
                 self.flags &= ~scanlink.DOUBLE
                 out.append((scanlink.SENSORS, bytes((self._sensor_flags(),)), False))
-
-    def close(self) -> None:
-        """Unplug the engine."""
-        self.pair.close()

@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hil.history import History, RigTimeout, wait_until
+from hil.history import wait_until
 from hil.pty import PtyPair, reader_thread
+from hil.targets.base import Target, TargetError
 
 # The heap of the reference board for each role (docs: DESIGN.md, "Decisions").
 HEAP = {"idterminal": "96k", "scanner": "128k"}
@@ -68,17 +69,19 @@ def micropython_path() -> str:
     return found
 
 
-class BoardError(RuntimeError):
-    """The board could not be built or started."""
+class BoardError(TargetError):
+    """The virtual board could not be built or started."""
 
 
-class VirtualBoard:
+class VirtualBoard(Target):
     """One device: flash directory, UART ptys, console, and the ``micropython`` process.
 
     ``uarts`` maps each UART name of the role to the ``PtyPair`` of its peripheral.
     ``config`` holds the rest of the device config (``device``, ``role``, ``station``,
     ``key``, ``broker``, tuning keys); ``board`` and ``uart`` are filled in here.
     """
+
+    kind = "virtual"
 
     def __init__(
         self,
@@ -95,16 +98,11 @@ class VirtualBoard:
         missing = [name for name in UARTS[role] if name not in uarts]
         if missing:
             raise BoardError(f"a {role} needs the UART(s) {', '.join(missing)}")
-        self.name: str = config["device"]
-        self.role: str = role
+        config = dict(config, board="unix", uart={n: p.device_path for n, p in uarts.items()})
+        super().__init__(config, flash, log_dir)
         self.heap = heap or heap_for(role, uarts)
-        self.flash = Path(flash)
         self.uarts = uarts
-        self.config = dict(config, board="unix", uart={n: p.device_path for n, p in uarts.items()})
-        self.fw_hash: str | None = None
-        self.console: History[str] = History(f"{self.name}-console")
         self.boots = 0
-        self.resets = 0
         self.auto_restart = auto_restart
         self.process: subprocess.Popen[bytes] | None = None
         self._power_lock = threading.RLock()
@@ -112,22 +110,9 @@ class VirtualBoard:
         self._quick_resets = 0
         self._started_at = 0.0
         self._console = PtyPair(f"{self.name}-console")
-        self._partial = b""
-        log_dir = Path(log_dir) if log_dir else self.flash.parent
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"{self.name}.console.log"
-        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self._log_lock = threading.Lock()
         reader_thread(self._console, self._on_console, name=f"{self.name}-console")
 
-    # ---- build and power ----------------------------------------------------------
-
-    def build(self) -> str:
-        """Build (or rebuild) the flash directory; return the firmware hash."""
-        from firmware.build import build_flash
-
-        self.fw_hash = build_flash(self.flash, self.config)
-        return self.fw_hash
+    # ---- power --------------------------------------------------------------------
 
     @property
     def command(self) -> list[str]:
@@ -198,11 +183,6 @@ class VirtualBoard:
             for pair in self.uarts.values():
                 pair.flush_device_input()
 
-    def restart(self) -> None:
-        """Power cut, then power on with the same command and flash."""
-        self.power_cut()
-        self.start()
-
     def stop(self) -> None:
         """Switch off for good; release the console (the UART ptys belong to the peripherals)."""
         with self._power_lock:
@@ -216,9 +196,7 @@ class VirtualBoard:
                     process.kill()
                     process.wait(5)
         self._console.close()
-        with self._log_lock:
-            if not self._log.closed:
-                self._log.close()
+        self._close_log()
 
     # ---- state --------------------------------------------------------------------
 
@@ -246,38 +224,6 @@ class VirtualBoard:
             lambda: Path(f"/proc/{pid}/cmdline").read_bytes(), 5, f"{self.name}'s command line"
         )
         return [part.decode() for part in raw.split(b"\0") if part]
-
-    # ---- console ------------------------------------------------------------------
-
-    def _on_console(self, data: bytes) -> None:
-        self._partial += data
-        while b"\n" in self._partial:
-            raw, self._partial = self._partial.split(b"\n", 1)
-            line = raw.decode("utf-8", errors="replace").rstrip("\r")
-            self.console.append(line)
-            self._write_log(line)
-
-    def _write_log(self, line: str) -> None:
-        with self._log_lock:
-            if not self._log.closed:
-                self._log.write(line + "\n")
-                self._log.flush()
-
-    def wait_console(self, text: str, timeout: float, start: int = 0) -> str:
-        """Wait for a console line containing ``text`` (from index ``start`` on)."""
-        try:
-            return self.console.wait_for(lambda line: text in line, timeout, start, what=repr(text))
-        except RigTimeout:
-            if not self.alive():
-                raise RigTimeout(
-                    f"{self.name} exited with {self.returncode} before printing {text!r}; "
-                    f"console: {self.console.items()[-15:]!r}"
-                ) from None
-            raise
-
-    def console_tail(self, lines: int = 20) -> str:
-        """The last console lines, for error messages."""
-        return "\n".join(self.console.items()[-lines:])
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.alive() else f"off ({self.returncode})"

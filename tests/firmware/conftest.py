@@ -1,33 +1,45 @@
-"""Fixtures of the firmware tests: virtual terminals and scanners on a real broker."""
+"""Fixtures of the firmware tests: one virtual terminal or scanner at a time on a real broker.
+
+Each device is built the way the station rig builds its devices
+(``hil.device.build_device`` from a ``hil.station`` device description): the same
+virtual board, the same simulated peripherals on the same pseudo-terminals. What the
+firmware tests add is a controller they script (``tests/firmware/fake_controller.py``)
+and boards that stay off when the firmware exits, so that a test sees every exit.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from hil.broker import Broker
-from hil.peripherals.fingerprint_sensor import FingerprintModule, finger_image
-from hil.peripherals.printer import Printer
-from tests.firmware.rig import (
-    Board,
-    Display,
-    EngineSim,
-    FakeController,
-    Pty,
-    device_config,
-    make_board,
-)
+from hil.device import DeviceUnit, build_device
+from hil.peripherals import Display, FingerprintModule, MrzReader, Printer, ScanEngine, Sheet
+from hil.peripherals.fingerprint_sensor import finger_image
+from hil.station import parse_device
+from hil.targets import VirtualBoard
+from tests.firmware.fake_controller import STATION, FakeController, make_key
 
 _ids = itertools.count(1)
+SCAN_DPI = 200
 
 
 def unique_id(prefix: str) -> str:
     """A device id no other test in this run uses (the broker keeps sessions by id)."""
     return f"{prefix}-{next(_ids)}"
+
+
+def ramp_sheet(width: int, height: int) -> Sheet:
+    """A deterministic grey sheet: each row a ramp shifted by seven levels a row."""
+    rows = np.arange(height, dtype=np.int64)[:, None] * 7 + np.arange(width, dtype=np.int64)
+    return Sheet((rows & 0xFF).astype(np.uint8), SCAN_DPI, f"ramp {width}x{height}")
 
 
 @dataclass
@@ -39,41 +51,91 @@ class Terminal:
     """
 
     device: str
-    board: Board
-    display: Display
-    reader: Pty
+    unit: DeviceUnit
     config: dict
-    sensor: FingerprintModule | None = None
-    printer: Printer | None = None
+
+    @property
+    def board(self) -> VirtualBoard:
+        return self.unit.board  # type: ignore[return-value]
+
+    @property
+    def display(self) -> Display:
+        return self.unit.display
+
+    @property
+    def reader(self) -> MrzReader:
+        return self.unit.reader
+
+    @property
+    def sensor(self) -> FingerprintModule | None:
+        return self.unit.sensor
+
+    @property
+    def printer(self) -> Printer | None:
+        return self.unit.printer
 
     def present(self, lines: list[str]) -> None:
         """Hold a document to the reader: its MRZ lines, CR LF terminated."""
-        self.reader.write(("\r\n".join(lines) + "\r\n").encode())
+        self.reader.present(lines)
 
 
 @dataclass
 class Scanner:
-    """A virtual ballot scanner and its peripherals."""
+    """A virtual ballot scanner, its scan engine and the sheet a voter feeds it."""
 
     device: str
-    board: Board
-    display: Display
-    engine: EngineSim
+    unit: DeviceUnit
     config: dict
+    width: int = 200
+    height: int = 60
+
+    @property
+    def board(self) -> VirtualBoard:
+        return self.unit.board  # type: ignore[return-value]
+
+    @property
+    def display(self) -> Display:
+        return self.unit.display
+
+    @property
+    def engine(self) -> ScanEngine:
+        return self.unit.engine
+
+    def insert(self) -> Sheet:
+        """A voter inserts a sheet of the scanner's test size."""
+        return self.engine.insert(ramp_sheet(self.width, self.height))
+
+    def expected_sha256(self) -> str:
+        """SHA-256 of the image of the sheets ``insert`` feeds."""
+        import hashlib
+
+        return hashlib.sha256(ramp_sheet(self.width, self.height).image.tobytes()).hexdigest()
 
     def power_cut(self) -> None:
-        """SIGKILL the board; bytes on its way to it are lost."""
-        self.board.kill()
-        self.engine.pty.flush()
+        """SIGKILL the board; bytes on their way to it are lost."""
+        self.board.power_cut()
+
+    def journal(self) -> dict:
+        """The scanner's journal file on its flash."""
+        return json.loads((self.board.flash / "journal.json").read_text())
 
 
-def dump(device: str, board: Board, display: Display) -> None:
+def dump(device: str, unit: DeviceUnit) -> None:
     """Print a board's console and screens: pytest shows them when a test fails."""
     print(f"--- console of {device}")
-    print("\n".join(board.console.items()))
+    print("\n".join(unit.board.console.items()))
     print(f"--- screens of {device}")
-    for screen in display.screens.items():
+    for screen in unit.display.screens.items():
         print(screen)
+
+
+def _build(description: dict[str, Any], host: str, port: int, flash: Path,
+           given: dict[str, Any] | None = None) -> tuple[DeviceUnit, dict]:
+    wanted = parse_device(description)
+    unit = build_device(wanted, STATION, host, port, make_key(wanted.id), flash,
+                        given=given, auto_restart=False)
+    unit.board.build()
+    return unit, unit.board.config
 
 
 @pytest.fixture
@@ -84,32 +146,23 @@ def make_terminal(tmp_path: Path, broker: Broker) -> Iterator:
     def make(host: str | None = None, port: int | None = None, peripherals: bool = True,
              sensor: FingerprintModule | None = None, **extra: object) -> Terminal:
         device = unique_id("term")
-        display, reader = Display(), Pty()
-        uarts = {"mrz": reader.path, "display": display.pty.path}
-        printer = None
+        uarts = {"mrz": "mrz-reader", "display": "display"}
         if peripherals:
-            if sensor is None:
-                sensor = FingerprintModule()
-                sensor.place(finger_image(1))
-            printer = Printer(f"{device}-printer")
-            uarts.update(finger=sensor.device_path, printer=printer.device_path)
-        cfg = device_config(device, "idterminal", host or broker.host, port or broker.port,
-                            uarts, **extra)
-        term = Terminal(device, make_board(tmp_path / device, cfg), display, reader, cfg,
-                        sensor, printer)
+            uarts.update(finger="fingerprint-sensor", printer="printer")
+        given = {"finger": sensor} if sensor is not None else None
+        unit, cfg = _build({"id": device, "role": "idterminal", "uarts": uarts, "config": extra},
+                           host or broker.host, port or broker.port, tmp_path / device, given)
+        if peripherals and sensor is None:
+            unit.sensor.place(finger_image(1))
+        term = Terminal(device, unit, cfg)
         made.append(term)
         return term
 
     yield make
     for term in made:
         term.board.stop()
-        dump(term.device, term.board, term.display)
-        term.display.pty.close()
-        term.reader.close()
-        if term.sensor is not None:
-            term.sensor.close()
-        if term.printer is not None:
-            term.printer.close()
+        dump(term.device, term.unit)
+        term.unit.close()
 
 
 @pytest.fixture
@@ -119,19 +172,19 @@ def make_scanner(tmp_path: Path, broker: Broker) -> Iterator:
 
     def make(width: int = 200, height: int = 60, **extra: object) -> Scanner:
         device = unique_id("scan")
-        display, engine = Display(), EngineSim(width, height)
-        cfg = device_config(device, "scanner", broker.host, broker.port,
-                            {"scan": engine.pty.path, "display": display.pty.path}, **extra)
-        scanner = Scanner(device, make_board(tmp_path / device, cfg), display, engine, cfg)
+        unit, cfg = _build(
+            {"id": device, "role": "scanner",
+             "uarts": {"scan": "scan-engine", "display": "display"}, "config": extra},
+            broker.host, broker.port, tmp_path / device)
+        scanner = Scanner(device, unit, cfg, width, height)
         made.append(scanner)
         return scanner
 
     yield make
     for scanner in made:
         scanner.board.stop()
-        dump(scanner.device, scanner.board, scanner.display)
-        scanner.display.pty.close()
-        scanner.engine.pty.close()
+        dump(scanner.device, scanner.unit)
+        scanner.unit.close()
 
 
 @pytest.fixture

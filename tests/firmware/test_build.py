@@ -12,7 +12,7 @@ from firmware.build import build_flash
 from firmware.config import ConfigError
 from firmware.fwinfo import file_sha256, fw_hash
 from tests.conftest import micropython_path
-from tests.firmware.rig import device_config
+from tests.firmware.fake_controller import device_config
 
 
 def _config(**extra):

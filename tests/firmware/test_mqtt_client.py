@@ -14,8 +14,8 @@ import paho.mqtt.client as mqtt
 
 from firmware.mqtt import encode_length
 from hil.broker import free_port, start_broker
+from hil.history import History
 from tests.conftest import ROOT, micropython_path
-from tests.firmware.rig import Lines, _reader
 
 CLIENT = """
 import sys, asyncio
@@ -51,7 +51,7 @@ class Device:
     def __init__(self, tmp: Path, port: int, cid: str, keepalive: int = 30, count: int = 0):
         script = tmp / "client.py"
         script.write_text(CLIENT)
-        self.out = Lines()
+        self.out: History[str] = History("client")
         self._partial = b""
         self.proc = subprocess.Popen(
             [micropython_path(), "-X", "heapsize=96k", str(script), "127.0.0.1", str(port),
@@ -59,7 +59,11 @@ class Device:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen"),
         )
-        _reader(self.proc.stdout.fileno(), self._feed)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for raw in iter(lambda: self.proc.stdout.read1(65536), b""):
+            self._feed(raw)
 
     def _feed(self, data: bytes) -> None:
         self._partial += data
@@ -68,7 +72,7 @@ class Device:
             self.out.append(line.decode(errors="replace"))
 
     def wait(self, text: str, timeout: float = 20, start: int = 0) -> str:
-        return self.out.wait(lambda line: text in line, timeout, start)
+        return self.out.wait_for(lambda line: text in line, timeout, start, repr(text))
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -80,7 +84,7 @@ class Watcher:
     """A paho subscriber that records (topic, payload, retain)."""
 
     def __init__(self, port: int, topic: str) -> None:
-        self.got = Lines()
+        self.got: History[tuple] = History("got")
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_message = lambda c, u, m: self.got.append((m.topic, m.payload, m.retain))
         subscribed = threading.Event()
@@ -108,14 +112,14 @@ def test_round_trip_and_retained_will_on_power_cut(tmp_path, broker):
         watcher.client.publish("t/mq-a/in", b"hello device", qos=1).wait_for_publish(10)
         assert "got t/mq-a/in 12 b'hello device'" in device.wait("got t/mq-a/in")
         device.kill()  # power cut: no DISCONNECT, the broker publishes the will
-        topic, payload, _ = watcher.got.wait(lambda m: m[0] == "t/mq-a/status")
+        topic, payload, _ = watcher.got.wait_for(lambda m: m[0] == "t/mq-a/status")
         assert payload == b"offline"
     finally:
         device.kill()
         watcher.stop()
     late = Watcher(broker.port, "t/mq-a/status")  # retained: a newcomer sees it too
     try:
-        assert late.got.wait(lambda m: True)[1:] == (b"offline", True)
+        assert late.got.wait_for(lambda m: True)[1:] == (b"offline", True)
     finally:
         late.stop()
 
@@ -141,7 +145,7 @@ def test_publishes_during_a_broker_outage_arrive_after_restart(tmp_path):
             watcher = Watcher(second.port, "t/mq-b/out/#")
             try:
                 for i in after:
-                    watcher.got.wait(lambda m, i=i: m[0] == f"t/mq-b/out/{i}")
+                    watcher.got.wait_for(lambda m, i=i: m[0] == f"t/mq-b/out/{i}")
             finally:
                 watcher.stop()
             assert len(after) >= 30

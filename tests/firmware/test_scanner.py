@@ -7,6 +7,7 @@ from pathlib import Path
 
 from drivers import scanlink
 from hil.history import wait_until
+from hil.peripherals.scan_engine import Fault
 
 
 def journal(scanner) -> dict:
@@ -30,10 +31,10 @@ def test_full_size_ballot_streams_in_128k_and_is_accepted(make_scanner, controll
     scanner = make_scanner(1700, 2400)
     ctl = controller(scanner.device)
     scanner.board.start()
-    scanner.display.wait("ready", counter=0)
+    scanner.display.wait_screen("ready", counter=0)
     ctl.wait("hello")
-    scanner.engine.insert()
-    shown = scanner.display.wait("accepted", timeout=60)
+    scanner.insert()
+    shown = scanner.display.wait_screen("accepted", timeout=60)
     sheet = f"{scanner.device}-1-1"
     assert shown == {"screen": "accepted", "sheet": sheet, "counter": 1}
     begin = ctl.wait("blob.begin")
@@ -42,7 +43,7 @@ def test_full_size_ballot_streams_in_128k_and_is_accepted(make_scanner, controll
     end = ctl.wait("blob.end")
     # 4 rows of 1700 pixels per chunk: one 6.8 KB buffer in the heap.
     assert end.body["size"] == 1700 * 2400 and end.body["chunks"] == 600
-    assert ctl.images[sheet] == scanner.engine.expected_sha256() == end.body["sha256"]
+    assert ctl.images[sheet] == scanner.expected_sha256() == end.body["sha256"]
     assert len(ctl.chunks) == 600
     dropped = ctl.wait("ballot.dropped")
     assert dropped.body == {"sheet": sheet, "counter": 1}
@@ -51,7 +52,7 @@ def test_full_size_ballot_streams_in_128k_and_is_accepted(make_scanner, controll
     assert not any("MemoryError" in line for line in scanner.board.console.items())
     # The public counter survives a restart.
     scanner.board.restart()
-    scanner.display.wait("ready", counter=1, start=len(scanner.display.screens))
+    scanner.display.wait_screen("ready", counter=1, start=len(scanner.display.screens))
 
 
 def test_returned_ballot_is_pushed_back_and_reported(make_scanner, controller):
@@ -60,8 +61,8 @@ def test_returned_ballot_is_pushed_back_and_reported(make_scanner, controller):
     ctl.decide = lambda sheet: ("return", "overvote", "Contest 1: more than one mark")
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    shown = scanner.display.wait("returned")
+    scanner.insert()
+    shown = scanner.display.wait_screen("returned")
     sheet = f"{scanner.device}-1-1"
     assert shown == {"screen": "returned", "sheet": sheet, "reason": "overvote",
                      "message": "Contest 1: more than one mark"}
@@ -69,7 +70,7 @@ def test_returned_ballot_is_pushed_back_and_reported(make_scanner, controller):
     assert scanner.engine.commands.items().count(scanlink.RETURN) == 1
     assert scanlink.DROP not in scanner.engine.commands.items()
     assert ctl.of_type("ballot.dropped") == []
-    scanner.display.wait("ready", counter=0, start=1)
+    scanner.display.wait_screen("ready", counter=0, start=1)
 
 
 def test_no_decision_returns_the_sheet(make_scanner, controller):
@@ -78,8 +79,8 @@ def test_no_decision_returns_the_sheet(make_scanner, controller):
     ctl.decide = lambda sheet: None  # the controller never answers
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    shown = scanner.display.wait("returned", timeout=15)
+    scanner.insert()
+    shown = scanner.display.wait_screen("returned", timeout=15)
     assert shown["reason"] == "timeout"
     assert ctl.wait("ballot.returned").body["reason"] == "timeout"
     # A decision arriving after the sheet went back changes nothing.
@@ -87,7 +88,7 @@ def test_no_decision_returns_the_sheet(make_scanner, controller):
     ctl.send(scanner.device, "ballot.decision", {
         "sheet": end.body["blob"], "decision": "accept", "reason": None, "message": ""},
         re=end.seq)
-    scanner.display.wait("ready", counter=0, start=1)
+    scanner.display.wait_screen("ready", counter=0, start=1)
     assert scanlink.DROP not in scanner.engine.commands.items()
     assert journal(scanner)["counter"] == 0
 
@@ -99,8 +100,8 @@ def test_decision_for_another_sheet_is_not_obeyed(make_scanner, controller):
         "sheet": "someone-else-1-1", "decision": "accept", "reason": None, "message": ""})
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    shown = scanner.display.wait("returned")
+    scanner.insert()
+    shown = scanner.display.wait_screen("returned")
     assert shown["reason"] == "bad_decision"
     assert scanlink.DROP not in scanner.engine.commands.items()
 
@@ -108,16 +109,16 @@ def test_decision_for_another_sheet_is_not_obeyed(make_scanner, controller):
 def test_jam_while_feeding_returns_the_sheet_once_cleared(make_scanner, controller):
     scanner = make_scanner()
     ctl = controller(scanner.device)
-    scanner.engine.fault_on[scanlink.FEED] = scanlink.F_JAM
+    scanner.engine.arm(Fault("jam", command=scanlink.FEED))
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    fault = scanner.display.wait("fault")
+    scanner.insert()
+    fault = scanner.display.wait_screen("fault")
     assert "jam" in fault["reason"]
     event = ctl.wait("event")
     assert event.body["kind"] == "jam"
-    scanner.engine.flags_extra = 0  # a poll worker clears the jam
-    shown = scanner.display.wait("returned")
+    scanner.engine.clear_jam()  # a poll worker clears the jam
+    shown = scanner.display.wait_screen("returned")
     sheet = f"{scanner.device}-1-1"
     assert shown["sheet"] == sheet and shown["reason"] == "jam"
     assert ctl.wait("ballot.returned").body == {"sheet": sheet, "reason": "jam"}
@@ -129,8 +130,8 @@ def test_power_cut_mid_upload_loses_nothing_counts_nothing_twice(make_scanner, c
     ctl = controller(scanner.device)
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    ctl.chunks.wait(lambda c: c[1] >= 20)
+    scanner.insert()
+    ctl.chunks.wait_for(lambda c: c[1] >= 20)
     scanner.power_cut()
     first = f"{scanner.device}-1-1"
     assert journal(scanner) == {"phase": "scanning", "sheet": first, "counter": 0}
@@ -139,14 +140,14 @@ def test_power_cut_mid_upload_loses_nothing_counts_nothing_twice(make_scanner, c
     # Boot: the interrupted sheet goes back to the voter and is reported returned.
     returned = ctl.wait("ballot.returned")
     assert returned.body == {"sheet": first, "reason": "interrupted"}
-    shown = scanner.display.wait("returned", sheet=first)
+    shown = scanner.display.wait_screen("returned", sheet=first)
     assert shown["reason"] == "interrupted" and shown["message"]
     assert ctl.wait("hello", pred=lambda m: m.body["boot"] == 2)
     assert scanner.engine.commands.items().count(scanlink.RETURN) == 1
-    scanner.display.wait("ready", counter=0, start=len(scanner.display.screens) - 1)
+    scanner.display.wait_screen("ready", counter=0, start=len(scanner.display.screens) - 1)
     # The voter inserts the ballot again: a new sheet id, counted once.
-    scanner.engine.insert()
-    shown = scanner.display.wait("accepted", timeout=60)
+    scanner.insert()
+    shown = scanner.display.wait_screen("accepted", timeout=60)
     assert shown == {"screen": "accepted", "sheet": f"{scanner.device}-2-1", "counter": 1}
     ctl.wait("ballot.dropped")
     dropped = [m.body for m in ctl.of_type("ballot.dropped")]
@@ -164,19 +165,19 @@ def test_board_restarting_into_an_engine_still_streaming_resynchronises(make_sca
     ctl = controller(scanner.device)
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    ctl.chunks.wait(lambda c: c[1] >= 5)
+    scanner.insert()
+    ctl.chunks.wait_for(lambda c: c[1] >= 5)
     scanner.power_cut()
     first = f"{scanner.device}-1-1"
     before = len(scanner.engine.commands)
-    stop = scanner.engine.keep_streaming(first=scanner.engine.sent)
+    stop = scanner.engine.keep_streaming(first=scanner.engine.rows_sent)
     try:
         scanner.board.start()
-        scanner.engine.commands.wait(lambda c: c == scanlink.STATUS, timeout=30, start=before)
+        scanner.engine.commands.wait_for(lambda c: c == scanlink.STATUS, timeout=30, start=before)
         at_status = scanner.engine.streamed
-        shown = scanner.display.wait("returned", sheet=first, timeout=30)
+        shown = scanner.display.wait_screen("returned", sheet=first, timeout=30)
         assert shown["reason"] == "interrupted"
-        scanner.display.wait("ready", counter=0, start=len(scanner.display.screens) - 1)
+        scanner.display.wait_screen("ready", counter=0, start=len(scanner.display.screens) - 1)
         # Answered in the middle of the stream: rows went out before and go on after.
         assert at_status > 0
         wait_until(lambda: scanner.engine.streamed > at_status + 5, 10, "rows after STATUS")
@@ -188,11 +189,11 @@ def test_board_restarting_into_an_engine_still_streaming_resynchronises(make_sca
     assert faults == []
     assert not any("expected frame" in line for line in scanner.board.console.items())
     # The voter inserts the ballot again: read cleanly, counted once.
-    scanner.engine.insert()
-    shown = scanner.display.wait("accepted", timeout=60)
+    scanner.insert()
+    shown = scanner.display.wait_screen("accepted", timeout=60)
     second = f"{scanner.device}-2-1"
     assert shown == {"screen": "accepted", "sheet": second, "counter": 1}
-    assert ctl.images[second] == scanner.engine.expected_sha256()
+    assert ctl.images[second] == scanner.expected_sha256()
     ctl.wait("ballot.dropped")
     assert [m.body for m in ctl.of_type("ballot.dropped")] == [{"sheet": second, "counter": 1}]
 
@@ -203,39 +204,39 @@ def test_power_cut_while_dropping_finishes_the_drop_after_restart(make_scanner, 
     scanner.engine.hold.add(scanlink.DROP)  # the mechanism stalls with the sheet half in
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
+    scanner.insert()
     state = wait_journal(scanner, "dropping")
     sheet = f"{scanner.device}-1-1"
     assert state == {"phase": "dropping", "sheet": sheet, "counter": 1}
-    scanner.engine.commands.wait(lambda c: c == scanlink.DROP)
+    scanner.engine.commands.wait_for(lambda c: c == scanlink.DROP)
     scanner.power_cut()
     scanner.engine.drop_held()
     assert ctl.of_type("ballot.dropped") == []
     scanner.board.start()
     dropped = ctl.wait("ballot.dropped")
     assert dropped.body == {"sheet": sheet, "counter": 1}
-    scanner.display.wait("accepted", sheet=sheet, counter=1)
-    scanner.display.wait("ready", counter=1, start=len(scanner.display.screens) - 1)
+    scanner.display.wait_screen("accepted", sheet=sheet, counter=1)
+    scanner.display.wait_screen("ready", counter=1, start=len(scanner.display.screens) - 1)
     assert journal(scanner) == {"phase": "idle", "sheet": None, "counter": 1}
-    assert scanner.engine.paper is False
+    assert scanner.engine.sheet is None
     assert len(ctl.of_type("ballot.dropped")) == 1
     # The next ballot continues the count.
-    scanner.engine.insert()
-    assert scanner.display.wait("accepted", counter=2)["sheet"] == f"{scanner.device}-2-1"
+    scanner.insert()
+    assert scanner.display.wait_screen("accepted", counter=2)["sheet"] == f"{scanner.device}-2-1"
 
 
 def test_corrupt_row_returns_the_sheet_and_the_next_one_is_read_cleanly(make_scanner, controller):
     scanner = make_scanner(300, 200)
     ctl = controller(scanner.device)
-    scanner.engine.corrupt_row = 37
+    scanner.engine.arm(Fault("corrupt_row", row=37))
     scanner.board.start()
     ctl.wait("hello")
-    scanner.engine.insert()
-    shown = scanner.display.wait("returned")
+    scanner.insert()
+    shown = scanner.display.wait_screen("returned")
     assert shown["reason"] == "corrupt_scan" and "damaged" in shown["message"]
     assert ctl.wait("ballot.returned").body["reason"] == "corrupt_scan"
     assert ctl.of_type("blob.end") == []
-    scanner.engine.insert()
-    accepted = scanner.display.wait("accepted")
+    scanner.insert()
+    accepted = scanner.display.wait_screen("accepted")
     assert accepted == {"screen": "accepted", "sheet": f"{scanner.device}-1-2", "counter": 1}
-    assert ctl.images[accepted["sheet"]] == scanner.engine.expected_sha256()
+    assert ctl.images[accepted["sheet"]] == scanner.expected_sha256()

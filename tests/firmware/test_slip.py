@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from drivers import escpos, slip
 from firmware.glyphs import GlyphFile
 from firmware.glyphs_make import CHARS, OUT, make
-from tests.firmware.rig import STATION
+from tests.firmware.fake_controller import STATION
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -99,7 +99,7 @@ def test_slip_with_kyrgyz_letters_prints_like_the_reference(make_terminal, contr
     ctl.wait("hello")
     term.present(["I<KGZAN12345670<<<<<<<<<<<<<<<", "8502144F3101012KGZ<<<<<<<<<<<4",
                   "OMURBEKOV<<CHYNGYZ<<<<<<<<<<<<"])
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     printer = term.printer
     assert printer.wait(lambda p: p.cuts == 1, 20)
     png = printer.save(tmp_path / "slip.png")

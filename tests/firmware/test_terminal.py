@@ -7,7 +7,7 @@ from pathlib import Path
 
 from drivers import mrz_make
 from hil.broker import free_port, start_broker
-from tests.firmware.rig import FakeController
+from tests.firmware.fake_controller import FakeController
 
 DOC = mrz_make.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
                    personal_number="21402198500123")
@@ -24,21 +24,21 @@ def test_document_checked_in_and_shown(make_terminal, controller):
     ctl = controller(term.device)
     ctl.handlers["checkin.request"] = issued
     term.board.start()
-    term.display.wait("ready")
+    term.display.wait_screen("ready")
     hello = ctl.wait("hello")
     assert hello.body["role"] == "idterminal" and hello.body["boot"] == 1
     manifest = json.loads((term.board.flash / "manifest.json").read_text())
     assert hello.body["fw_hash"] == manifest["fw_hash"]
     assert hello.body["fw"] == manifest["version"]
-    status = ctl.status.wait(lambda s: s[0] == term.device and s[1]["state"] == "online")
+    status = ctl.status.wait_for(lambda s: s[0] == term.device and s[1]["state"] == "online")
     assert status[1] == {"state": "online", "fw": hello.body["fw"], "role": "idterminal"}
     term.present(DOC)
     request = ctl.wait("checkin.request")
     assert request.body["mrz"] == DOC
     assert request.body["doc"]["document_number"] == "AN1234567"
     assert request.body["doc"]["valid"] is True
-    waiting = term.display.wait("waiting")
-    shown = term.display.wait("checkin")
+    waiting = term.display.wait_screen("waiting")
+    shown = term.display.wait_screen("checkin")
     assert waiting["txn"] == shown["txn"] == request.body["txn"]
     assert shown == {"screen": "checkin", "txn": request.body["txn"], "status": "issued",
                      "row": 17, "name": "ASANOVA AIGUL", "style": "kg-2025-a", "reason": ""}
@@ -51,7 +51,7 @@ def test_document_checked_in_and_shown(make_terminal, controller):
     second = ctl.wait("checkin.request", start=len(ctl.messages) - 1,
                       pred=lambda m: m.body["txn"] != request.body["txn"])
     assert second.seq > request.seq
-    shown = term.display.wait("checkin", status="already_issued")
+    shown = term.display.wait_screen("checkin", status="already_issued")
     assert shown["row"] is None and shown["reason"] == "ballot issued at 09:14"
 
 
@@ -59,11 +59,11 @@ def test_unreadable_document_is_refused_locally(make_terminal, controller):
     term = make_terminal()
     ctl = controller(term.device)
     term.board.start()
-    term.display.wait("ready")
+    term.display.wait_screen("ready")
     ctl.wait("hello")
     bad = [DOC[0], DOC[1][:10] + "a" + DOC[1][11:], DOC[2]]  # lower case: not an MRZ character
     term.present(bad)
-    shown = term.display.wait("checkin", status="invalid_document")
+    shown = term.display.wait_screen("checkin", status="invalid_document")
     assert "column 11" in shown["reason"] and shown["row"] is None
     term.board.wait_console("not a readable MRZ")
     assert ctl.of_type("checkin.request") == []
@@ -82,7 +82,8 @@ def test_bad_check_digit_goes_to_the_controller(make_terminal, controller):
     request = ctl.wait("checkin.request")
     assert request.body["doc"]["valid"] is False
     assert request.body["doc"]["checks"]["document_number"] is False
-    term.display.wait("checkin", status="invalid_document", reason="check digits do not match")
+    term.display.wait_screen("checkin", status="invalid_document",
+                             reason="check digits do not match")
 
 
 def test_forged_replayed_and_foreign_replies_change_nothing(make_terminal, controller):
@@ -92,7 +93,7 @@ def test_forged_replayed_and_foreign_replies_change_nothing(make_terminal, contr
     ctl.wait("hello")
     term.present(DOC)
     request = ctl.wait("checkin.request")
-    term.display.wait("waiting")
+    term.display.wait_screen("waiting")
     body = issued(request)[1]
     # Signed with another device's key.
     forged = ctl.seal(term.device, "checkin.result", body, request.seq, key=b"k" * 32)
@@ -114,7 +115,7 @@ def test_forged_replayed_and_foreign_replies_change_nothing(make_terminal, contr
     assert term.display.screens.items()[-1]["screen"] == "waiting"
     # The genuine answer is shown; the same answer replayed is ignored.
     ctl.publish_raw(term.device, good)
-    shown = term.display.wait("checkin", status="issued")
+    shown = term.display.wait_screen("checkin", status="issued")
     assert shown["txn"] == request.body["txn"]
     count = len(term.display.screens)
     ctl.publish_raw(term.device, good)
@@ -130,11 +131,11 @@ def test_document_while_waiting_is_ignored(make_terminal, controller):
     ctl.wait("hello")
     term.present(DOC)
     request = ctl.wait("checkin.request")
-    term.display.wait("waiting")
+    term.display.wait_screen("waiting")
     term.present(DOC)
     term.board.wait_console("busy: a document was ignored")
     ctl.send(term.device, *issued(request), re=request.seq)
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     assert len(ctl.of_type("checkin.request")) == 1
 
 
@@ -145,9 +146,9 @@ def test_no_answer_shows_error_and_late_answer_is_still_shown(make_terminal, con
     ctl.wait("hello")
     term.present(DOC)
     request = ctl.wait("checkin.request")
-    term.display.wait("error", timeout=10)
+    term.display.wait_screen("error", timeout=10)
     ctl.send(term.device, *issued(request), re=request.seq)
-    shown = term.display.wait("checkin", status="issued")
+    shown = term.display.wait_screen("checkin", status="issued")
     assert shown["txn"] == request.body["txn"]
 
 
@@ -155,12 +156,12 @@ def test_request_survives_power_cut_and_answer_is_shown_after_restart(make_termi
     port = free_port()
     term = make_terminal(host="127.0.0.1", port=port)  # no broker there yet
     term.board.start()
-    term.display.wait("ready")
+    term.display.wait_screen("ready")
     term.present(DOC)
-    term.display.wait("waiting")
+    term.display.wait_screen("waiting")
     line = term.board.wait_console("request seq")
     seq = int(line.split("request seq ")[1].split()[0])
-    term.board.kill()
+    term.board.power_cut()
     outbox = Path(term.board.flash) / "outbox"
     assert [p.name for p in outbox.iterdir()] == [f"{seq:016d}.msg"]
     assert (Path(term.board.flash) / "pending.json").exists()
@@ -173,7 +174,7 @@ def test_request_survives_power_cut_and_answer_is_shown_after_restart(make_termi
             assert request.seq == seq  # the stored message itself, not a new one
             hello = ctl.wait("hello")
             assert hello.body["boot"] == 2 and hello.seq > seq
-            shown = term.display.wait("checkin", status="issued")
+            shown = term.display.wait_screen("checkin", status="issued")
             assert shown["txn"] == request.body["txn"] == f"{term.device}-1-1"
             term.board.wait_console("delivered outbox seq %d" % seq)
             assert list(outbox.iterdir()) == []
@@ -194,7 +195,7 @@ def test_a_morning_of_voters_fits_in_96k(make_terminal, controller):
         doc = mrz_make.make_td1("AN%07d" % n, "850214", "F", "310101", "KGZ", "VOTER", "NUMBER",
                            personal_number="2140219850%04d" % n)
         term.present(doc)
-        shown = term.display.screens.wait(
+        shown = term.display.screens.wait_for(
             lambda s: s["screen"] in ("checkin", "error"), 20, start)
         assert shown["screen"] == "checkin" and shown["txn"] == f"{term.device}-1-{n}", shown
     assert not any("MemoryError" in line or "memory" in line

@@ -31,21 +31,21 @@ def start(make_terminal, controller, **config):
     ctl = controller(term.device)
     ctl.handlers["checkin.request"] = issued
     term.board.start()
-    term.display.wait("ready")
-    term.display.wait("printer", state="ready")  # the printer checked at power-on
+    term.display.wait_screen("ready")
+    term.display.wait_screen("printer", state="ready")  # the printer checked at power-on
     ctl.wait("hello")
     return term, ctl
 
 
 def faults(ctl, device: str, expected: dict, start: int = 0) -> None:
-    ctl.status.wait(lambda s: s[0] == device and s[1]["state"] == "online"
+    ctl.status.wait_for(lambda s: s[0] == device and s[1]["state"] == "online"
                     and s[1].get("faults", {}) == expected, 20, start)
 
 
 def test_finger_image_travels_as_a_blob_the_request_references(make_terminal, controller):
     term, ctl = start(make_terminal, controller)
     term.present(DOC)
-    asked = term.display.wait("finger")
+    asked = term.display.wait_screen("finger")
     request = ctl.wait("checkin.request")
     txn = request.body["txn"]
     assert asked == {"screen": "finger", "txn": txn, "attempt": 1, "attempts": 3}
@@ -61,7 +61,7 @@ def test_finger_image_travels_as_a_blob_the_request_references(make_terminal, co
     begin = ctl.wait("blob.begin")
     assert begin.seq < request.seq and begin.body["kind"] == "finger"
     assert ctl.wait("blob.end").body["chunks"] == 9
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     line = term.board.wait_console("heap free low")
     assert int(line.rsplit(" ", 1)[1]) > 2048
 
@@ -75,7 +75,7 @@ def test_voter_without_usable_fingers_is_sent_without_one(make_terminal, control
     attempts = [s["attempt"] for s in term.display.screens.items() if s["screen"] == "finger"]
     assert attempts == [1, 2, 3]
     assert ctl.of_type("blob.begin") == [] and ctl.fingers == {}
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
 
 
 def test_no_finger_placed_gives_up_after_the_attempts(make_terminal, controller):
@@ -86,11 +86,11 @@ def test_no_finger_placed_gives_up_after_the_attempts(make_terminal, controller)
     request = ctl.wait("checkin.request")
     assert request.body["finger_status"] == "no_finger"
     assert 1.5 < time.monotonic() - started < 15
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     # The next voter puts the finger on the glass while the terminal asks for it.
     mark = len(term.display.screens)
     term.present(DOC)
-    term.display.wait("finger", start=mark)
+    term.display.wait_screen("finger", start=mark)
     term.sensor.place(finger_image(2))
     second = ctl.wait("checkin.request", pred=lambda m: m.seq > request.seq)
     assert second.body["finger_status"] == "captured"
@@ -114,7 +114,7 @@ def test_broken_sensor_is_reported_and_check_in_goes_on(make_terminal, controlle
     term.present(DOC)
     request = ctl.wait("checkin.request")
     assert request.body["finger"] is None and request.body["finger_status"] == "sensor_error"
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     # Repaired: the next capture clears the fault.
     sensor.babble(False)
     sensor.faults.clear()
@@ -165,12 +165,12 @@ def test_template_sensor_sends_an_iso_record(make_terminal, controller):
 def test_power_cut_during_the_upload_leaves_nothing_pending(make_terminal, controller):
     term, ctl = start(make_terminal, controller)
     term.present(DOC)
-    ctl.chunks.wait(lambda c: c[1] >= 2)
-    term.board.kill()
+    ctl.chunks.wait_for(lambda c: c[1] >= 2)
+    term.board.power_cut()
     assert not (term.board.flash / "pending.json").exists()
     assert ctl.of_type("checkin.request") == []
     term.board.start()
-    term.display.wait("ready", start=len(term.display.screens) - 1)
+    term.display.wait_screen("ready", start=len(term.display.screens) - 1)
     ctl.wait("hello", pred=lambda m: m.body["boot"] == 2)
     term.present(DOC)  # the voter presents the document again
     request = ctl.wait("checkin.request")
@@ -186,7 +186,7 @@ def test_slip_printed_for_an_issued_ballot_only(make_terminal, controller):
     term, ctl = start(make_terminal, controller)
     printer = term.printer
     term.present(DOC)
-    term.display.wait("checkin", status="issued")
+    term.display.wait_screen("checkin", status="issued")
     assert printer.wait(lambda p: p.cuts == 1, 20)
     assert "Тизмедеги катар: 17" in printer.text_lines
     assert any(line.startswith("Шайлоо участкасы: ") for line in printer.text_lines)
@@ -197,7 +197,7 @@ def test_slip_printed_for_an_issued_ballot_only(make_terminal, controller):
         "txn": m.body["txn"], "status": "already_issued", "voter": None, "style": None,
         "reason": "issued earlier"})
     term.present(DOC)
-    term.display.wait("checkin", status="already_issued")
+    term.display.wait_screen("checkin", status="already_issued")
     term.board.wait_console("txn %s-1-2: already_issued" % term.device)
     assert printer.cuts == 1
 
@@ -207,14 +207,14 @@ def test_paper_out_holds_the_slip_until_the_roll_is_changed(make_terminal, contr
     printer = term.printer
     printer.paper_out = True
     term.present(DOC)
-    shown = term.display.wait("printer", state="paper-out")
+    shown = term.display.wait_screen("printer", state="paper-out")
     assert shown["message"] == "printer is out of paper" and shown["waiting"] == 1
     faults(ctl, term.device, {"printer": "paper-out"})
     assert printer.cuts == 0
     mark = len(ctl.status)
     printer.paper_out = False
     assert printer.wait(lambda p: p.cuts == 1, 20)
-    term.display.wait("printer", state="ready")
+    term.display.wait_screen("printer", state="ready")
     faults(ctl, term.device, {}, mark)
     assert "Тизмедеги катар: 17" in printer.text_lines
 
@@ -224,7 +224,7 @@ def test_cover_opened_in_the_middle_prints_the_slip_again(make_terminal, control
     printer = term.printer
     printer.fault_after(3, "cover_open")
     term.present(DOC)
-    term.display.wait("printer", state="cover-open")
+    term.display.wait_screen("printer", state="cover-open")
     faults(ctl, term.device, {"printer": "cover-open"})
     assert printer.cuts == 0 and printer.dropped > 0
     printer.cover_open = False
@@ -242,7 +242,7 @@ def test_printer_that_never_recovers_means_the_row_is_written_by_hand(
     else:
         printer.babble = b"\xff\x00\xa5"
     term.present(DOC)
-    by_hand = term.display.wait("slip_by_hand", timeout=30)
+    by_hand = term.display.wait_screen("slip_by_hand", timeout=30)
     assert by_hand["row"] == 17 and by_hand["reason"] == code
     event = ctl.wait("event", pred=lambda m: m.body["kind"] == "slip_not_printed")
     assert event.body["detail"] == code
@@ -251,4 +251,4 @@ def test_printer_that_never_recovers_means_the_row_is_written_by_hand(
     # The terminal keeps checking voters in meanwhile.
     mark = len(term.display.screens)
     term.present(DOC)
-    term.display.wait("checkin", status="issued", start=mark)
+    term.display.wait_screen("checkin", status="issued", start=mark)

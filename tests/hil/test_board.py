@@ -11,10 +11,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from hil.board import BoardError, VirtualBoard
+from drivers import scanlink
 from hil.broker import Broker
 from hil.history import History, wait_until
 from hil.peripherals import Display, MrzReader, ScanEngine
+from hil.targets.virtual import BoardError, VirtualBoard
 from protocol import topics
 
 STATION = "hil-board"
@@ -120,7 +121,7 @@ def test_scanner_runs_with_128k_heap(tmp_path: Path, broker: Broker) -> None:
         assert "heapsize=128k" in board.cmdline()
         display.wait_screen("ready", 20, counter=0)
         # Once up, the scanner asks its engine whether a sheet is already waiting.
-        engine.commands.wait_for(lambda c: c[1] == "STATUS", 10)
+        engine.commands.wait_for(lambda c: c == scanlink.STATUS, 10)
     finally:
         board.stop()
         engine.close()

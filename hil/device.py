@@ -1,0 +1,156 @@
+"""One device of the rig, built from its description: target plus peripherals.
+
+``build_device`` turns a ``hil.station.DeviceDescription`` into a ``DeviceUnit``: a
+simulated peripheral on each UART the description names (or one the caller made
+itself and passes in ``given``, e.g. a sensor with a fault armed), the device's
+``config.json`` (identity, key, broker, the description's tuning) and the target
+that runs the firmware with those peripherals on its UARTs. Nothing is started:
+``unit.board.start()`` powers it on. The station rig builds every device this way,
+and so do the firmware tests, one device at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.peripherals import KINDS, Peripheral
+from hil.station import DeviceDescription
+from hil.targets import SerialBoard, Target, VirtualBoard
+
+KEEPALIVE = 30
+
+
+@dataclass
+class DeviceUnit:
+    """A device as the rig holds it: description, target, peripherals by UART, key.
+
+    ``queue`` is the line people form at the device: one voter at a terminal or a
+    scanner at a time.
+    """
+
+    description: DeviceDescription
+    board: Target
+    peripherals: dict[str, Peripheral]
+    key: bytes
+    queue: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        """The device id."""
+        return self.description.id
+
+    @property
+    def role(self) -> str:
+        """``idterminal`` or ``scanner``."""
+        return self.description.role
+
+    def _on(self, uart: str) -> Any:
+        return self.peripherals.get(uart)
+
+    @property
+    def display(self) -> Any:
+        """The screen (every device has one)."""
+        return self.peripherals["display"]
+
+    @property
+    def reader(self) -> Any:
+        """A terminal's ID-document reader."""
+        return self._on("mrz")
+
+    @property
+    def sensor(self) -> Any:
+        """A terminal's fingerprint sensor, or None."""
+        return self._on("finger")
+
+    @property
+    def printer(self) -> Any:
+        """A terminal's slip printer, or None."""
+        return self._on("printer")
+
+    @property
+    def engine(self) -> Any:
+        """A scanner's scan engine."""
+        return self._on("scan")
+
+    def close(self) -> None:
+        """Stop the board, then unplug the peripherals."""
+        try:
+            self.board.stop()
+        finally:
+            for peripheral in self.peripherals.values():
+                peripheral.close()
+
+
+def device_config(
+    description: DeviceDescription, station: str, broker_host: str, broker_port: int, key: bytes
+) -> dict[str, Any]:
+    """The device's ``config.json`` without its wiring (the target adds ``board`` and
+    ``uart``): identity, key, broker, then the description's tuning keys."""
+    return {
+        "device": description.id,
+        "role": description.role,
+        "station": station,
+        "key": key.hex(),
+        "broker": {"host": broker_host, "port": broker_port},
+        "keepalive": KEEPALIVE,
+        **description.config,
+    }
+
+
+def make_peripheral(description: DeviceDescription, uart: str) -> Peripheral:
+    """The simulated peripheral the description puts on ``uart``."""
+    wanted = description.uarts[uart]
+    return KINDS[wanted.kind](name=f"{description.id}-{uart}", **wanted.options)
+
+
+def build_device(
+    description: DeviceDescription,
+    station: str,
+    broker_host: str,
+    broker_port: int,
+    key: bytes,
+    flash: Path,
+    log_dir: Path | None = None,
+    given: dict[str, Peripheral] | None = None,
+    auto_restart: bool = True,
+) -> DeviceUnit:
+    """Make the peripherals and the target of ``description``; nothing is started.
+
+    ``given`` maps UART names to peripherals made by the caller; they take the place
+    of the ones the description would make, and must be of the kind it names.
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(description.uarts))
+    if unknown:
+        raise ValueError(f"{description.id} has no UART {unknown[0]!r} in its description")
+    peripherals: dict[str, Peripheral] = {}
+    try:
+        for uart, wanted in description.uarts.items():
+            made = given.get(uart)
+            if made is not None and made.kind != wanted.kind:
+                raise ValueError(
+                    f"{description.id}: the {uart!r} UART takes a {wanted.kind}, not {made.kind}"
+                )
+            peripherals[uart] = made or make_peripheral(description, uart)
+        config = device_config(description, station, broker_host, broker_port, key)
+        target = description.target
+        pairs = {uart: p.pair for uart, p in peripherals.items()}
+        board: Target
+        if target.kind == "serial":
+            assert target.port is not None
+            wired = dict(config, board="unix", uart={u: p.device_path for u, p in pairs.items()})
+            board = SerialBoard(wired, flash, target.port, target.baudrate, log_dir=log_dir)
+        else:
+            board = VirtualBoard(
+                config, flash, pairs, heap=target.heap, log_dir=log_dir,
+                auto_restart=auto_restart,
+            )
+    except BaseException:
+        for uart, peripheral in peripherals.items():
+            if uart not in given:
+                peripheral.close()
+        raise
+    return DeviceUnit(description, board, peripherals, key)
