@@ -1,6 +1,6 @@
 """The terminal's fingerprint step: ask for the finger, capture it, send it as a blob.
 
-``capture(device, uart, txn)`` returns ``(finger, finger_status)`` for the
+``capture(device, uart, txn, buf, send_ms, uploads)`` returns ``(finger, finger_status)`` for the
 ``checkin.request`` of transaction ``txn``:
 
 * ``"captured"``: ``finger`` references the blob just sent (id = ``txn``): for a
@@ -36,8 +36,6 @@ from protocol.blob_sender import BlobSender
 IMAGE = "zhiantec-image"
 ISO = "iso19794-2"
 CHUNK = 4096
-SEND_TIMEOUT = 10
-UPLOAD_TRIES = 2
 MODULES = ("firmware.finger", "drivers.fingerprint", "protocol.blob_sender",
            "protocol.messages")
 
@@ -68,10 +66,12 @@ async def check(device, uart):
     return True
 
 
-async def capture(device, uart, txn, buf):
+async def capture(device, uart, txn, buf, send_ms, uploads):
     """Ask for the finger until it is captured and sent; ``(finger, finger_status)``.
 
-    ``buf`` is a bytearray of at least ``CHUNK`` bytes for the chunks.
+    ``buf`` is a bytearray of at least ``CHUNK`` bytes for the chunks; a blob message
+    not acknowledged within ``send_ms`` fails the upload; a broken upload is tried
+    ``uploads`` times in all (the terminal's timing table, ``firmware.apps.idterminal``).
     """
     if not await check(device, uart):
         return None, "sensor_error"
@@ -86,7 +86,7 @@ async def capture(device, uart, txn, buf):
             await sensor.wait_finger(config["finger_timeout"] * 1000)
             if iso:
                 await sensor.img2tz(1)
-            return await _upload(device, sensor, txn, iso, buf), "captured"
+            return await _upload(device, sensor, txn, iso, buf, send_ms, uploads), "captured"
         except UploadFailed as err:
             _log("txn %s: finger not sent: %s" % (txn, err))
             return None, "upload_failed"
@@ -103,8 +103,9 @@ async def capture(device, uart, txn, buf):
 class _Blob:
     """One outgoing blob: pieces gathered into one buffer, sent a chunk at a time."""
 
-    def __init__(self, link, blob_id, buf):
+    def __init__(self, link, blob_id, buf, send_ms):
         self.link = link
+        self.send_ms = send_ms
         self.sender = BlobSender(blob_id)
         self.buf = buf
         self.fill = 0
@@ -114,9 +115,9 @@ class _Blob:
         if not self.link.mqtt.connected:
             raise UploadFailed("not connected to the station controller")
         try:
-            await asyncio.wait_for(self.link.send(mtype, body, attachment), SEND_TIMEOUT)
+            await asyncio.wait_for(self.link.send(mtype, body, attachment), self.send_ms / 1000)
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
-            raise UploadFailed("%s not acknowledged in %d s" % (mtype, SEND_TIMEOUT))
+            raise UploadFailed("%s not acknowledged in %d ms" % (mtype, self.send_ms))
 
     async def flush(self):
         if not self.fill:
@@ -144,15 +145,15 @@ class _Blob:
         return body
 
 
-async def _upload(device, sensor, txn, iso, buf):
+async def _upload(device, sensor, txn, iso, buf, send_ms, uploads):
     """Stream the sensor's image (or template) to the controller as blob ``txn``."""
     if iso:
         meta = {"kind": ISO}
     else:
         meta = {"kind": IMAGE, "width": fp.IMAGE_WIDTH, "height": fp.IMAGE_HEIGHT, "bits": 4}
-    for attempt in range(1, UPLOAD_TRIES + 1):
+    for attempt in range(1, uploads + 1):
         gc.collect()
-        blob = _Blob(device.link, txn, buf)
+        blob = _Blob(device.link, txn, buf, send_ms)
         # A begin starts the blob over at the controller: a broken upload is sent again.
         await blob.send(messages.BLOB_BEGIN, blob.sender.begin("finger", meta))
         try:
@@ -163,7 +164,7 @@ async def _upload(device, sensor, txn, iso, buf):
         except fp.ProtocolError as err:
             # A packet lost on the way: the sensor still holds the image; ask again.
             _log("txn %s: upload %d broken: %s" % (txn, attempt, err))
-            if attempt == UPLOAD_TRIES:
+            if attempt == uploads:
                 raise
             continue
         end = await blob.end()

@@ -23,6 +23,14 @@
 import asyncio
 import binascii
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
 from firmware.mqtt import MQTTClient
 from protocol import envelope, topics
 from protocol.canonical import dumps
@@ -32,8 +40,8 @@ from protocol.replay import DUPLICATE, NEW, ReplayWindow
 
 # Replies that arrived before anyone waited for them (e.g. after a restart); each
 # holds about 1 KB of a small heap, so only a few are kept.
-KEPT_REPLIES = 4
-MAX_INCOMING = 8192
+_KEPT_REPLIES = const(4)
+_MAX_INCOMING = const(8192)
 
 
 def _log(*args):
@@ -67,7 +75,7 @@ class Link:
             password=broker.get("password"),
             on_message=self._on_message,
             on_connect=self._on_connect,
-            max_incoming=MAX_INCOMING,
+            max_incoming=_MAX_INCOMING,
         )
         self.mqtt.subscribe(self.down_topic, 1)
         self.window = ReplayWindow(64)
@@ -180,7 +188,7 @@ class Link:
         if topic != self.down_topic:
             return
         try:
-            msg = envelope.parse(payload, MAX_INCOMING)
+            msg = envelope.parse(payload, _MAX_INCOMING)
             if msg.dev != self.device:
                 raise ProtocolError("malformed", "message for device %s" % msg.dev)
             if msg.dir != envelope.DOWN:
@@ -211,7 +219,7 @@ class Link:
         if msg.re not in self._replies:
             self._order.append(msg.re)
         self._replies[msg.re] = msg
-        while len(self._order) > KEPT_REPLIES:
+        while len(self._order) > _KEPT_REPLIES:
             self._replies.pop(self._order.pop(0), None)
         self._arrived.set()
         self._arrived = asyncio.Event()

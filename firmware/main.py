@@ -27,7 +27,7 @@ SCRATCH = {"scanner": 4 * 1700, "finger": 4096, "printer": 4096}
 # The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
 OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
 # Modules the resident code needs only while it is imported.
-BOOT_ONLY = ("protocol.messages",)
+BOOT_ONLY = ("protocol.messages", "firmware.boards")
 
 
 def _scratch(config):
@@ -68,21 +68,26 @@ def _warm(names):
         runtime.unload(dropped)
 
 
+def _board(config):
+    from firmware import boards
+
+    return boards.load(config)
+
+
 def main():
     """Load the config, build the device and run its app forever."""
     config, fw = _boot()
     gc.collect()
     scratch = _scratch(config)
     _warm([OVERLAYS[name] for name in OVERLAYS if name in config["uart"]])
-    from firmware import boards
-
-    board = boards.load(config)
+    board = _board(config)
     if config["role"] == "idterminal":
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
-    # Each module took the message type names it uses; the module naming them all
-    # would only hold heap from here on.
+    # Each module took the message type names it uses, and the board profile is loaded:
+    # the module naming all the types and the one choosing a profile would only hold
+    # heap from here on.
     from firmware.runtime import unload
 
     unload(BOOT_ONLY)

@@ -44,19 +44,27 @@ except ImportError:  # CPython
         return a - b
 
 
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH = 0x30
-PUBACK = 0x40
-SUBSCRIBE = 0x80
-SUBACK = 0x90
-PINGREQ = 0xC0
-PINGRESP = 0xD0
-DISCONNECT = 0xE0
-MAX_REMAINING = 268435455
-WRITE_PIECE = 1024
-_IPPROTO_TCP = 6  # not exported by MicroPython's socket module
-_TCP_NODELAY = 1
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+_CONNECT = const(0x10)
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBSCRIBE = const(0x80)
+_SUBACK = const(0x90)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(0xD0)
+_DISCONNECT = const(0xE0)
+_MAX_REMAINING = const(268435455)
+_WRITE_PIECE = const(1024)
+_IPPROTO_TCP = const(6)  # not exported by MicroPython's socket module
+_TCP_NODELAY = const(1)
 
 # MicroPython has no builtin TimeoutError; asyncio's is the one both interpreters raise.
 Timeout = asyncio.TimeoutError
@@ -69,7 +77,7 @@ class MQTTError(ValueError):
 
 def encode_length(n):
     """Remaining-length field: 7 bits per byte, high bit = more bytes follow."""
-    if n < 0 or n > MAX_REMAINING:
+    if n < 0 or n > _MAX_REMAINING:
         raise MQTTError("remaining length %d out of range" % n)
     out = bytearray()
     while n > 0x7F:
@@ -104,13 +112,13 @@ def connect_packet(client_id, keepalive, clean=False, will=None, username=None, 
         if password is not None:
             flags |= 0x40
             payload += _str(password)
-    return _packet(CONNECT, _str("MQTT") + struct.pack(">BBH", 4, flags, keepalive) + payload)
+    return _packet(_CONNECT, _str("MQTT") + struct.pack(">BBH", 4, flags, keepalive) + payload)
 
 
 def publish_header(topic, size, qos=0, retain=False, pid=0):
     """Fixed and variable header of a PUBLISH whose payload is ``size`` bytes long."""
     var = _str(topic) + (struct.pack(">H", pid) if qos else b"")
-    return bytes((PUBLISH | (qos << 1) | (1 if retain else 0),)) + encode_length(
+    return bytes((_PUBLISH | (qos << 1) | (1 if retain else 0),)) + encode_length(
         len(var) + size) + var
 
 
@@ -240,7 +248,7 @@ class MQTTClient:
         """Send DISCONNECT (so no will) and stop ``run()``."""
         self._stopping = True
         if self.connected:
-            await self._send(bytes((DISCONNECT, 0)))
+            await self._send(bytes((_DISCONNECT, 0)))
         self._drop("disconnect requested")
 
     async def run(self):
@@ -279,7 +287,7 @@ class MQTTClient:
         self._writer.write(self._connect)
         await self._writer.drain()
         first, body = await asyncio.wait_for(self._read_packet(), self.connect_timeout)
-        if first != CONNACK or len(body) != 2:
+        if first != _CONNACK or len(body) != 2:
             raise MQTTError("expected CONNACK, got packet type 0x%02x" % first)
         if body[1]:
             raise MQTTError("broker refused the connection, code %d" % body[1])
@@ -292,7 +300,7 @@ class MQTTClient:
             body = struct.pack(">H", 0xFFFF)  # publishes use ids 1..0xFFFE only
             for topic, qos in self.subscriptions:
                 body += _str(topic) + bytes((qos,))
-            await self._send(_packet(SUBSCRIBE | 2, body), check=True)
+            await self._send(_packet(_SUBSCRIBE | 2, body), check=True)
             await asyncio.wait_for(self._suback.wait(), self.connect_timeout)
         # Index loop: publishes made while this runs are appended and sent here too.
         i = 0
@@ -341,15 +349,15 @@ class MQTTClient:
                 return False
             try:
                 for part in parts:
-                    if len(part) <= WRITE_PIECE:
+                    if len(part) <= _WRITE_PIECE:
                         if part:
                             writer.write(part)
                         continue
                     # A stream that cannot take a write at once copies what is left;
                     # pieces keep that copy small instead of a whole image chunk.
                     view = memoryview(part)
-                    for start in range(0, len(view), WRITE_PIECE):
-                        writer.write(view[start : start + WRITE_PIECE])
+                    for start in range(0, len(view), _WRITE_PIECE):
+                        writer.write(view[start : start + _WRITE_PIECE])
                         await writer.drain()
                 await writer.drain()
             except OSError as err:
@@ -376,7 +384,7 @@ class MQTTClient:
         self._last_rx = ticks_ms()
         if n <= self.max_incoming:
             return first, (await reader.readexactly(n) if n else b"")
-        if first & 0xF0 != PUBLISH:
+        if first & 0xF0 != _PUBLISH:
             raise MQTTError("packet type 0x%02x of %d bytes" % (first, n))
         # Keep the stream in step without holding the packet: topic and pid, then skip.
         head = await reader.readexactly(2)
@@ -392,17 +400,17 @@ class MQTTClient:
             while True:
                 first, body = await self._read_packet()
                 kind = first & 0xF0
-                if kind == PUBLISH:
+                if kind == _PUBLISH:
                     await self._on_publish(first, body)
-                elif kind == PUBACK and len(body) == 2:
+                elif kind == _PUBACK and len(body) == 2:
                     entry = self._inflight.get(struct.unpack(">H", body)[0])
                     if entry is not None:
                         entry[3].set()
-                elif kind == SUBACK and len(body) >= 3:
+                elif kind == _SUBACK and len(body) >= 3:
                     if 0x80 in body[2:]:
                         _log("broker refused a subscription")
                     self._suback.set()
-                elif kind == PINGRESP:
+                elif kind == _PINGRESP:
                     pass
                 else:
                     raise MQTTError("unexpected packet type 0x%02x" % first)
@@ -425,7 +433,7 @@ class MQTTClient:
                 except Exception as err:  # noqa: BLE001 - a bad handler must not kill the link
                     _log("message handler failed on %s: %s" % (topic, _why(err)))
         if qos:
-            await self._send(struct.pack(">BBH", PUBACK, 2, pid))
+            await self._send(struct.pack(">BBH", _PUBACK, 2, pid))
 
     async def _pinger(self):
         while True:
@@ -437,4 +445,4 @@ class MQTTClient:
                 self._drop("broker silent for %d s" % (ticks_diff(now, self._last_rx) // 1000))
                 return
             if ticks_diff(now, self._last_tx) >= self.keepalive * 500:
-                await self._send(bytes((PINGREQ, 0)))
+                await self._send(bytes((_PINGREQ, 0)))

@@ -11,10 +11,18 @@ controller recognises it as a duplicate and does not apply it twice.
 import asyncio
 import os
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
 from firmware import store
 
 SUFFIX = ".msg"
-MAX_ENTRY = 16 * 1024
+_MAX_ENTRY = const(16 * 1024)
 
 
 class Outbox:
@@ -52,8 +60,8 @@ class Outbox:
         size = 0
         for part in parts:
             size += len(part)
-        if size > MAX_ENTRY:
-            raise ValueError("outbox entry of %d bytes exceeds %d" % (size, MAX_ENTRY))
+        if size > _MAX_ENTRY:
+            raise ValueError("outbox entry of %d bytes exceeds %d" % (size, _MAX_ENTRY))
         store.write_atomic(self._file(seq), *parts)
         if seq not in self._seqs:
             self._seqs.append(seq)

@@ -9,13 +9,21 @@ only skip numbers, never reuse one.
 
 from firmware import store
 
-BLOCK = 256
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+_BLOCK = const(256)
 
 
 class SeqStore:
     """Hands out strictly increasing sequence numbers that survive power cuts."""
 
-    def __init__(self, path="seq.json", block=BLOCK):
+    def __init__(self, path="seq.json", block=_BLOCK):
         self.path = path
         self.block = block
         state = store.read_json(path, {"boot": 0, "reserved": 0})

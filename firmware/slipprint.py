@@ -6,7 +6,7 @@ one round of work on it (``service``) and is loaded for each round and dropped a
 96 KB terminal's heap beside the fingerprint code, and are not needed between slips.
 
 Before a slip the printer's status is read (``DLE EOT`` 1, 2 and 4, each answer within
-``STATUS_MS``, after dropping whatever the printer sent unasked), and again after it,
+``status_ms``, after dropping whatever the printer sent unasked), and again after it,
 so that a cover opened or paper run out in the middle of a slip is caught. Lines with
 Kyrgyz letters are drawn from the glyphs on the flash; the UART is drained after
 every line.
@@ -14,9 +14,10 @@ every line.
 On a fault (paper out, cover open, a printer that does not answer or answers
 garbage) the fault goes into the device's status (``printer: <code>``, shown on the
 station dashboard) and on the ``printer`` screen, and the slip waits; the status is
-read again every ``RETRY_S`` seconds and the slip printed once the fault is cleared
-(again, if a fault right after printing may have cut it short). A slip that has
-waited ``slip_wait`` seconds, or was pushed out of a full queue, is given up: the
+read again every ``retry_ms`` (both from the terminal's timing table in
+``firmware.apps.idterminal``) and the slip printed once the fault is cleared (again,
+if a fault right after printing may have cut it short). A slip that has waited
+``slip_wait`` seconds, or was pushed out of a full queue, is given up: the
 ``slip_by_hand`` screen tells the poll worker the row to write on the list by hand,
 and an ``event`` (``slip_not_printed``) goes to the audit log. The slip helps find
 the row; the ballot is issued either way. A slip lost to a power cut is not printed
@@ -30,8 +31,6 @@ from drivers import escpos, slip
 from firmware.glyphs import GlyphFile
 from protocol import messages
 
-STATUS_MS = 500
-RETRY_S = 1
 MODULES = ("firmware.slipprint", "drivers.slip", "drivers.escpos", "firmware.glyphs",
            "protocol.messages")
 
@@ -40,7 +39,7 @@ def _log(*args):
     print("[printer]", *args)
 
 
-async def check(uart):
+async def check(uart, status_ms):
     """The printer's status flags; ``PrinterError`` (with its code) for any fault."""
     reader, writer = uart
     for _ in range(8):  # bytes sent unasked (a babbling printer): bounded
@@ -54,7 +53,7 @@ async def check(uart):
         writer.write(escpos.status_request(n))
         await writer.drain()
         try:
-            got = await asyncio.wait_for(reader.read(1), STATUS_MS / 1000)
+            got = await asyncio.wait_for(reader.read(1), status_ms / 1000)
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
             got = b""
         if not got:
@@ -67,14 +66,14 @@ async def check(uart):
     return flags
 
 
-async def print_slip(uart, glyph_path, station, fields, buf=None):
+async def print_slip(uart, glyph_path, station, fields, status_ms, buf=None):
     """Check, print the slip of ``fields`` (``row``, ``name``, ``style``), check again.
 
     Raster lines are drawn into ``buf`` (the terminal's scratch buffer) when it is
     large enough.
     """
     writer = uart[1]
-    await check(uart)
+    await check(uart, status_ms)
     glyphs = rasterise = width_of = None
     try:
         glyphs = GlyphFile(glyph_path)
@@ -92,7 +91,7 @@ async def print_slip(uart, glyph_path, station, fields, buf=None):
     finally:
         if glyphs is not None:
             glyphs.close()
-    await check(uart)
+    await check(uart, status_ms)
 
 
 async def _state(terminal, code):
@@ -108,33 +107,33 @@ async def _state(terminal, code):
     await terminal.display.show("printer", fields)
 
 
-async def _by_hand(terminal, fields, why):
+async def _by_hand(terminal, fields, why, event_ms):
     _log("slip for row %s given up (%s)" % (fields.get("row"), why))
     await terminal.display.show("slip_by_hand", {
         "row": fields.get("row"), "name": fields.get("name"), "style": fields.get("style"),
         "reason": why})
     try:
         await asyncio.wait_for(terminal.link.send(messages.EVENT, {
-            "kind": "slip_not_printed", "detail": why}), 10)
+            "kind": "slip_not_printed", "detail": why}), event_ms / 1000)
     except Exception as err:  # noqa: BLE001 - the audit note is best effort
         _log("event not sent:", err)
 
 
-async def service(terminal):
+async def service(terminal, status_ms, retry_ms, event_ms):
     """One round on ``terminal.slips`` (entries ``[fields, first try in ms or None]``);
     return seconds to pause, 0 to go on at once, None to wait for the next slip."""
     while terminal.slips_given_up:
-        await _by_hand(terminal, terminal.slips_given_up.pop(0), "queue full")
+        await _by_hand(terminal, terminal.slips_given_up.pop(0), "queue full", event_ms)
     uart = terminal.printer_uart
     if not terminal.slips:
         if terminal.printer_state is None:
             return None
         # A fault (or nothing known yet) and nothing to print: look, so the status clears.
         try:
-            await check(uart)
+            await check(uart, status_ms)
         except escpos.PrinterError as err:
             await _state(terminal, err.code)
-            return RETRY_S
+            return retry_ms / 1000
         await _state(terminal, None)
         return None
     entry = terminal.slips[0]
@@ -144,13 +143,13 @@ async def service(terminal):
     config = terminal.device.config
     try:
         await print_slip(uart, terminal.device.path("glyphs.bin"), config["station"], fields,
-                         terminal.scratch)
+                         status_ms, terminal.scratch)
     except escpos.PrinterError as err:
         await _state(terminal, err.code)
         if time.ticks_diff(time.ticks_ms(), entry[1]) < config["slip_wait"] * 1000:
-            return RETRY_S
+            return retry_ms / 1000
         terminal.drop_slip(entry)
-        await _by_hand(terminal, fields, err.code)
+        await _by_hand(terminal, fields, err.code, event_ms)
         return 0
     terminal.drop_slip(entry)
     _log("slip for row %s printed" % fields.get("row"))

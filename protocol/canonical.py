@@ -9,13 +9,21 @@ above the BMP), integers only (floats have no single spelling), true/false/null.
 
 from protocol.errors import ProtocolError
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
 _HEX = "0123456789abcdef"
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 # Strings made only of these characters are copied as they are (the common case).
 _PLAIN = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()*+,-./:;<=>?@[]^_`{|}~"
 )
-MAX_DEPTH = 16
+_MAX_DEPTH = const(16)
 
 
 def _u(code):
@@ -58,8 +66,8 @@ def _string(s, out):
 
 
 def _value(v, out, depth):
-    if depth > MAX_DEPTH:
-        raise ProtocolError("malformed", "nested deeper than %d levels" % MAX_DEPTH)
+    if depth > _MAX_DEPTH:
+        raise ProtocolError("malformed", "nested deeper than %d levels" % _MAX_DEPTH)
     if v is None:
         out.append("null")
     elif v is True:

@@ -2,7 +2,15 @@
 
 import hashlib
 
-_BLOCK = 64
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+_BLOCK = const(64)
 _IPAD = bytes(0x36 for _ in range(256))
 _OPAD = bytes(0x5C for _ in range(256))
 

@@ -1,12 +1,15 @@
 """Ballot scanner: paper in, image streamed, decision applied, nothing lost or doubled.
 
-States (one sheet at a time)::
+States (one sheet at a time; ``STATES`` below, entered only by ``Scanner._enter``,
+which writes the journal, shows the state's screen and logs ``state <name>``)::
 
-    READY --paper--> SCANNING --blob.end--> DECIDING --accept--> DROPPING --> READY
-                        |                      |--return/timeout--> RETURNING --> READY
-                        '--fault--> FAULT (eject if possible) --> RETURNING --> READY
-    DROPPING --jam/cover--> JAMMED --cleared, sheet still in--> DROPPING
-                              '--cleared, sheet taken out--> READY (returned, not counted)
+    READY --paper--> SCANNING --blob.end--> DECIDING --accept--> DROPPING --> ACCEPTED --> READY
+                        |                      '--return/timeout--> RETURNING --> RETURNED --> READY
+                        '--fault--> FAULT --cleared--> RETURNING --> RETURNED --> READY
+    DROPPING --jam/cover--> JAMMED --cleared, sheet still in--> ACCEPTED
+                              '--cleared, sheet taken out--> RETURNED (removed, not counted)
+
+A double sheet or a corrupt row goes from SCANNING straight to RETURNING.
 
 The journal ``journal.json`` = ``{"phase": "idle"|"scanning"|"dropping"|"jammed",
 "sheet": S, "counter": n}`` is written before each step that moves paper, and the
@@ -44,6 +47,14 @@ scanned before the restart; the link resynchronises before its first command
 import asyncio
 import gc
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
 from drivers import scanlink
 from drivers.scanlink import ScanEngine, ScanFault
 from firmware import store
@@ -69,8 +80,31 @@ ROWS_PER_CHUNK = 8
 # fault paths. On a full-size sheet the extra round trips cost far less time than the
 # rows take to come over the engine's UART.
 CHUNK_BYTES = 4 * 1700
-UPLOAD_TIMEOUT = 20
-HOLD = 1
+
+# Timings, in milliseconds (``decision_timeout``, in seconds, comes from the config; the
+# engine link's own timeouts and its drain are in ``drivers/scanlink.py``). Compile-time
+# constants: they take no heap.
+_UPLOAD_MS = const(20000)  # an image message or event not acknowledged by then: upload_failed
+_HOLD_MS = const(1000)  # accepted/returned stays on the screen this long before ready
+_STATUS_RETRY_MS = const(1000)  # the engine did not answer STATUS: ask again after this
+_CLEAR_POLL_MS = const(500)  # a jam, open cover or double sheet not cleared yet: look again
+_LINK_RETRY_MS = const(1000)  # the engine link failed while waiting for paper: listen again
+
+# The states, by number; ``STATES[n]`` is the name of state n, which is also the name of
+# its screen where it has one (DECIDING, DROPPING and RETURNING leave the screen as it
+# is), and ``PHASE_OF[n]`` the journal phase it writes (None: the journal stays).
+_READY = const(0)  # waiting for paper
+_SCANNING = const(1)  # FEED, image streamed to the controller
+_DECIDING = const(2)  # blob.end sent, waiting for ballot.decision
+_DROPPING = const(3)  # accepted: counter n + 1 journaled (the commit point), DROP
+_ACCEPTED = const(4)  # in the box, ballot.dropped in the outbox
+_RETURNING = const(5)  # RETURN until the engine confirms or the sheet is gone
+_RETURNED = const(6)  # back with the voter, ballot.returned in the outbox
+_JAMMED = const(7)  # an accepted sheet the engine would not drop: not in the box, not counted
+_FAULT = const(8)  # a sensor or engine fault, shown until cleared
+STATES = ("ready", "scanning", "deciding", "dropping", "accepted", "returning", "returned",
+          "jammed", "fault")
+PHASE_OF = ("idle", "scanning", None, "dropping", "idle", None, "idle", "jammed", None)
 PHASES = ("idle", "scanning", "dropping", "jammed")
 REASONS = {
     0: "engine_timeout",
@@ -101,6 +135,10 @@ class UploadFailed(Exception):
 
 def _log(*args):
     print("[scanner]", *args)
+
+
+def _s(ms):
+    return ms / 1000
 
 
 def message(path, key, default=FALLBACK):
@@ -136,6 +174,7 @@ class Scanner:
         self.counter = journal["counter"] if journal["phase"] in ("idle", "scanning") else (
             journal["counter"] - 1)
         self.sheets = 0
+        self.state = _READY
         self.buf = device.buffer(CHUNK_BYTES)
         # Nothing waits for the confirmations of drop and return reports; left to the
         # link's reply buffer they would hold about 1 KB of heap each.
@@ -153,32 +192,50 @@ class Scanner:
     # ---- journal and durable messages ---------------------------------------
 
     def _write_journal(self, phase, sheet, counter):
-        self.journal = {"phase": phase, "sheet": sheet, "counter": counter}
-        store.write_json(self.journal_path, self.journal)
+        journal = {"phase": phase, "sheet": sheet, "counter": counter}
+        if journal != self.journal:
+            self.journal = journal
+            store.write_json(self.journal_path, journal)
+
+    async def _enter(self, state, fields=None, sheet=None, counter=None):
+        """Enter ``state``: journal its phase (with ``sheet``, and ``counter`` or the
+        public counter) before anything else, show its screen with ``fields`` (None: no
+        screen of its own, or nobody there to read it) and log the transition."""
+        phase = PHASE_OF[state]
+        if phase is not None:
+            self._write_journal(phase, None if phase == "idle" else sheet,
+                                self.counter if counter is None else counter)
+        self.state = state
+        _log("state", STATES[state], sheet or "")
+        if fields is not None:
+            await self.display.show(STATES[state], fields)
 
     def _queued(self, mtype, sheet):
         needle = ('"sheet":"%s"' % sheet).encode()
         return self.device.outbox.find(('"type":"%s"' % mtype).encode(), needle) is not None
 
-    def _dropped(self, sheet, counter):
+    async def _dropped(self, sheet, counter):
+        """The sheet is in the box: report it (once), count it, show it."""
         if not self._queued(BALLOT_DROPPED, sheet):
             self.link.send_durable(BALLOT_DROPPED, {"sheet": sheet, "counter": counter})
         self.counter = counter
-        self._write_journal("idle", None, counter)
         _log("sheet %s dropped, counter %d" % (sheet, counter))
+        await self._enter(_ACCEPTED, {"sheet": sheet, "counter": counter}, sheet)
 
-    def _returned(self, sheet, reason):
+    async def _returned(self, sheet, reason, message=None):
+        """The sheet is back with the voter: report it (once); show ``message`` if any."""
         if not self._queued(BALLOT_RETURNED, sheet):
             self.link.send_durable(BALLOT_RETURNED, {"sheet": sheet, "reason": reason})
-        self._write_journal("idle", None, self.counter)
         _log("sheet %s returned (%s)" % (sheet, reason))
+        fields = None if message is None else {"sheet": sheet, "reason": reason,
+                                               "message": message}
+        await self._enter(_RETURNED, fields, sheet)
 
     def _event(self, kind, detail):
         async def send():
             try:
                 await asyncio.wait_for(
-                    self.link.send(EVENT, {"kind": kind, "detail": detail}),
-                    UPLOAD_TIMEOUT)
+                    self.link.send(EVENT, {"kind": kind, "detail": detail}), _s(_UPLOAD_MS))
             except Exception as err:  # noqa: BLE001 - events are best effort
                 _log("event %s not sent: %s" % (kind, err))
 
@@ -194,8 +251,8 @@ class Scanner:
             except ScanFault as err:
                 _log("engine status failed:", err)
                 self.link.set_fault("engine", "no-answer")
-                await self.display.show("fault", {"reason": str(err)})
-                await asyncio.sleep(1)
+                await self._enter(_FAULT, {"reason": str(err)})
+                await asyncio.sleep(_s(_STATUS_RETRY_MS))
 
     def _report_flags(self, flags):
         """Put the engine's sensor fault (or none) into the device status; return its code."""
@@ -215,17 +272,18 @@ class Scanner:
             self._report_flags(flags)
             if not flags & BAD_FLAGS:
                 return flags
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(_s(_CLEAR_POLL_MS))
 
-    async def _eject(self):
+    async def _eject(self, sheet):
         """RETURN until the engine confirms or the sheet is gone."""
         while True:
+            await self._enter(_RETURNING, None, sheet)
             try:
                 await self.engine.eject()
                 return
             except ScanFault as err:
                 _log("RETURN failed: %s" % err)
-                await self.display.show("fault", {"reason": str(err)})
+                await self._enter(_FAULT, {"reason": str(err)}, sheet)
                 self._event(REASONS.get(err.code, "engine_error"), "during return")
             flags = await self._wait_clear()
             if not flags & scanlink.PAPER_PRESENT:
@@ -246,34 +304,34 @@ class Scanner:
                 reason = REASONS.get(err.code, "engine_error")
                 _log("DROP of %s failed: %s" % (sheet, err))
                 if err.code in REFUSED:
-                    if self.journal["phase"] != "jammed":
-                        self._write_journal("jammed", sheet, counter)
                     if err.code == scanlink.F_NO_PAPER:
+                        await self._enter(_JAMMED, None, sheet, counter)
                         self._event(reason, "sheet %s gone before the drop" % sheet)
                     else:
-                        await self._stuck(sheet, reason)
+                        await self._stuck(sheet, counter, reason)
                 else:
-                    await self.display.show("fault", {"reason": str(err)})
+                    await self._enter(_FAULT, {"reason": str(err)}, sheet)
                     self._event(reason, "during drop")
             flags = await self._wait_clear()
             if not flags & scanlink.PAPER_PRESENT:
                 # Gone: into the box if the engine may have moved it, else taken out.
                 return self.journal["phase"] != "jammed"
 
-    async def _stuck(self, sheet, reason):
+    async def _stuck(self, sheet, counter, reason):
+        await self._enter(_JAMMED, {"sheet": sheet, "reason": reason, "counted": False,
+                                    "message": self._message("stuck")}, sheet, counter)
         self.link.set_fault("engine", "ballot-stuck")
         self._event(reason, "during drop of accepted sheet %s: not in the box, not counted" % (
             sheet,))
-        await self.display.show("jammed", {"sheet": sheet, "reason": reason, "counted": False,
-                                           "message": self._message("stuck")})
 
     # ---- one sheet ------------------------------------------------------------
 
     async def _send(self, mtype, body, attachment=b""):
         try:
-            return await asyncio.wait_for(self.link.send(mtype, body, attachment), UPLOAD_TIMEOUT)
+            return await asyncio.wait_for(self.link.send(mtype, body, attachment),
+                                          _s(_UPLOAD_MS))
         except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
-            raise UploadFailed("%s not acknowledged in %d s" % (mtype, UPLOAD_TIMEOUT))
+            raise UploadFailed("%s not acknowledged in %d ms" % (mtype, _UPLOAD_MS))
 
     async def _scan(self, sheet):
         """FEED and stream the image; return the seq of ``blob.end``."""
@@ -327,8 +385,7 @@ class Scanner:
         """Scan one inserted sheet and settle it."""
         self.sheets += 1
         sheet = "%s-%d-%d" % (self.device.config["device"], self.device.boot, self.sheets)
-        self._write_journal("scanning", sheet, self.counter)
-        await self.display.show("scanning", {"sheet": sheet})
+        await self._enter(_SCANNING, {"sheet": sheet}, sheet)
         try:
             end_seq = await self._scan(sheet)
         except ScanFault as err:
@@ -338,6 +395,7 @@ class Scanner:
             _log("sheet %s: %s" % (sheet, err))
             await self._give_back(sheet, "upload_failed", self._message("upload_failed"))
             return
+        await self._enter(_DECIDING, None, sheet)
         msg = await self.link.reply(end_seq, self.decision_timeout)
         decision, reason, message = self._decision(sheet, msg)
         if decision == "accept":
@@ -347,29 +405,25 @@ class Scanner:
 
     async def _accept(self, sheet):
         counter = self.counter + 1
-        self._write_journal("dropping", sheet, counter)
+        await self._enter(_DROPPING, None, sheet, counter)
         await self._settle_drop(sheet, counter)
 
     async def _settle_drop(self, sheet, counter):
         """Drop the accepted ``sheet``; record it dropped, or returned if it was taken out."""
         if await self._drop(sheet, counter):
-            self._dropped(sheet, counter)
             self._clear_stuck()
-            await self.display.show("accepted", {"sheet": sheet, "counter": counter})
+            await self._dropped(sheet, counter)
             return
-        self._returned(sheet, "removed")
         self._clear_stuck()
-        await self.display.show("returned", {"sheet": sheet, "reason": "removed",
-                                             "message": self._message("removed")})
+        await self._returned(sheet, "removed", self._message("removed"))
 
     def _clear_stuck(self):
         if self.link.faults.get("engine") == "ballot-stuck":
             self.link.set_fault("engine", None)
 
     async def _give_back(self, sheet, reason, message):
-        await self._eject()
-        self._returned(sheet, reason)
-        await self.display.show("returned", {"sheet": sheet, "reason": reason, "message": message})
+        await self._eject(sheet)
+        await self._returned(sheet, reason, message)
 
     async def _scan_fault(self, sheet, err):
         reason = REASONS.get(err.code, "engine_error")
@@ -379,10 +433,11 @@ class Scanner:
         # be read from the middle of them.
         await self.engine.drain()
         if err.code == scanlink.F_NO_PAPER:
-            self._returned(sheet, reason)
+            # Gone before it was fed: nobody there to read a screen.
+            await self._returned(sheet, reason)
             return
         if err.code not in (scanlink.F_DOUBLE, scanlink.F_CORRUPT):
-            await self.display.show("fault", {"reason": str(err)})
+            await self._enter(_FAULT, {"reason": str(err)}, sheet)
             await self._wait_clear()
         message = self._message(reason, "The ballot could not be scanned: %s." % err)
         await self._give_back(sheet, reason, message)
@@ -396,32 +451,30 @@ class Scanner:
         if phase == "idle":
             return False
         _log("recovering sheet %s from phase %s" % (sheet, phase))
+        counter = self.journal["counter"]
         if phase == "jammed":
-            await self._stuck(sheet, "jam")
+            await self._stuck(sheet, counter, "jam")
         flags = await self._wait_clear()
         if phase in ("dropping", "jammed"):
             if phase == "jammed" or flags & scanlink.PAPER_PRESENT:
-                await self._settle_drop(sheet, self.journal["counter"])
+                await self._settle_drop(sheet, counter)
             else:
-                self._dropped(sheet, self.journal["counter"])
-                await self.display.show("accepted", {"sheet": sheet, "counter": self.counter})
+                await self._dropped(sheet, counter)
         else:
             if flags & scanlink.PAPER_PRESENT:
-                await self._eject()
-            self._returned(sheet, "interrupted")
-            await self.display.show("returned", {
-                "sheet": sheet, "reason": "interrupted", "message": self._message("interrupted")})
+                await self._eject(sheet)
+            await self._returned(sheet, "interrupted", self._message("interrupted"))
         self._event("restart", "recovered sheet %s from phase %s" % (sheet, phase))
         return True
 
     async def run(self):
         """Recover, then take sheets forever; show sensor faults that come up while idle."""
         recovered = await self.recover()
-        await self.display.show("ready", {"counter": self.counter})
+        await self._enter(_READY, {"counter": self.counter})
         flags = await self._status()
         code = self._report_flags(flags)
         if code:
-            await self.display.show("fault", {"reason": code})
+            await self._enter(_FAULT, {"reason": code})
         elif not recovered and flags & scanlink.PAPER_PRESENT:
             await self._one()
         while True:
@@ -429,16 +482,16 @@ class Scanner:
                 kind, value = await self.engine.wait_event()
             except ScanFault as err:
                 _log("scan engine link:", err)
-                await asyncio.sleep(1)
+                await asyncio.sleep(_s(_LINK_RETRY_MS))
                 continue
             if kind == scanlink.PAPER and value:
                 await self._one()
             elif kind == scanlink.SENSORS:
                 code = self._report_flags(value)
                 if code:
-                    await self.display.show("fault", {"reason": code})
+                    await self._enter(_FAULT, {"reason": code})
                 else:
-                    await self.display.show("ready", {"counter": self.counter})
+                    await self._enter(_READY, {"counter": self.counter})
 
     async def _one(self):
         try:
@@ -448,8 +501,8 @@ class Scanner:
         # Sensor changes during the sheet were dealt with by asking the engine; queued,
         # they would only replay old faults on the screen.
         self.engine.events = [e for e in self.engine.events if e[0] != scanlink.SENSORS]
-        await asyncio.sleep(HOLD)
-        await self.display.show("ready", {"counter": self.counter})
+        await asyncio.sleep(_s(_HOLD_MS))
+        await self._enter(_READY, {"counter": self.counter})
 
 
 async def run(device):

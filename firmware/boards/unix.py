@@ -15,14 +15,22 @@ try:
 except ImportError:  # a build without termios: the rig must set raw mode itself
     termios = None
 
-_VTIME = 5
-_VMIN = 6
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+_VTIME = const(5)
+_VMIN = const(6)
 # Linux termios bits for raw mode (what cfmakeraw clears and sets).
-_IFLAG_OFF = 0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400
-_OPOST = 0x1
-_LFLAG_OFF = 0x8 | 0x40 | 0x2 | 0x1 | 0x8000
-_CSIZE_PARENB = 0x30 | 0x100
-_CS8 = 0x30
+_IFLAG_OFF = const(0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400)
+_OPOST = const(0x1)
+_LFLAG_OFF = const(0x8 | 0x40 | 0x2 | 0x1 | 0x8000)
+_CSIZE_PARENB = const(0x30 | 0x100)
+_CS8 = const(0x30)
 
 
 def _raw(fd):
