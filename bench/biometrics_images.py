@@ -40,7 +40,7 @@ from controller.biometrics.images import ImageInputError, load_image
 from controller.biometrics.match.gallery import Gallery
 from controller.biometrics.match.matcher import Template, compare
 from controller.biometrics.template import DEFAULT_PPCM, Minutiae
-from controller.fingercheck import IDENTIFY_MARGIN
+from controller.checkin.finger_check import IDENTIFY_MARGIN
 from hil.fvc import FingerSet, genuine_pairs, impostor_pairs_all, impostor_pairs_first
 from hil.mixed_templates import MixedTemplates
 
@@ -607,7 +607,7 @@ def identification(sets: list[ExtractedSet], size: int, seed: int) -> float | No
 
 
 def _named(ranked: list[tuple[object, float]]) -> object | None:
-    """Whom the check-in's 1:N rule would name from a ranked list (controller.fingercheck)."""
+    """Whom the check-in's 1:N rule would name from a ranked list (checkin.finger_check)."""
     if not ranked:
         return None
     owner, best = ranked[0]

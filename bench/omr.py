@@ -59,7 +59,8 @@ from omr_baseline import read_baseline  # noqa: E402
 
 from controller.ballots.read import DEFAULT_THRESHOLDS, read_ballot, to_gray  # noqa: E402
 from controller.ballots.scanfile import load_scan  # noqa: E402
-from controller.election import Election, load_election  # noqa: E402
+from controller.election.definition import Election  # noqa: E402
+from controller.election.load import load_election  # noqa: E402
 from hil.ballot_scans import ScanMaker  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "election.json"

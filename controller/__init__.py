@@ -1,4 +1,5 @@
-"""The station controller: MQTT bridge, store, check-in, ballot intake, tally, dashboard.
+"""The station controller, one package per domain: station, store, checkin, intake, polls,
+election, ballots, biometrics, nist, printing, dashboard.
 
 The controller trusts nothing it receives: every device message is parsed, its tag
 verified under the device's key and its sequence number checked against a replay

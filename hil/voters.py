@@ -7,7 +7,7 @@ machine-readable zone on their documents. Most hold a Kyrgyz ID card (TD1, the
 
 ``choose(election, voter, rng)`` draws the voter's marks, the ground truth the
 station's results are compared with; ``expected_contests`` tallies a list of such
-choices by the counting rules of the station (``controller.tally``): a contest with
+choices by the counting rules of the station (``controller.polls.tally``): a contest with
 no mark is blank, fewer marks than allowed is an undervote (its marks count), more
 is an overvote (none count).
 
@@ -35,7 +35,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.voters import FIELDS as VOTER_FIELDS
+from controller.checkin.voter_list import FIELDS as VOTER_FIELDS
 from drivers.mrz_make import make_td1, make_td3
 from hil.history import RigTimeout
 

@@ -23,12 +23,12 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 # name -> (module, attribute, one-line help)
 SUBCOMMANDS = {
-    "controller": ("controller.cli", "controller", "Run the station controller."),
+    "controller": ("controller.station.cli", "controller", "Run the station controller."),
     "demo": ("hil.cli", "demo", "Run a whole training station on this machine."),
     "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
     "id": ("drivers.id_cli", "id_group", "ID documents: parse machine-readable zones."),
     "bio": ("controller.biometrics.cli", "bio", "Fingerprints: extract, match, identify."),
-    "election": ("controller.nist.cli", "election",
+    "election": ("controller.election.cli", "election",
                  "Election definitions: check, convert NIST SP 1500-100."),
     "printer": ("controller.printing.cli", "printer",
                 "Thermal printer: status, print the results protocol again."),

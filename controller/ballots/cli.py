@@ -22,7 +22,8 @@ from controller.ballots.layout import PAPERS, LayoutError
 from controller.ballots.read import DEFAULT_THRESHOLDS, BallotImageError, read_ballot
 from controller.ballots.render import render_ballot, render_pdf
 from controller.ballots.scanfile import load_scan
-from controller.election import ElectionError, is_id, load_election
+from controller.election.definition import ElectionError, is_id
+from controller.election.load import load_election
 
 _election_option = click.option(
     "--election",

@@ -39,7 +39,7 @@ from controller.ballots.code import BallotCode, CodeError
 from controller.ballots.registration import RegistrationError, register
 from controller.ballots.scoring import _cache, black_level, score_targets, targets_of
 from controller.ballots.streaks import find_dark_streak, find_light_streak
-from controller.election import is_definition_id
+from controller.election.definition import is_definition_id
 
 DEFAULT_THRESHOLDS: dict[str, float] = {"marked": 0.55, "marginal": 0.3, "ink": 0.72}
 MIN_SIDE = 500

@@ -16,7 +16,7 @@ from controller.ballots import raster
 from controller.ballots.fonts import find_fonts
 from controller.ballots.pdf import pdf_document
 from controller.ballots.sheet import Drawing, compose
-from controller.election import Election, is_definition_id
+from controller.election.definition import Election, is_definition_id
 
 log = logging.getLogger("shailoo.ballots")
 

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller import adjudication
-from controller.election import Election
+from controller.election.definition import Election
 from controller.nist import schemas
 from controller.nist.election_report import AGAINST_ALL, selection_id
 from controller.nist.references import check_references
+from controller.polls import adjudication
 from protocol import canonical
 
 VERSION = "1.0.0"

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.election import (
+from controller.election.definition import (
     FALLBACK,
     FORMAT,
     LANGUAGES,

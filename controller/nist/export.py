@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from controller.election import Election, ElectionError
-from controller.intake import cast_ballots
+from controller.election.definition import Election, ElectionError
+from controller.intake.ledger import cast_ballots
 from controller.nist.cvr import CvrError, build_report, check_report, records_sha256, report_bytes
-from controller.results import CLOSED, PollsError, has_results, polls_state
-from controller.store import Store, get_meta
+from controller.polls.results import has_results
+from controller.polls.state import CLOSED, PollsError, polls_state
+from controller.store.database import Store, get_meta
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,14 @@ def status(spec: str, as_json: bool) -> None:
 @click.option("--copies", type=click.IntRange(1, 5), help="Copies (default: the settings').")
 def protocol(setup_path: Path, data_dir: Path, spec: str, copies: int | None) -> None:
     """Print the results protocol of a closed station again."""
-    from controller.election import ElectionError, load_election
+    from controller.election.definition import ElectionError
+    from controller.election.load import load_election
+    from controller.polls.results import get_results
+    from controller.polls.state import PollsError
     from controller.printing.job import PrintFailed, print_protocol
-    from controller.printing.layout import LayoutError
-    from controller.results import PollsError, get_results
-    from controller.setup import SetupError, load_setup
-    from controller.store import Store
+    from controller.printing.protocol_layout import LayoutError
+    from controller.station.setup import SetupError, load_setup
+    from controller.store.database import Store
 
     settings = _settings(spec)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from controller.printing.config import PrintSettings
 from controller.printing.device import CODE_STATES, PrinterLink, open_printer
-from controller.printing.layout import Line, Section, protocol_sections, results_sha256
+from controller.printing.protocol_layout import Line, Section, protocol_sections, results_sha256
 from drivers import escpos
 from drivers.escpos_host import E_LINK
 

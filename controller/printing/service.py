@@ -32,7 +32,7 @@ from controller.printing import device
 from controller.printing.config import PrintSettings
 from controller.printing.device import PrinterLink, open_printer, state_of
 from controller.printing.job import Printed, PrintFailed, print_protocol
-from controller.printing.layout import results_sha256
+from controller.printing.protocol_layout import results_sha256
 from drivers import escpos
 
 log = logging.getLogger("shailoo.printing")

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from controller.election import ElectionError, load_election
+from controller.election.definition import ElectionError
+from controller.election.load import load_election
 from hil.ballot_scans.maker import ScanMaker
 
 

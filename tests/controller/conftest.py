@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.app import Station
+from controller.station.app import Station
 from hil.broker import Broker
 from tests.controller.helpers import (
     DeviceKey,

@@ -74,7 +74,7 @@ ELECTION_DOC: dict[str, Any] = {
 
 def load_test_election(path: Path) -> Any:
     """The real loader (kept as a seam: tests pass it explicitly)."""
-    from controller.election import load_election
+    from controller.election.load import load_election
 
     return load_election(path)
 

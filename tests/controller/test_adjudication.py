@@ -13,13 +13,14 @@ import httpx
 import pytest
 from jsonschema import FormatChecker, validators
 
-from controller import adjudication, audit
-from controller.election import Election
-from controller.intake import review_message, review_warnings
+from controller.election.definition import Election
+from controller.intake.decision import review_message, review_warnings
 from controller.nist import schemas
 from controller.nist.cvr import CastBallot, build_report, new_cvr_id
 from controller.nist.export import export_cvrs
-from controller.results import AwaitingAdjudication, PollsError
+from controller.polls import adjudication
+from controller.polls.state import AwaitingAdjudication, PollsError
+from controller.store import audit
 from tests.conftest import SHARED
 from tests.controller.conftest import StationCtx
 from tests.controller.helpers import ELECTION_DOC, marked_ballot
@@ -202,7 +203,7 @@ def test_the_commission_decides_and_the_results_count_it(make_station, decision:
     # The printed protocol carries the same line.
     from controller.dashboard.i18n import TEXTS
     from controller.printing.config import parse_settings
-    from controller.printing.layout import protocol_sections
+    from controller.printing.protocol_layout import protocol_sections
 
     settings = parse_settings({"printer": "file:/x", "language": "en"})
     sections = protocol_sections(counts, ctx.station.election, settings)
@@ -252,7 +253,7 @@ def test_a_station_that_does_not_return_flags_at_once(make_station, tmp_path: Pa
 
 
 def test_the_setup_file_can_say_not_to_return(tmp_path: Path) -> None:
-    from controller.setup import SetupError, parse_setup
+    from controller.station.setup import SetupError, parse_setup
 
     (tmp_path / "e.json").write_text("{}")
     (tmp_path / "v.csv").write_text("")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from controller.ballots.render import render_ballot
-from controller.election import load_election
+from controller.election.load import load_election
 from hil.ballot_marking import mark_ballot
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"

@@ -24,7 +24,8 @@ from controller.ballots.fonts import FontError, find_fonts, has_kyrgyz, packaged
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot, render_pdf
 from controller.ballots.sheet import Text, compose
-from controller.election import Election, load_election
+from controller.election.definition import Election
+from controller.election.load import load_election
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"
 REQUIRED = {"dpi", "width_px", "height_px", "election_hash", "style", "targets"}

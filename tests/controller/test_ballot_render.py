@@ -14,7 +14,8 @@ from controller.ballots import layout as geo
 from controller.ballots.code import BallotCode, CodeError, station_tag
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot
-from controller.election import Election, load_election
+from controller.election.definition import Election
+from controller.election.load import load_election
 from hil.ballot_marking import mark_ballot
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"

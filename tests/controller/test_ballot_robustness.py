@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from controller.ballots.read import DEFAULT_THRESHOLDS, read_ballot
-from controller.election import Election, load_election
+from controller.election.definition import Election
+from controller.election.load import load_election
 from hil.ballot_scans import MarkSpec, ScanMaker, ScanSpec, random_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.checkin import check_in
-from controller.store import Store
-from controller.voters import Voter, store_voters
+from controller.checkin.check_in import check_in
+from controller.checkin.voter_list import Voter, store_voters
+from controller.store.database import Store
 from protocol.errors import ProtocolError
 from tests.controller.helpers import make_voters
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller import references
 from controller.biometrics import iso19794_2
 from controller.biometrics.extract import extract
 from controller.biometrics.template import FingerRecord, FingerView
-from controller.checkin import OverrideError, check_in, held, override
-from controller.fingers import IMAGE, ISO, FingerSample
-from controller.store import Store, set_meta
-from controller.voters import Voter, store_voters
+from controller.checkin import finger_references as references
+from controller.checkin.check_in import OverrideError, check_in, held, override
+from controller.checkin.finger_samples import IMAGE, ISO, FingerSample
+from controller.checkin.voter_list import Voter, store_voters
+from controller.store.database import Store, set_meta
 from hil.fingerprints import make_impression, make_master
 from protocol.errors import ProtocolError
 from tests.controller.helpers import make_voters
@@ -188,8 +188,8 @@ def test_reference_folder_problems_are_named(tmp_path: Path, enrolled_records) -
 def test_chair_override_over_http(tmp_path: Path, enrolled_records) -> None:
     from fastapi.testclient import TestClient
 
-    from controller.api import create_app
-    from controller.app import Station
+    from controller.dashboard.api import create_app
+    from controller.station.app import Station
     from tests.controller.helpers import DeviceKey, station_id, write_station
 
     sid = station_id("fp")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from controller import audit
-from controller.store import Store
+from controller.store import audit
+from controller.store.database import Store
 from shailoo.cli import main
 from tests.controller.helpers import make_voters, voters_csv
 

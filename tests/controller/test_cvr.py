@@ -24,12 +24,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from controller import adjudication, audit
-from controller import store as store_module
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot
-from controller.election import Election, load_election
-from controller.intake import Intake, cast_ballots
+from controller.election.definition import Election
+from controller.election.load import load_election
+from controller.intake.ledger import cast_ballots
+from controller.intake.sheets import Intake
 from controller.nist import schemas
 from controller.nist.cvr import (
     CastBallot,
@@ -42,8 +42,12 @@ from controller.nist.cvr import (
     report_bytes,
 )
 from controller.nist.export import export_cvrs
-from controller.results import AwaitingAdjudication, close_polls, open_polls
-from controller.store import MIGRATIONS, Store, get_meta, set_meta
+from controller.polls import adjudication
+from controller.polls.closing import close_polls
+from controller.polls.state import AwaitingAdjudication, open_polls
+from controller.store import audit
+from controller.store import database as store_module
+from controller.store.database import MIGRATIONS, Store, get_meta, set_meta
 from protocol import canonical
 from protocol.blob import BlobSender
 from shailoo.cli import main

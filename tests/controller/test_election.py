@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from controller.election import (
-    MAX_FILE,
-    Election,
-    ElectionError,
-    Text,
-    load_election,
-    parse_election_json,
-)
+from controller.election.definition import Election, ElectionError, Text
+from controller.election.load import MAX_FILE, load_election, parse_election_json
 from protocol import canonical
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"

@@ -26,13 +26,8 @@ from jsonschema import FormatChecker, validators
 from controller.ballots.code import BallotCode
 from controller.ballots.read import read_ballot
 from controller.ballots.render import render_ballot, render_pdf
-from controller.election import (
-    MAX_NIST_FILE,
-    Election,
-    ElectionError,
-    load_election,
-    parse_election_json,
-)
+from controller.election.definition import Election, ElectionError
+from controller.election.load import MAX_NIST_FILE, load_election, parse_election_json
 from controller.nist.cvr import CastBallot, build_report, check_report, new_cvr_id
 from controller.nist.election_report import from_election_report, to_election_report
 from hil.ballot_marking import mark_ballot
@@ -471,7 +466,7 @@ def test_convert_writes_nothing_for_a_refused_file(tmp_path: Path) -> None:
 
 def test_a_station_setup_logs_the_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture
                                            ) -> None:
-    from controller.app import _default_loader
+    from controller.station.app import _default_loader
 
     with caplog.at_level("WARNING", logger="shailoo.controller"):
         e = _default_loader(DEFINITION)
@@ -488,7 +483,7 @@ def test_the_project_form_of_such_a_definition_is_the_same_election(election: El
 
 def test_a_voter_list_names_the_definitions_style_ids(tmp_path: Path, report: dict[str, Any]
                                                       ) -> None:
-    from controller.voters import VoterListError, load_voters
+    from controller.checkin.voter_list import VoterListError, load_voters
 
     doc = copy.deepcopy(report)
     long_style = "ballot-style--" + "hills-precinct/" * 10  # 164 characters

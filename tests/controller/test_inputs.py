@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from controller import audit
-from controller.app import Station, StationError
-from controller.setup import SetupError, load_setup
-from controller.store import MIGRATIONS, Store
-from controller.voters import VoterListError, load_voters, parse_csv, parse_json
+from controller.checkin.voter_list import VoterListError, load_voters, parse_csv, parse_json
+from controller.station.app import Station, StationError
+from controller.station.setup import SetupError, load_setup
+from controller.store import audit
+from controller.store.database import MIGRATIONS, Store
 from tests.controller.helpers import (
     DeviceKey,
     load_test_election,

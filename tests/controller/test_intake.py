@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller import audit
-from controller import intake as intake_module
-from controller.app import Station
-from controller.election import Election
-from controller.intake import cast_ballots, review_message, review_warnings
+from controller.election.definition import Election
+from controller.intake import decision as intake_module
+from controller.intake.decision import review_message, review_warnings
+from controller.intake.ledger import cast_ballots
+from controller.station.app import Station
+from controller.store import audit
 from hil.broker import Broker
 from tests.controller.conftest import StationCtx, default_devices
 from tests.controller.helpers import (

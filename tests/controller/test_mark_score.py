@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 from controller.ballots.read import DEFAULT_THRESHOLDS, read_ballot
 from controller.ballots.render import render_ballot
 from controller.ballots.scoring import measure_targets
-from controller.election import Election, load_election
+from controller.election.definition import Election
+from controller.election.load import load_election
 from hil.ballot_scans import MarkSpec, ScanMaker, ScanSpec, hand
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "election.json"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import audit
-from controller.app import Station
+from controller.station.app import Station
+from controller.store import audit
 from hil.broker import start_broker
 from protocol import envelope, topics
 from tests.controller.conftest import default_devices

@@ -14,14 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from controller.election import (
-    MAX_FILE,
-    MAX_NIST_FILE,
-    Election,
-    ElectionError,
-    load_election,
-    parse_election_json,
-)
+from controller.election.definition import Election, ElectionError
+from controller.election.load import MAX_FILE, MAX_NIST_FILE, load_election, parse_election_json
 from controller.nist import schemas
 from controller.nist.election_report import (
     definition_from_report,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import FormatChecker, validators
 
-from controller.election import load_election
+from controller.election.load import load_election
 from controller.nist import schemas
 from controller.nist.cvr import build_report
 from controller.nist.election_report import to_election_report

@@ -23,12 +23,12 @@ import serial
 import zxingcpp
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from controller.app import Station
-from controller.election import load_election
+from controller.election.load import load_election
+from controller.polls.state import PollsError
 from controller.printing.config import PrintConfigError, load_settings, parse_settings
 from controller.printing.device import open_printer
 from controller.printing.job import FEED_BEFORE_CUT, PrintFailed, print_protocol
-from controller.printing.layout import (
+from controller.printing.protocol_layout import (
     LayoutError,
     Paper,
     Section,
@@ -36,7 +36,7 @@ from controller.printing.layout import (
     protocol_sections,
     results_sha256,
 )
-from controller.results import PollsError
+from controller.station.app import Station
 from drivers import escpos, escpos_host
 from hil.peripherals.printer import Printer as SimPrinter
 from tests.conftest import ROOT
@@ -714,7 +714,7 @@ def test_cli_reprints_a_closed_stations_protocol(
 def test_printer_endpoints(station_files: tuple[Path, Path], sim: SimPrinter) -> None:
     from fastapi.testclient import TestClient
 
-    from controller.api import create_app
+    from controller.dashboard.api import create_app
 
     setup, data = station_files
     station = Station(setup, data, printer=settings_for(sim, language="en"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from controller.election import load_election
+from controller.election.load import load_election
 from hil.broker import Broker, free_port
 from tests.conftest import ROOT
 from tests.controller.conftest import default_devices

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from controller.election import load_election
+from controller.election.load import load_election
 from hil.ballot_scans import (
     KINDS,
     MARGINAL_KINDS,

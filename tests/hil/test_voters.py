@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.voters import parse_csv
+from controller.checkin.voter_list import parse_csv
 from drivers import mrz
 from hil.voters import (
     choose,

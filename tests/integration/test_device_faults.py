@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import audit
-from controller.app import Station
+from controller.station.app import Station
+from controller.store import audit
 from hil.broker import Broker
 from hil.history import wait_until
 from protocol import topics

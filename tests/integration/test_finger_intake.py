@@ -1,7 +1,7 @@
 """Finger samples from terminals at the controller: assembly, limits, forged and broken input.
 
-First ``controller.fingers.Fingers`` on its own (bounds, expiry, every kind of bad
-chunk), then a real station (``controller.app.Station``) on the test broker, fed by a
+First ``controller.checkin.finger_samples.Fingers`` on its own (bounds, expiry, every kind of bad
+chunk), then a real station (``controller.station.app.Station``) on the test broker, fed by a
 device that speaks the signed wire protocol: the finger blob, then the check-in that
 references it, and what the audit log says.
 """
@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import audit
-from controller.app import Station
-from controller.fingers import (
+from controller.checkin.finger_samples import (
     CAPTURED,
     MAX_PER_DEVICE,
     MAX_SAMPLES,
@@ -25,6 +23,8 @@ from controller.fingers import (
     NOT_RECEIVED,
     Fingers,
 )
+from controller.station.app import Station
+from controller.store import audit
 from hil.broker import Broker
 from hil.peripherals.fingerprint_sensor import finger_image, unpack_image
 from protocol.blob import BlobSender

@@ -18,7 +18,7 @@ from hil.voters import Voter, expected_contests
 from protocol import envelope, topics
 
 STATION = "s-forged"
-WINDOW = 1024  # the controller's replay window (controller.dispatch.WINDOW)
+WINDOW = 1024  # the controller's replay window (controller.station.dispatch.WINDOW)
 
 
 @dataclass

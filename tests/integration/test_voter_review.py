@@ -53,7 +53,7 @@ def test_an_overvoted_ballot_is_shown_back_then_cast_as_it_is(
 def test_an_unclear_mark_is_shown_back_then_cast_flagged_and_decided(
     station: Callable[..., StationRig], tmp_path: Path
 ) -> None:
-    from controller.election import load_election
+    from controller.election.load import load_election
     from hil.peripherals.scan_engine import Sheet
     from tests.controller.unclear import DPI, unclear_ballot, unclear_reader
 

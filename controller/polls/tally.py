@@ -1,12 +1,13 @@
 """Counting the cast ballots of a station.
 
-Only cast ballots count: their vote records (``intake.cast_records``). The reader's
+Only cast ballots count: their vote records
+(``controller.intake.ledger.cast_records``). The reader's
 verdict per contest is re-checked against the election: a contest with more marks than
 it allows is an overvote whatever the reader said, no mark is blank, fewer than allowed
 is an undervote, and a vote for an option the contest does not have makes the records
 invalid (reported as a failed check, never silently dropped or counted).
 
-A marginal mark the commission decided to be a vote (``controller.adjudication``) is
+A marginal mark the commission decided to be a vote (``controller.polls.adjudication``) is
 counted with the ballot's other votes, and its contest's verdict found again; one
 decided not a vote, or not yet decided, counts nothing.
 """
@@ -18,8 +19,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller import adjudication
-from controller.intake import cast_records
+from controller.intake.ledger import cast_records
+from controller.polls import adjudication
 
 
 @dataclass

@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from controller.election import Election, ElectionError, decode_json, load_election
+from controller.election.definition import Election, ElectionError
+from controller.election.load import decode_json, load_election
 
 _KINDS = {"candidate": "candidates", "party_list": "party list", "ballot_measure": "measure"}
 

@@ -11,8 +11,8 @@ same moment exactly one gets ``issued`` and the other ``already_issued``. A
 terminal repeating its own transaction id (a resend after a power cut) gets its
 ``issued`` answer again, not ``already_issued``.
 
-The finger (``controller.fingercheck``): a voter with enrolled fingers
-(``controller.references``) is issued a ballot only when the presented finger
+The finger (``controller.checkin.finger_check``): a voter with enrolled fingers
+(``controller.checkin.finger_references``) is issued a ballot only when the presented finger
 matches one of them. A capture too poor to compare is answered ``finger_retry``
 ("place the finger again"), never a mismatch. A usable finger that does not match,
 or no finger at all from an enrolled voter, is ``finger_mismatch``: the check-in is
@@ -30,15 +30,16 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from controller import audit, fingercheck, references
 from controller.biometrics.extract import reason_text
-from controller.fingercheck import FingerSampleError
-from controller.voters import Voter, find_by_document
+from controller.checkin import finger_check, finger_references
+from controller.checkin.finger_check import FingerSampleError
+from controller.checkin.voter_list import Voter, find_by_document
+from controller.store import audit
 from drivers import mrz
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
-    from controller.fingers import FingerSample
+    from controller.checkin.finger_samples import FingerSample
 
 ISSUED = "issued"
 ALREADY_ISSUED = "already_issued"
@@ -102,7 +103,7 @@ def check_in(
 ) -> dict[str, Any]:
     """Decide one ``checkin.request`` inside the caller's write transaction.
 
-    ``finger`` is the sample the terminal captured (``controller.fingers``), or None
+    ``finger`` is the sample the terminal captured (``controller.checkin.finger_samples``), or None
     with ``finger_status`` saying why (the terminal's "no_finger", "sensor_error",
     "upload_failed", "no_sensor", or the controller's "not_received", "mismatch").
     Returns the ``checkin.result`` body. Every outcome is written to the audit log
@@ -150,7 +151,7 @@ class _FingerGate:
     ) -> None:
         self.conn, self.device, self.txn = conn, device, txn
         self.finger, self.finger_status = finger, finger_status
-        self.verdict: fingercheck.Verdict | None = None
+        self.verdict: finger_check.Verdict | None = None
 
     def checked(self, compute: Any) -> Any:
         """Run a finger comparison; malformed finger data is a protocol error."""
@@ -161,19 +162,19 @@ class _FingerGate:
 
     def refuses(self, voter: Voter) -> dict[str, Any] | None:
         """None when the finger lets ``voter`` be issued a ballot, else the answer."""
-        views = references.enrolled(self.conn, voter.row)
-        self.verdict = self.checked(lambda: fingercheck.verify(self.finger, views))
+        views = finger_references.enrolled(self.conn, voter.row)
+        self.verdict = self.checked(lambda: finger_check.verify(self.finger, views))
         outcome = self.verdict.outcome
-        if outcome in (fingercheck.MATCH, fingercheck.NO_REFERENCE):
+        if outcome in (finger_check.MATCH, finger_check.NO_REFERENCE):
             return None
-        if outcome == fingercheck.RETRY:
+        if outcome == finger_check.RETRY:
             return _result(self.txn, FINGER_RETRY, voter, _retry_reason(self.verdict.reason))
         self.conn.execute(
             "INSERT OR IGNORE INTO checkin_holds (txn, device, voter_row, score) "
             "VALUES (?, ?, ?, ?)",
             (self.txn, self.device, voter.row, self.verdict.score),
         )
-        if outcome == fingercheck.NO_FINGER:
+        if outcome == finger_check.NO_FINGER:
             why = f"no finger to compare ({self.finger_status or 'none sent'}): the chair decides"
             return _result(self.txn, FINGER_MISMATCH, voter, why)
         return _result(self.txn, FINGER_MISMATCH, voter)
@@ -199,9 +200,9 @@ def _identify(
         voter = Voter(*conn.execute("SELECT * FROM voters WHERE row = ?", (mine[0],)).fetchone())
         return _result(txn, ISSUED, voter)
     row, gate.verdict = gate.checked(
-        lambda: fingercheck.identify(finger, references.searcher(conn))
+        lambda: finger_check.identify(finger, finger_references.searcher(conn))
     )
-    if gate.verdict.outcome == fingercheck.RETRY:
+    if gate.verdict.outcome == finger_check.RETRY:
         return _result(txn, FINGER_RETRY, reason=_retry_reason(gate.verdict.reason))
     if row is None:
         return _result(txn, NOT_FOUND)

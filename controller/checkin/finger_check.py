@@ -31,7 +31,7 @@ from controller.biometrics.extract import extract
 from controller.biometrics.images import ImageInputError, unpack_zhiantec
 from controller.biometrics.match import Template, compare
 from controller.biometrics.template import Minutiae
-from controller.fingers import IMAGE, ISO, FingerSample
+from controller.checkin.finger_samples import IMAGE, ISO, FingerSample
 
 MATCH = "match"
 MISMATCH = "mismatch"

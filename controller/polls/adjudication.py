@@ -12,7 +12,7 @@ Secrecy decides when this happens. A flagged ballot's image shows its votes, and
 that grew while voters fed the scanner would say whose ballot was the new one. So the
 flagged ballots are listed, and decided, only once polls are closed, in record-id
 order, and the results wait until every marginal mark is decided
-(``controller.results``). The audit entry of a decision names the record, how many
+(``controller.polls.results``). The audit entry of a decision names the record, how many
 marks were decided and how many of them counted, who decided, and a SHA-256 over the
 decision (targets, decisions, reason): never which option, so the log holds no
 selection (VVSG 15.1-C) while the decisions kept in the store can be checked against it.
@@ -28,8 +28,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller import audit
 from controller.ballots.read import verdict
+from controller.store import audit
 from protocol.canonical import dumps
 
 DECISIONS = ("vote", "not_vote")

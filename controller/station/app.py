@@ -29,33 +29,27 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from controller import audit, checkin
-from controller.api import create_app
-from controller.bridge import Bridge
-from controller.dispatch import Dispatcher
-from controller.events import EventHub
-from controller.intake import Intake, Reader
-from controller.references import (
+from controller.checkin import check_in
+from controller.checkin.finger_references import (
     FingerReferenceError,
     load_references,
     references_digest,
     store_references,
 )
-from controller.registry import Registry
-from controller.results import (
-    CLOSED,
-    OPEN,
-    SETUP,
-    PollsError,
-    close_polls,
-    get_results,
-    has_results,
-    open_polls,
-    polls_state,
-)
-from controller.setup import StationSetup, load_setup
-from controller.store import Store, get_meta, set_meta
-from controller.voters import VoterListError, digest, load_voters, store_voters
+from controller.checkin.voter_list import VoterListError, digest, load_voters, store_voters
+from controller.dashboard.api import create_app
+from controller.intake.decision import Reader
+from controller.intake.sheets import Intake
+from controller.polls.closing import close_polls
+from controller.polls.results import get_results, has_results
+from controller.polls.state import CLOSED, OPEN, SETUP, PollsError, open_polls, polls_state
+from controller.station.bridge import Bridge
+from controller.station.dispatch import Dispatcher
+from controller.station.events import EventHub
+from controller.station.registry import Registry
+from controller.station.setup import StationSetup, load_setup
+from controller.store import audit
+from controller.store.database import Store, get_meta, set_meta
 
 if TYPE_CHECKING:
     from controller.printing.config import PrintSettings
@@ -71,7 +65,7 @@ class StationError(RuntimeError):
 
 
 def _default_loader(path: Path) -> Any:
-    from controller.election import load_election
+    from controller.election.load import load_election
 
     election = load_election(path)
     for warning in election.warnings:
@@ -314,7 +308,7 @@ class Station:
             if doc["polls"] == CLOSED:
                 # Only once closed: a count that rose while voters fed the scanner would
                 # say whose ballot had an unclear mark.
-                from controller.adjudication import summary
+                from controller.polls.adjudication import summary
 
                 doc["adjudication"] = summary(conn)
                 doc["results_final"] = has_results(conn)
@@ -351,7 +345,7 @@ class Station:
     def flagged_ballots(self) -> dict[str, Any]:
         """The ballots flagged for the commission and the protocol's counts of them;
         ``AdjudicationError`` (409) while polls are not closed."""
-        from controller.adjudication import AdjudicationError, flagged, summary
+        from controller.polls.adjudication import AdjudicationError, flagged, summary
 
         with self._store().read() as conn:
             if polls_state(conn) != CLOSED:
@@ -367,8 +361,8 @@ class Station:
 
     def adjudicate(self, record: str, body: Any) -> dict[str, Any]:
         """Record the commission's decision on a flagged ballot's marks
-        (``controller.adjudication.decide``)."""
-        from controller.adjudication import decide
+        (``controller.polls.adjudication.decide``)."""
+        from controller.polls.adjudication import decide
 
         with self._store().tx() as conn:
             ballot = decide(conn, record, body, polls_state(conn))
@@ -377,7 +371,7 @@ class Station:
 
     def flagged_image(self, record: str) -> Path | None:
         """The kept image of a flagged ballot, once polls are closed; None otherwise."""
-        from controller.adjudication import RECORD_ID, flagged
+        from controller.polls.adjudication import RECORD_ID, flagged
 
         if not isinstance(record, str) or not RECORD_ID.match(record):
             return None
@@ -428,12 +422,12 @@ class Station:
     def held_checkins(self) -> list[dict[str, Any]]:
         """Check-ins whose finger did not match, waiting for the chair."""
         with self._store().read() as conn:
-            return checkin.held(conn)
+            return check_in.held(conn)
 
     def override_checkin(self, txn: str, reason: str) -> dict[str, Any]:
-        """The chair issues the ballot of a held check-in (``checkin.OverrideError``)."""
+        """The chair issues the ballot of a held check-in (``check_in.OverrideError``)."""
         with self._store().tx() as conn:
-            result = checkin.override(conn, txn, reason, polls_state(conn))
+            result = check_in.override(conn, txn, reason, polls_state(conn))
         self.hub.publish("checkin")
         return result
 

@@ -15,9 +15,13 @@ message, which is then new) or everything (the redelivery is a duplicate and get
 the same reply). Refusals change nothing, get no reply, and are logged and audited
 with the reason code; message bodies never reach a log (they may carry voter data).
 
-Blobs go by the sender's role: a scanner's are ballot images (``controller.intake``),
-a terminal's are fingers (``controller.fingers``), which the ``checkin.request`` of
-the same transaction references; the sample goes to ``check_in`` and is then dropped.
+One table, ``ROUTES``, says for every message type and sender role who may send it,
+how it is committed, what answers it, what the dashboard refreshes, and the handlers
+that prepare it (before the transaction), apply it (inside) and follow it up (after
+the reply). Adding a message type is adding a row. Blobs go by the sender's role: a
+scanner's are ballot images (``controller.intake``), a terminal's are fingers
+(``controller.checkin.finger_samples``), which the ``checkin.request`` of the same
+transaction references; the sample goes to ``check_in`` and is then dropped.
 
 Device faults (a printer out of paper, a jammed scan engine) come in the retained
 status message as ``"faults": {part: code}``; ``faults()`` has the latest of each
@@ -33,14 +37,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller import audit
-from controller.checkin import check_in
-from controller.fingers import Fingers
-from controller.intake import Intake
-from controller.registry import Registry
-from controller.results import polls_state
-from controller.store import Store
-from protocol import blob, envelope, topics
+from controller.checkin.check_in import check_in
+from controller.checkin.finger_samples import Fingers
+from controller.intake.sheets import Intake
+from controller.polls.state import polls_state
+from controller.station.registry import Registry
+from controller.store import audit
+from controller.store.database import Store
+from protocol import envelope, messages, topics
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
 from protocol.replay import DUPLICATE, NEW, STALE, ReplayWindow
@@ -54,41 +58,30 @@ MAX_FAULT_TEXT = 40
 
 Publish = Callable[[str, bytes], None]
 Listener = Callable[[str], None]
+# A route's handlers: ``prepare`` runs before the write transaction (work that must not
+# hold the write lock, such as reading an image, or that lives only in memory, such as
+# chunks) and hands its result to ``apply``, which runs inside it and returns the
+# reply's body; ``after`` runs once the transaction is committed and the reply sent.
+Prepare = Callable[["Dispatcher", str, envelope.Message, str], Any]
+Apply = Callable[
+    ["Dispatcher", sqlite3.Connection, str, envelope.Message, str, Any], "dict[str, Any] | None"
+]
+After = Callable[["Dispatcher", str, envelope.Message], None]
 
 
 @dataclass(frozen=True)
 class Route:
-    """How one message type is handled."""
+    """How one message type from devices of one role is handled."""
 
-    role: str | None  # only devices of this role may send it
+    type: str
+    role: str | None  # only devices of this role may send it (None: any device)
     durable: bool  # commit with synchronous=FULL
     gated: bool  # refused from a quarantined device
     reply: str | None  # type of the reply, if any
     change: str | None  # what the dashboard should refresh
-
-
-ROUTES: dict[str, Route] = {
-    "hello": Route(None, True, False, "hello.ack", "devices"),
-    "checkin.request": Route("idterminal", True, True, "checkin.result", "checkin"),
-    "blob.begin": Route("scanner", False, True, None, None),
-    "blob.chunk": Route("scanner", False, True, None, None),
-    "blob.end": Route("scanner", True, True, "ballot.decision", "ballots"),
-    "ballot.dropped": Route("scanner", True, True, "ballot.recorded", "ballots"),
-    "ballot.returned": Route("scanner", True, True, "ballot.voided", "ballots"),
-    "event": Route(None, True, False, None, "devices"),
-}
-# A terminal's blobs are fingers: kept in memory until the check-in that references them.
-FINGER_ROUTES: dict[str, Route] = {
-    mtype: Route("idterminal", False, True, None, None)
-    for mtype in (blob.BEGIN, blob.CHUNK, blob.END)
-}
-
-
-def route_for(mtype: str, role: str) -> Route | None:
-    """How a message of ``mtype`` from a device of ``role`` is handled (None: unknown type)."""
-    if role == "idterminal" and mtype in FINGER_ROUTES:
-        return FINGER_ROUTES[mtype]
-    return ROUTES.get(mtype)
+    prepare: Prepare | None = None
+    apply: Apply | None = None
+    after: After | None = None
 
 
 def _faults(status: dict[str, Any]) -> dict[str, str]:
@@ -226,12 +219,14 @@ class Dispatcher:
         if quarantined:
             raise ProtocolError("quarantined", f"{device} runs firmware that is not allowed")
 
-        prepared = self._prepare(device, spec.role, msg, polls)
+        prepared = route.prepare(self, device, msg, polls) if route.prepare else None
         with self.store.tx(durable=route.durable) as conn:
             window = _load_window(conn, device)
             if window.accept(msg.seq) != NEW:
                 raise ProtocolError("replayed", f"seq {msg.seq} arrived twice at once")
-            body = self._apply(conn, device, spec.role, msg, polls_state(conn), prepared)
+            body = None
+            if route.apply is not None:
+                body = route.apply(self, conn, device, msg, polls_state(conn), prepared)
             self.registry.touch(conn, device)
             conn.execute(
                 "UPDATE devices SET win_highest = ?, win_bits = ? WHERE id = ?",
@@ -246,87 +241,10 @@ class Dispatcher:
             )
         if reply is not None:
             self.publish(topics.down(self.station, device), reply)
-        if msg.type == "checkin.request" and isinstance(msg.body.get("txn"), str):
-            self.fingers.discard(device, msg.body["txn"])
+        if route.after is not None:
+            route.after(self, device, msg)
         if route.change:
             self._notify(route.change)
-
-    def _prepare(self, device: str, role: str, msg: envelope.Message, polls: str) -> Any:
-        # Work that must not hold the write lock (reading an image) or that lives
-        # only in memory (chunks) happens before the transaction.
-        if role == "idterminal" and msg.type in FINGER_ROUTES:
-            return self._finger_blob(device, msg)
-        if msg.type == "checkin.request":
-            body = msg.body
-            return self.fingers.take(device, body.get("txn"), body.get("finger"),
-                                     body.get("finger_status"))
-        if msg.type == "blob.begin":
-            self.intake.begin(device, msg.body)
-        elif msg.type == "blob.chunk":
-            self.intake.chunk(device, msg.body, msg.attachment)
-        elif msg.type == "blob.end":
-            return self.intake.prepare_end(device, msg.body, polls)
-        return None
-
-    def _finger_blob(self, device: str, msg: envelope.Message) -> None:
-        if msg.type == blob.BEGIN:
-            self.fingers.begin(device, msg.body)
-        elif msg.type == blob.CHUNK:
-            self.fingers.chunk(device, msg.body, msg.attachment)
-        else:
-            sample = self.fingers.end(device, msg.body)
-            log.info("%s: finger %s of %d bytes", device, sample.kind, len(sample.data))
-
-    def _apply(
-        self,
-        conn: sqlite3.Connection,
-        device: str,
-        role: str,
-        msg: envelope.Message,
-        polls: str,
-        prepared: Any,
-    ) -> dict[str, Any] | None:
-        body = msg.body
-        if msg.type == "hello":
-            ack = self.registry.on_hello(conn, device, body, polls)
-            if not ack["known"]:
-                log.warning(
-                    "%s runs firmware %s with a hash not on the allowed list%s",
-                    device,
-                    body["fw"],
-                    " (quarantined)" if ack["quarantined"] else "",
-                )
-            audit.append(
-                conn,
-                "device.hello",
-                device,
-                fw=body["fw"],
-                fw_hash=body["fw_hash"],
-                boot=body["boot"],
-                known=ack["known"],
-            )
-            return ack
-        if msg.type == "checkin.request":
-            finger, finger_status = prepared
-            return check_in(conn, device, body, polls, finger=finger, finger_status=finger_status)
-        if role == "idterminal" and msg.type in FINGER_ROUTES:
-            return None  # a finger: in memory only, until its check-in
-        if msg.type == "blob.end":
-            return self.intake.apply_end(conn, device, prepared, body["blob"], polls)
-        if msg.type == "ballot.dropped":
-            return self.intake.dropped(conn, device, body, polls)
-        if msg.type == "ballot.returned":
-            return self.intake.returned(conn, device, body)
-        if msg.type == "event":
-            kind = body.get("kind")
-            if not isinstance(kind, str) or not 0 < len(kind) <= 40:
-                raise ProtocolError("malformed", "event kind must be short text")
-            detail = body.get("detail")
-            if len(dumps(detail)) > MAX_EVENT_DETAIL:
-                detail = "(detail too long)"
-            log.info("%s reports %s", device, kind)
-            audit.append(conn, "device.event", device, event=kind, detail=detail)
-        return None
 
     def _seal_reply(
         self,
@@ -404,3 +322,153 @@ class Dispatcher:
                 listener(what)
             except Exception:
                 log.exception("a change listener failed")
+
+
+# -- the handlers of the routes ----------------------------------------------------
+
+
+def _apply_hello(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> dict[str, Any]:
+    body = msg.body
+    ack = d.registry.on_hello(conn, device, body, polls)
+    if not ack["known"]:
+        log.warning(
+            "%s runs firmware %s with a hash not on the allowed list%s",
+            device,
+            body["fw"],
+            " (quarantined)" if ack["quarantined"] else "",
+        )
+    audit.append(
+        conn,
+        "device.hello",
+        device,
+        fw=body["fw"],
+        fw_hash=body["fw_hash"],
+        boot=body["boot"],
+        known=ack["known"],
+    )
+    return ack
+
+
+def _take_finger(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> Any:
+    body = msg.body
+    return d.fingers.take(device, body.get("txn"), body.get("finger"), body.get("finger_status"))
+
+
+def _apply_checkin(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> dict[str, Any]:
+    finger, finger_status = prepared
+    return check_in(conn, device, msg.body, polls, finger=finger, finger_status=finger_status)
+
+
+def _drop_finger(d: Dispatcher, device: str, msg: envelope.Message) -> None:
+    # The sample served this check-in only; it is not kept.
+    if isinstance(msg.body.get("txn"), str):
+        d.fingers.discard(device, msg.body["txn"])
+
+
+def _finger_begin(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
+    d.fingers.begin(device, msg.body)
+
+
+def _finger_chunk(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
+    d.fingers.chunk(device, msg.body, msg.attachment)
+
+
+def _finger_end(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
+    sample = d.fingers.end(device, msg.body)
+    log.info("%s: finger %s of %d bytes", device, sample.kind, len(sample.data))
+
+
+def _sheet_begin(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
+    d.intake.begin(device, msg.body)
+
+
+def _sheet_chunk(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
+    d.intake.chunk(device, msg.body, msg.attachment)
+
+
+def _read_sheet(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> Any:
+    return d.intake.prepare_end(device, msg.body, polls)
+
+
+def _apply_sheet_end(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> dict[str, Any]:
+    return d.intake.apply_end(conn, device, prepared, msg.body["blob"], polls)
+
+
+def _apply_dropped(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> dict[str, Any]:
+    return d.intake.dropped(conn, device, msg.body, polls)
+
+
+def _apply_returned(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> dict[str, Any]:
+    return d.intake.returned(conn, device, msg.body)
+
+
+def _apply_event(
+    d: Dispatcher, conn: sqlite3.Connection, device: str, msg: envelope.Message, polls: str,
+    prepared: Any,
+) -> None:
+    kind = msg.body.get("kind")
+    if not isinstance(kind, str) or not 0 < len(kind) <= 40:
+        raise ProtocolError("malformed", "event kind must be short text")
+    detail = msg.body.get("detail")
+    if len(dumps(detail)) > MAX_EVENT_DETAIL:
+        detail = "(detail too long)"
+    log.info("%s reports %s", device, kind)
+    audit.append(conn, "device.event", device, event=kind, detail=detail)
+
+
+M = messages
+# Every message a device may send, one row each: who may send it, how it is committed,
+# what it is answered with, what the dashboard refreshes, and its handlers. A
+# terminal's blobs are fingers, kept in memory until the check-in that references
+# them; a scanner's are ballot images.
+ROUTES: tuple[Route, ...] = (
+    #     type                 role          durable gated  reply                change
+    Route(M.HELLO,             None,         True,  False, M.HELLO_ACK,         "devices",
+          apply=_apply_hello),
+    Route(M.CHECKIN_REQUEST,   "idterminal", True,  True,  M.CHECKIN_RESULT,    "checkin",
+          prepare=_take_finger, apply=_apply_checkin, after=_drop_finger),
+    Route(M.BLOB_BEGIN,        "idterminal", False, True,  None,                None,
+          prepare=_finger_begin),
+    Route(M.BLOB_CHUNK,        "idterminal", False, True,  None,                None,
+          prepare=_finger_chunk),
+    Route(M.BLOB_END,          "idterminal", False, True,  None,                None,
+          prepare=_finger_end),
+    Route(M.BLOB_BEGIN,        "scanner",    False, True,  None,                None,
+          prepare=_sheet_begin),
+    Route(M.BLOB_CHUNK,        "scanner",    False, True,  None,                None,
+          prepare=_sheet_chunk),
+    Route(M.BLOB_END,          "scanner",    True,  True,  M.BALLOT_DECISION,   "ballots",
+          prepare=_read_sheet, apply=_apply_sheet_end),
+    Route(M.BALLOT_DROPPED,    "scanner",    True,  True,  M.BALLOT_RECORDED,   "ballots",
+          apply=_apply_dropped),
+    Route(M.BALLOT_RETURNED,   "scanner",    True,  True,  M.BALLOT_VOIDED,     "ballots",
+          apply=_apply_returned),
+    Route(M.EVENT,             None,         True,  False, None,                "devices",
+          apply=_apply_event),
+)  # fmt: skip
+
+
+def route_for(mtype: str, role: str) -> Route | None:
+    """How a message of ``mtype`` from a device of ``role`` is handled: its row for that
+    role; else a row of another role (which the dispatcher refuses as ``wrong_role``);
+    None for a type no device may send."""
+    rows = [r for r in ROUTES if r.type == mtype]
+    for row in rows:
+        if row.role is None or row.role == role:
+            return row
+    return rows[0] if rows else None

@@ -1,13 +1,12 @@
 """The election definition: contests, options, ballot styles (the project's JSON form).
 
-``load_election(path)`` and ``Election.from_dict(d)`` check a definition completely and
+``Election.from_dict(d)`` (and ``controller.election.load``) checks a definition completely and
 raise ``ElectionError`` listing every problem found, each with the place it was found
 (``contests[1].options[3].id: ...``), when a ballot cannot be printed or counted from it.
 What was only filled in (a text missing in a language, a contest on no ballot style) is
 accepted and named in ``Election.warnings``. The form is documented in ``docs/election.md``.
-``load_election`` and ``parse_election_json`` also take a NIST SP 1500-100 election
-report (``"@type": "ElectionResults.ElectionReport"``), which ``controller.nist``
-converts into this form.
+Files are read, in this form or as a NIST SP 1500-100 election report, by
+``controller.election.load``.
 
 ``Election.hash`` is the SHA-256 of the canonical JSON (``protocol.canonical``) of the
 definition's normal form (``normal_form``: defaults written out, nothing else changed).
@@ -23,7 +22,6 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from protocol import canonical
@@ -44,8 +42,6 @@ SCOPE_TYPES = (
     "school", "special", "split-precinct", "state", "state-house", "state-senate",
     "town", "township", "utility", "village", "vote-center", "ward", "water",
 )  # fmt: skip
-MAX_FILE = 1024 * 1024
-MAX_NIST_FILE = 4 * 1024 * 1024
 MAX_ID = 32
 # Definition ids come from other tools too: any text, but bounded, printable and without
 # spaces at either end (a voter list's cells are trimmed, so such an id could never match).
@@ -334,86 +330,6 @@ def normal_form(d: Mapping[str, Any]) -> dict[str, Any]:
     if d.get("warn_voter"):
         out["warn_voter"] = [w for w in WARNINGS if w in d["warn_voter"]]
     return json.loads(json.dumps(out))
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # JSON parsers disagree on which duplicate wins; a definition must not be ambiguous.
-            raise ElectionError([f"key {key!r} appears twice in one object"])
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ElectionError([f"{name} is not a JSON number a definition may hold"])
-
-
-def decode_json(data: bytes, source: str = "election") -> Any:
-    """Parse JSON bytes strictly: UTF-8, no key twice in an object, no NaN or Infinity."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ElectionError([f"not UTF-8 text (byte {err.start})"], source) from None
-    try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
-    except ElectionError as err:
-        raise ElectionError(err.problems, source) from None
-    except json.JSONDecodeError as err:
-        raise ElectionError(
-            [f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"], source
-        ) from None
-    except RecursionError:
-        raise ElectionError(["nested too deeply"], source) from None
-
-
-def is_election_report(doc: Any) -> bool:
-    """True for a document in NIST form (an object with an ``@type``), whatever its type."""
-    return isinstance(doc, dict) and "@type" in doc
-
-
-def parse_election_json(data: bytes | str, source: str = "election") -> Election:
-    """Parse and check a definition from JSON text, in the project's form or NIST's.
-
-    The project's form may be up to ``MAX_FILE`` bytes; a NIST SP 1500-100 election
-    report, several times as wordy for the same election, up to ``MAX_NIST_FILE``.
-    """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if len(data) > MAX_NIST_FILE:
-        raise ElectionError([f"larger than {MAX_NIST_FILE} bytes ({len(data)})"], source)
-    too_large = ElectionError([f"larger than {MAX_FILE} bytes ({len(data)})"], source)
-    try:
-        doc = decode_json(data, source)
-    except ElectionError:
-        if len(data) > MAX_FILE:
-            raise too_large from None
-        raise
-    if is_election_report(doc):
-        from controller.nist.election_report import from_election_report
-
-        return from_election_report(doc, source)
-    if len(data) > MAX_FILE:
-        raise too_large
-    return Election.from_dict(doc, source)
-
-
-def load_election(path: str | Path) -> Election:
-    """Read and check the election definition in the JSON file at ``path`` (either form)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_NIST_FILE:
-            raise ElectionError([f"larger than {MAX_NIST_FILE} bytes ({size})"], str(path))
-        with path.open("rb") as f:
-            # Read no more than the cap even if the file grows after the stat.
-            data = f.read(MAX_NIST_FILE + 1)
-    except OSError as err:
-        raise ElectionError([f"cannot read: {err.strerror or err}"], str(path)) from None
-    return parse_election_json(data, str(path))
 
 
 class _Checker:

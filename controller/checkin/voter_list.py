@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from controller.election import MAX_DEFINITION_ID
+from controller.election.definition import MAX_DEFINITION_ID
 
 FIELDS = (
     "row",

@@ -59,9 +59,9 @@ def serve(
     printer_spec: str | None,
 ) -> None:
     """Run the controller until interrupted (Ctrl-C or SIGTERM)."""
-    from controller.app import Station, StationError
     from controller.printing.config import PrintConfigError, load_settings, parse_settings
-    from controller.setup import SetupError
+    from controller.station.app import Station, StationError
+    from controller.station.setup import SetupError
 
     printer = None
     if printer_spec:
@@ -112,11 +112,11 @@ def serve(
 )
 def check_voters(voters: Path, election: Path | None) -> None:
     """Validate a voter list (CSV or JSON) without importing it."""
-    from controller.voters import VoterListError, load_voters
+    from controller.checkin.voter_list import VoterListError, load_voters
 
     styles = None
     if election is not None:
-        from controller.election import load_election
+        from controller.election.load import load_election
 
         styles = set(load_election(election).styles)
     try:
@@ -135,8 +135,8 @@ def check_voters(voters: Path, election: Path | None) -> None:
 )
 def verify_audit(data_dir: Path) -> None:
     """Walk the hash chain of a station's audit log."""
-    from controller import audit
-    from controller.store import Store
+    from controller.store import audit
+    from controller.store.database import Store
 
     db = data_dir / "station.db"
     if not db.is_file():
@@ -176,11 +176,12 @@ def verify_audit(data_dir: Path) -> None:
 )
 def export_cvr(data_dir: Path, out: Path, election_path: Path | None) -> None:
     """Write the cast vote records of a closed station, and print their hashes."""
-    from controller.election import ElectionError, load_election
+    from controller.election.definition import ElectionError
+    from controller.election.load import load_election
     from controller.nist.cvr import CvrError
     from controller.nist.export import export_cvrs
-    from controller.results import PollsError
-    from controller.store import Store
+    from controller.polls.state import PollsError
+    from controller.store.database import Store
 
     db = data_dir / "station.db"
     if not db.is_file():

@@ -1,7 +1,7 @@
 """The results protocol laid out for a thermal printer: sections of lines, nothing sent.
 
 ``protocol_sections(results, election, settings)`` turns the results document
-(``controller.results``) into ``Section``s: the header (station, election, when polls
+(``controller.polls.results``) into ``Section``s: the header (station, election, when polls
 closed; a TEST MODE banner in test mode), the control figures, one section per
 contest with the count of every option, the control checks, a signature line for
 every commission member, and the protocol's SHA-256 (as text and as a QR code). The

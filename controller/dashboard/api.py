@@ -32,15 +32,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from controller.adjudication import MAX_BODY, AdjudicationError
 from controller.dashboard import i18n
-from controller.results import PollsError
+from controller.polls.adjudication import MAX_BODY, AdjudicationError
+from controller.polls.state import PollsError
 
 if TYPE_CHECKING:
-    from controller.app import Station
+    from controller.station.app import Station
 
 HEARTBEAT_S = 15.0
-TEMPLATES = Path(__file__).resolve().parent / "dashboard" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def _sse(event: str, data: Any) -> str:
@@ -90,7 +90,7 @@ def create_app(station: Station) -> FastAPI:
     @app.post("/api/checkin/override")
     def override_checkin(body: dict[str, Any]) -> dict[str, Any]:
         """The chair issues a held check-in's ballot: ``{"txn", "reason"}``."""
-        from controller.checkin import OverrideError
+        from controller.checkin.check_in import OverrideError
 
         txn, reason = body.get("txn"), body.get("reason")
         if not isinstance(txn, str) or not isinstance(reason, str):

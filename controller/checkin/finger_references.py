@@ -20,8 +20,8 @@ from controller.biometrics import iso19794_2
 from controller.biometrics.match import Template
 from controller.biometrics.match.gallery import Gallery
 from controller.biometrics.template import FingerRecord, Minutiae
-from controller.store import get_meta
-from controller.voters import Voter
+from controller.checkin.voter_list import Voter
+from controller.store.database import get_meta
 
 SUFFIX = ".iso"
 MAX_FILES = 200_000

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from typing import Any
 
-from controller.setup import DeviceSpec, StationSetup
+from controller.station.setup import DeviceSpec, StationSetup
 from protocol.errors import ProtocolError
 
 MAX_STATUS = 1024
