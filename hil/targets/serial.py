@@ -103,7 +103,11 @@ class SerialBoard(Target):
         from mpremote.transport_serial import SerialTransport
 
         try:
-            transport = SerialTransport(self.port, baudrate=self.baudrate)
+            # A read timeout: on a pseudo-terminal mpremote reads without asking what is
+            # waiting, and a port nobody answers on would hold it for ever.
+            transport = SerialTransport(
+                self.port, baudrate=self.baudrate, timeout=self.connect_timeout
+            )
         except TransportError as err:
             raise TargetError(f"{self.name}: cannot open {self.port}: {err}") from None
         try:
