@@ -23,8 +23,26 @@ import click
 )
 @click.option("--http-port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=1, show_default=True, type=int, help="Voter list and marks.")
-@click.option("--terminals", default=2, show_default=True, type=click.IntRange(1, 16))
-@click.option("--scanners", default=1, show_default=True, type=click.IntRange(1, 8))
+@click.option(
+    "--station",
+    "station_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Station description: which devices, which peripherals on which UART, which "
+    "target (default: hil/stations/training.json, 2 terminals and 1 scanner).",
+)
+@click.option(
+    "--terminals",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Terminals of the demo's kind (default 2); not with --station.",
+)
+@click.option(
+    "--scanners",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Scanners of the demo's kind (default 1); not with --station.",
+)
 @click.option(
     "--election",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -42,19 +60,25 @@ def demo(
     until_closed: bool,
     http_port: int,
     seed: int,
-    terminals: int,
-    scanners: int,
+    station_file: Path | None,
+    terminals: int | None,
+    scanners: int | None,
     election: Path | None,
     pace: float | None,
 ) -> None:
     """Run a whole polling station (TEST MODE) with simulated voters."""
     from hil.demo import run_demo
     from hil.rig import RigError
+    from hil.station import StationDescriptionError, load_station, standard_station
 
     try:
-        code = run_demo(
-            voters, until_closed, http_port, seed, terminals, scanners, election, pace
-        )
-    except RigError as err:
+        if station_file is not None:
+            if terminals is not None or scanners is not None:
+                raise click.UsageError("--terminals and --scanners come from the --station file")
+            description = load_station(station_file)
+        else:
+            description = standard_station(terminals or 2, scanners or 1)
+        code = run_demo(voters, until_closed, http_port, seed, description, election, pace)
+    except (RigError, StationDescriptionError) as err:
         raise click.ClickException(str(err)) from None
     sys.exit(code)

@@ -1,9 +1,11 @@
 """The training station: a whole polling station on this machine, in TEST MODE.
 
-``run_demo`` starts a ``StationRig``, tells the operator where the dashboard is,
-lets simulated voters walk through and then either keeps the station up until
-Ctrl-C (training) or, with ``until_closed``, closes the polls the way the chair
-does, prints the results protocol and compares it with what the voters marked.
+``run_demo`` starts a ``StationRig`` from a station description (the training
+station of ``hil/stations/training.json`` unless another is given), tells the
+operator where the dashboard is, lets simulated voters walk through and then either
+keeps the station up until Ctrl-C (training) or, with ``until_closed``, closes the
+polls the way the chair does, prints the results protocol and compares it with what
+the voters marked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import click
 
 from hil.history import RigTimeout
 from hil.rig import StationRig, wait_idle
+from hil.station import StationDescription
 from hil.voters import VoterOutcome, diff_contests, expected_contests, present_document, stranger
 
 Echo = Callable[[str], None]
@@ -171,8 +174,7 @@ def run_demo(
     until_closed: bool,
     http_port: int,
     seed: int,
-    terminals: int,
-    scanners: int,
+    description: StationDescription | None = None,
     election: Path | None = None,
     pace: float | None = None,
     echo: Echo = click.echo,
@@ -183,8 +185,7 @@ def run_demo(
     started = time.monotonic()
     echo(BANNER)
     rig = StationRig(
-        terminals=terminals,
-        scanners=scanners,
+        description=description,
         voters=count,
         seed=seed,
         http_port=http_port,
