@@ -249,3 +249,20 @@ def test_the_builder_refuses_a_given_peripheral_that_does_not_fit(tmp_path: Path
         assert not printer.closed
     finally:
         printer.close()
+
+
+def test_the_demo_command_refuses_a_broken_description_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from hil.cli import demo
+
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(station(with_(TERMINAL, id="term-1/#"), SCANNER)))
+    done = CliRunner().invoke(demo, ["--station", str(forged), "--http-port", "0"])
+    assert done.exit_code == 1
+    assert f"{forged}: devices[0].id: 'term-1/#' is no device or station id" in done.output
+    assert "TRAINING STATION" not in done.output
+    both = CliRunner().invoke(demo, ["--station", str(forged), "--terminals", "3"])
+    assert both.exit_code == 2 and "come from the --station file" in both.output

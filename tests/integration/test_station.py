@@ -15,7 +15,7 @@ VOTERS = 32
 def test_a_station_day_matches_the_ground_truth(station: Callable[..., StationRig]) -> None:
     rig = station(terminals=2, scanners=1, voters=VOTERS, seed=11)
     for unit in rig.terminals:
-        # A terminal with a fingerprint sensor and a slip printer (hil.board.heap_for).
+        # A terminal with a fingerprint sensor and a slip printer (hil.targets.virtual.heap_for).
         assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
     for unit in rig.scanners:
         assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
