@@ -26,6 +26,7 @@ whatever is wired to them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path, PurePosixPath
@@ -147,8 +148,6 @@ class SerialBoard(Target):
 
     @staticmethod
     def _same_on_board(transport: Any, rel: str, data: bytes) -> bool:
-        import hashlib
-
         if not transport.fs_exists(rel):
             return False
         try:
