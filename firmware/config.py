@@ -28,7 +28,7 @@ nothing is guessed or defaulted for the required keys.
 
 import json
 
-from protocol.topics import valid_id
+from protocol.ids import valid_id
 
 ROLES = ("idterminal", "scanner")
 BOARDS = ("unix", "esp32s3")

@@ -32,7 +32,7 @@ except ImportError:  # CPython
 
 
 from firmware.mqtt import MQTTClient
-from protocol import envelope, topics
+from protocol import envelope
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
 from protocol.messages import HELLO, HELLO_ACK
@@ -60,6 +60,9 @@ class Link:
         self.outbox = outbox
         self.fw = fw
         self.faults = {}
+        # Imported here, used once: the device drops the module after boot.
+        from protocol import topics
+
         self.up_topic = topics.up(self.station, self.device)
         self.down_topic = topics.down(self.station, self.device)
         self.status_topic = topics.status(self.station, self.device)

@@ -26,8 +26,8 @@ GC_THRESHOLD = 8192
 SCRATCH = {"scanner": 4 * 1700, "finger": 4096, "printer": 4096}
 # The overlay each optional UART brings (a terminal's fingerprint sensor and printer).
 OVERLAYS = {"finger": "firmware.finger", "printer": "firmware.slipprint"}
-# Modules the resident code needs only while it is imported.
-BOOT_ONLY = ("protocol.messages", "firmware.boards")
+# Modules the resident code needs only while it starts.
+BOOT_ONLY = ("protocol.messages", "protocol.topics", "firmware.boards")
 
 
 def _scratch(config):
@@ -85,21 +85,19 @@ def main():
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
-    # Each module took the message type names it uses, and the board profile is loaded:
-    # the module naming all the types and the one choosing a profile would only hold
-    # heap from here on.
-    from firmware.runtime import unload
-
-    unload(BOOT_ONLY)
     asyncio.run(_start(config, fw, board, run, scratch))
 
 
 async def _start(config, fw, board, run, scratch):
-    from firmware.runtime import Device
+    from firmware.runtime import Device, unload
 
     try:
         await board.start()
         device = Device(config, fw, board, scratch)
+        # Each module took the message type names it uses, the link has made its
+        # topics and the board profile is loaded: the modules that name every type,
+        # build topics and choose a profile would only hold heap from here on.
+        unload(BOOT_ONLY)
         device.start()
         gc.collect()
         print("[boot] heap free %d bytes" % gc.mem_free())

@@ -19,7 +19,7 @@ from protocol import PROTOCOL_VERSION
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
 from protocol.hmac_sha256 import equal, hmac_sha256
-from protocol.topics import valid_id
+from protocol.ids import valid_id
 
 MAX_MESSAGE = 64 * 1024
 MAX_HEADER = 16 * 1024

@@ -16,7 +16,8 @@ build leaves this module off the flash (a device needs the names, not the schema
 from protocol import messages
 from protocol.blob_sender import MAX_CHUNK
 from protocol.envelope import MAX_HEADER, MAX_MESSAGE, MAX_SEQ, MAX_TYPE
-from protocol.topics import MAX_ID, ROOT
+from protocol.ids import MAX_ID
+from protocol.topics import ROOT
 
 ROLES = ("idterminal", "scanner")
 ID_PATTERN = "^[a-z0-9][a-z0-9-]{0,%d}$" % (MAX_ID - 1)

@@ -9,21 +9,12 @@ A device publishes only under its own ``dev/<device>/`` and reads only its own
 """
 
 from protocol.errors import ProtocolError
+from protocol.ids import MAX_ID, valid_id
 
 ROOT = "shailoo/v1"
-_ID_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789"
-_ID_REST = _ID_FIRST + "-"
-MAX_ID = 32
-
-
-def valid_id(name):
-    """True when ``name`` is a usable station or device id: ``[a-z0-9][a-z0-9-]{0,31}``."""
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_ID or name[0] not in _ID_FIRST:
-        return False
-    for ch in name:
-        if ch not in _ID_REST:
-            return False
-    return True
+# The id check lives in protocol.ids (a device keeps it, and drops this module after
+# boot); it is named here too for the hosts that check ids with the topics.
+__all__ = ["MAX_ID", "ROOT", "down", "parse", "status", "up", "valid_id"]
 
 
 def _check(station, device):
