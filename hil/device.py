@@ -4,7 +4,11 @@
 simulated peripheral on each UART the description names (or one the caller made
 itself and passes in ``given``, e.g. a sensor with a fault armed), the device's
 ``config.json`` (identity, key, broker, the description's tuning) and the target
-that runs the firmware with those peripherals on its UARTs. Nothing is started:
+that runs the firmware with those peripherals on its UARTs. On a virtual board (or a
+unix board behind a serial port) every peripheral is on a pseudo-terminal the board
+opens; on an esp32s3 board a peripheral is simulated only on a UART whose description
+names the host serial port wired to it (``hil.serial_line.SerialLine``), and the
+config names the board's pins. Nothing is started:
 ``unit.board.start()`` powers it on. The station rig builds every device this way,
 and so do the firmware tests, one device at a time.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.peripherals import KINDS, Peripheral
+from hil.serial_line import SerialLine
 from hil.station import DeviceDescription
 from hil.targets import SerialBoard, Target, VirtualBoard
 
@@ -52,8 +57,8 @@ class DeviceUnit:
 
     @property
     def display(self) -> Any:
-        """The screen (every device has one)."""
-        return self.peripherals["display"]
+        """The screen, or None where a real one is wired to the board."""
+        return self._on("display")
 
     @property
     def reader(self) -> Any:
@@ -101,9 +106,19 @@ def device_config(
 
 
 def make_peripheral(description: DeviceDescription, uart: str) -> Peripheral:
-    """The simulated peripheral the description puts on ``uart``."""
+    """The simulated peripheral the description puts on ``uart``: on a pseudo-terminal,
+    or on the host serial port the description wires to the board's pins."""
     wanted = description.uarts[uart]
-    return KINDS[wanted.kind](name=f"{description.id}-{uart}", **wanted.options)
+    name = f"{description.id}-{uart}"
+    if wanted.line is not None:
+        baud = wanted.pins["baud"] if wanted.pins else 115200
+        line = SerialLine(wanted.line, baud, name=name)
+        try:
+            return KINDS[wanted.kind](name=name, pair=line, **wanted.options)
+        except BaseException:
+            line.close()
+            raise
+    return KINDS[wanted.kind](name=name, **wanted.options)
 
 
 def build_device(
@@ -126,6 +141,8 @@ def build_device(
     unknown = sorted(set(given) - set(description.uarts))
     if unknown:
         raise ValueError(f"{description.id} has no UART {unknown[0]!r} in its description")
+    target = description.target
+    pinned = target.kind == "serial" and target.board == "esp32s3"
     peripherals: dict[str, Peripheral] = {}
     try:
         for uart, wanted in description.uarts.items():
@@ -134,12 +151,21 @@ def build_device(
                 raise ValueError(
                     f"{description.id}: the {uart!r} UART takes a {wanted.kind}, not {made.kind}"
                 )
+            if made is None and pinned and wanted.line is None:
+                continue  # the real device is wired to the board's pins
             peripherals[uart] = made or make_peripheral(description, uart)
+        if pinned:
+            assert target.broker_host is not None
+            broker_host = target.broker_host
         config = device_config(description, station, broker_host, broker_port, key)
-        target = description.target
         pairs = {uart: p.pair for uart, p in peripherals.items()}
         board: Target
-        if target.kind == "serial":
+        if pinned:
+            assert target.port is not None
+            pins = {u: dict(w.pins or {}) for u, w in description.uarts.items()}
+            wired = dict(config, board="esp32s3", uart=pins, wifi=dict(target.wifi or {}))
+            board = SerialBoard(wired, flash, target.port, target.baudrate, log_dir=log_dir)
+        elif target.kind == "serial":
             assert target.port is not None
             wired = dict(config, board="unix", uart={u: p.device_path for u, p in pairs.items()})
             board = SerialBoard(wired, flash, target.port, target.baudrate, log_dir=log_dir)

@@ -18,9 +18,15 @@ firmware tuning keys (``config``: those of ``firmware.config`` that a descriptio
 may set, never the identity, key, broker or wiring, which the rig fills in) and the
 ``target`` its firmware runs on: ``{"kind": "virtual"}`` (the default; ``heap``
 overrides the role's reference heap) or ``{"kind": "serial", "port": PATH,
-"baudrate": N}`` (a board on a serial port; its UARTs are wired to the simulated
-peripherals only when it runs on this machine, as a unix board does). A top-level
-``station`` names the station (the rig picks one otherwise).
+"baudrate": N, "board": "unix" | "esp32s3"}`` (a board on a serial port). A ``unix``
+board on a serial port runs on this machine and opens the simulated peripherals'
+pseudo-terminals as a virtual board does. An ``esp32s3`` board's UARTs are its pins:
+each UART names them (``"pins": {"id", "tx", "rx", "baud"}``) and, when a simulated
+peripheral is to play the device on it, the host serial port wired to them
+(``"line": "/dev/ttyUSB1"``, a USB-UART bridge); a UART without ``line`` has the real
+device on it. Such a board also needs ``wifi`` (``{"ssid", "password"}``) and the
+``broker_host`` it reaches the station's broker at. A top-level ``station`` names the
+station (the rig picks one otherwise).
 
 Everything is checked on load, and a description that is broken, forged or oversized
 is refused with ``StationDescriptionError`` naming where and what: unknown keys,
@@ -68,6 +74,10 @@ OPTIONS: dict[str, dict[str, tuple[Any, ...]]] = {
     "fingerprint-sensor": {"template_format": ("zhiantec", "iso19794-2")},
 }
 TARGETS = ("virtual", "serial")
+SERIAL_BOARDS = ("unix", "esp32s3")
+# The reference board's UART pins (firmware/boards/esp32s3.py): UART ids and GPIOs.
+PIN_RANGES = {"id": range(0, 3), "tx": range(0, 49), "rx": range(0, 49)}
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$|^[0-9A-Fa-f:]{2,39}$")
 HEAP = re.compile(r"^[1-9][0-9]{1,4}k$")
 BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 SERIAL_PORT = re.compile(r"^(/dev/[A-Za-z0-9._/-]+|(socket|rfc2217)://[A-Za-z0-9.:_-]+)$")
@@ -83,6 +93,8 @@ class PeripheralDescription:
 
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
+    line: str | None = None
+    pins: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,9 @@ class TargetDescription:
     heap: str | None = None
     port: str | None = None
     baudrate: int = 115200
+    board: str = "unix"
+    wifi: dict[str, str] | None = None
+    broker_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,10 +136,11 @@ class StationDescription:
         """The description as the JSON object it was read from (kinds without options as names)."""
         devices = []
         for d in self.devices:
-            uarts: dict[str, Any] = {
-                name: (p.kind if not p.options else {"kind": p.kind, **p.options})
-                for name, p in d.uarts.items()
-            }
+            uarts: dict[str, Any] = {}
+            for name, p in d.uarts.items():
+                extra = {k: v for k, v in (("line", p.line), ("pins", p.pins)) if v}
+                wired = {**p.options, **extra}
+                uarts[name] = {"kind": p.kind, **wired} if wired else p.kind
             entry: dict[str, Any] = {"id": d.id, "role": d.role, "uarts": uarts}
             if d.config:
                 entry["config"] = dict(d.config)
@@ -133,7 +149,11 @@ class StationDescription:
                 if d.target.heap:
                     target["heap"] = d.target.heap
                 if d.target.kind == "serial":
-                    target.update(port=d.target.port, baudrate=d.target.baudrate)
+                    target.update(
+                        port=d.target.port, baudrate=d.target.baudrate, board=d.target.board
+                    )
+                    if d.target.board == "esp32s3":
+                        target.update(wifi=d.target.wifi, broker_host=d.target.broker_host)
                 entry["target"] = target
             devices.append(entry)
         out: dict[str, Any] = {"devices": devices}
@@ -285,6 +305,17 @@ def parse_device(data: Any, where: str = "device") -> DeviceDescription:
     }
     config = _tuning(data.get("config", {}), role, device_id, uarts, f"{where}.config")
     target = _target(data.get("target", {"kind": "virtual"}), f"{where}.target")
+    pinned = target.kind == "serial" and target.board == "esp32s3"
+    for name, wanted in uarts.items():
+        if pinned and wanted.pins is None:
+            raise StationDescriptionError(
+                f"{where}.uarts.{name}: an esp32s3 board's UART needs its \"pins\""
+            )
+        if not pinned and (wanted.pins is not None or wanted.line is not None):
+            raise StationDescriptionError(
+                f"{where}.uarts.{name}: \"pins\" and \"line\" are for an esp32s3 board; "
+                "this board opens the simulated peripheral's pseudo-terminal itself"
+            )
     return DeviceDescription(device_id, role, uarts, config, target)
 
 
@@ -305,14 +336,42 @@ def _peripheral(value: Any, uart: str, where: str) -> PeripheralDescription:
             f"{where}: a {kind} plugs into the {KINDS[kind].uart!r} UART, not {uart!r}"
         )
     options = OPTIONS.get(kind, {})
-    _object(value, where, ("kind", *options))
-    for name, value_ in value.items():
-        if name != "kind" and value_ not in options[name]:
+    _object(value, where, ("kind", *options, "line", "pins"))
+    for name in options:
+        if name in value and value[name] not in options[name]:
             raise StationDescriptionError(
                 f"{where}.{name}: must be one of {', '.join(map(str, options[name]))}, "
-                f"not {_show(value_)}"
+                f"not {_show(value[name])}"
             )
-    return PeripheralDescription(kind, {k: v for k, v in value.items() if k != "kind"})
+    line = None if value.get("line") is None else _port(value["line"], f"{where}.line")
+    pins = None if value.get("pins") is None else _pins(value["pins"], f"{where}.pins")
+    chosen = {k: v for k, v in value.items() if k in options}
+    return PeripheralDescription(kind, chosen, line, pins)
+
+
+def _port(value: Any, where: str) -> str:
+    port = _text(value, where)
+    if not SERIAL_PORT.match(port) or ".." in port:
+        raise StationDescriptionError(
+            f"{where}: {_show(port)} is no serial port (a /dev path, socket:// or rfc2217://)"
+        )
+    return port
+
+
+def _pins(value: Any, where: str) -> dict[str, int]:
+    value = _object(value, where, ("id", "tx", "rx", "baud"), ("id", "tx", "rx", "baud"))
+    for name, allowed in PIN_RANGES.items():
+        pin = value[name]
+        if not isinstance(pin, int) or isinstance(pin, bool) or pin not in allowed:
+            raise StationDescriptionError(
+                f"{where}.{name}: a whole number from {allowed.start} to {allowed.stop - 1}, "
+                f"not {_show(pin)}"
+            )
+    if value["baud"] not in BAUDRATES or isinstance(value["baud"], bool):
+        raise StationDescriptionError(
+            f"{where}.baud: one of {', '.join(map(str, BAUDRATES))}, not {_show(value['baud'])}"
+        )
+    return dict(value)
 
 
 def _tuning(value: Any, role: str, device_id: str, uarts: dict[str, Any], where: str
@@ -335,7 +394,8 @@ def _tuning(value: Any, role: str, device_id: str, uarts: dict[str, Any], where:
 
 
 def _target(value: Any, where: str) -> TargetDescription:
-    value = _object(value, where, ("kind", "heap", "port", "baudrate"), ("kind",))
+    every = ("kind", "heap", "port", "baudrate", "board", "wifi", "broker_host")
+    value = _object(value, where, every, ("kind",))
     kind = value["kind"]
     if kind not in TARGETS:
         raise StationDescriptionError(
@@ -349,18 +409,39 @@ def _target(value: Any, where: str) -> TargetDescription:
                 f"{where}.heap: a heap size such as \"96k\", not {_show(heap)}"
             )
         return TargetDescription("virtual", heap=heap)
-    _object(value, where, ("kind", "port", "baudrate"), ("kind", "port"))
-    port = _text(value["port"], f"{where}.port")
-    if not SERIAL_PORT.match(port) or ".." in port:
-        raise StationDescriptionError(
-            f"{where}.port: {_show(port)} is no serial port (a /dev path, socket:// or rfc2217://)"
-        )
+    serial_keys = ("kind", "port", "baudrate", "board", "wifi", "broker_host")
+    _object(value, where, serial_keys, ("kind", "port"))
+    port = _port(value["port"], f"{where}.port")
     baudrate = value.get("baudrate", 115200)
     if baudrate not in BAUDRATES or isinstance(baudrate, bool):
         raise StationDescriptionError(
             f"{where}.baudrate: one of {', '.join(map(str, BAUDRATES))}, not {_show(baudrate)}"
         )
-    return TargetDescription("serial", port=port, baudrate=baudrate)
+    board = value.get("board", "unix")
+    if board not in SERIAL_BOARDS:
+        raise StationDescriptionError(
+            f"{where}.board: must be one of {', '.join(SERIAL_BOARDS)}, not {_show(board)}"
+        )
+    if board == "unix":
+        _object(value, where, ("kind", "port", "baudrate", "board"))
+        return TargetDescription("serial", port=port, baudrate=baudrate)
+    _object(value, where, serial_keys, ("kind", "port", "wifi", "broker_host"))
+    wifi = _object(value["wifi"], f"{where}.wifi", ("ssid", "password"), ("ssid", "password"))
+    ssid, password = _text(wifi["ssid"], f"{where}.wifi.ssid"), _text(
+        wifi["password"], f"{where}.wifi.password")
+    if not 0 < len(ssid) <= 32 or len(password) > 64:
+        raise StationDescriptionError(
+            f"{where}.wifi: an SSID of 1 to 32 characters and a password of at most 64"
+        )
+    host = _text(value["broker_host"], f"{where}.broker_host")
+    if not HOST.match(host):
+        raise StationDescriptionError(
+            f"{where}.broker_host: {_show(host)} is no host name or address"
+        )
+    return TargetDescription(
+        "serial", port=port, baudrate=baudrate, board=board,
+        wifi={"ssid": ssid, "password": password}, broker_host=host,
+    )
 
 
 # ---- the stations the rig knows ------------------------------------------------------

@@ -266,3 +266,102 @@ def test_the_demo_command_refuses_a_broken_description_before_starting_anything(
     assert "TRAINING STATION" not in done.output
     both = CliRunner().invoke(demo, ["--station", str(forged), "--terminals", "3"])
     assert both.exit_code == 2 and "come from the --station file" in both.output
+
+
+ESP32 = {"kind": "serial", "port": "/dev/ttyACM0", "board": "esp32s3",
+         "wifi": {"ssid": "station-5101", "password": "secret"}, "broker_host": "10.0.0.2"}
+PINS = {"id": 1, "tx": 17, "rx": 18, "baud": 9600}
+DISPLAY_PINS = {"id": 2, "tx": 15, "rx": 16, "baud": 115200}
+
+
+def esp32_terminal(**uarts: Any) -> dict[str, Any]:
+    return with_(TERMINAL, target=ESP32, uarts=uarts or {
+        "mrz": {"kind": "mrz-reader", "pins": PINS, "line": "/dev/ttyUSB1"},
+        "display": {"kind": "display", "pins": DISPLAY_PINS}})
+
+
+def test_an_esp32_board_names_its_pins_wifi_broker_and_the_lines_to_simulated_peripherals(
+) -> None:
+    wanted = parse_device(esp32_terminal())
+    assert (wanted.target.board, wanted.target.broker_host) == ("esp32s3", "10.0.0.2")
+    assert wanted.uarts["mrz"].line == "/dev/ttyUSB1" and wanted.uarts["mrz"].pins == PINS
+    assert wanted.uarts["display"].line is None
+    assert parse_station(station(esp32_terminal(), SCANNER)).devices[0] == wanted
+    described = parse_station(station(esp32_terminal(), SCANNER))
+    assert parse_station(described.to_json()) == described
+
+
+ESP32_BROKEN: list[tuple[str, Any, str]] = [
+    ("no pins", esp32_terminal(mrz="mrz-reader", display={"kind": "display", "pins": PINS}),
+     "devices[0].uarts.mrz: an esp32s3 board's UART needs its \"pins\""),
+    ("pin out of range", esp32_terminal(
+        mrz={"kind": "mrz-reader", "pins": dict(PINS, tx=99)},
+        display={"kind": "display", "pins": DISPLAY_PINS}), "pins.tx: a whole number from 0"),
+    ("pins incomplete", esp32_terminal(
+        mrz={"kind": "mrz-reader", "pins": {"id": 1}},
+        display={"kind": "display", "pins": DISPLAY_PINS}), "the key 'tx' is missing"),
+    ("odd pin baud", esp32_terminal(
+        mrz={"kind": "mrz-reader", "pins": dict(PINS, baud=1)},
+        display={"kind": "display", "pins": DISPLAY_PINS}), "pins.baud"),
+    ("line that is no port", esp32_terminal(
+        mrz={"kind": "mrz-reader", "pins": PINS, "line": "file:///etc/shadow"},
+        display={"kind": "display", "pins": DISPLAY_PINS}), "line: 'file:///etc/shadow'"),
+    ("no wifi", with_(esp32_terminal(), target={k: v for k, v in ESP32.items() if k != "wifi"}),
+     "the key 'wifi' is missing"),
+    ("no broker host", with_(esp32_terminal(), target={
+        k: v for k, v in ESP32.items() if k != "broker_host"}), "'broker_host' is missing"),
+    ("broker host with a path", with_(esp32_terminal(), target=dict(
+        ESP32, broker_host="10.0.0.2/evil")), "is no host name or address"),
+    ("empty SSID", with_(esp32_terminal(), target=dict(
+        ESP32, wifi={"ssid": "", "password": ""})), "an SSID of 1 to 32"),
+    ("unknown board", with_(esp32_terminal(), target=dict(ESP32, board="rp2040")),
+     "board: must be one of unix, esp32s3"),
+    ("wifi on a unix board", with_(TERMINAL, target={
+        "kind": "serial", "port": "/dev/ttyACM0", "wifi": ESP32["wifi"]}),
+     "unknown key 'wifi'"),
+    ("pins on a virtual board", with_(TERMINAL, uarts={
+        "mrz": {"kind": "mrz-reader", "pins": PINS}, "display": "display"}),
+     "\"pins\" and \"line\" are for an esp32s3 board"),
+    ("line on a virtual board", with_(TERMINAL, uarts={
+        "mrz": {"kind": "mrz-reader", "line": "/dev/ttyUSB1"}, "display": "display"}),
+     "\"pins\" and \"line\" are for an esp32s3 board"),
+]
+
+
+@pytest.mark.parametrize(("what", "data", "message"), ESP32_BROKEN,
+                         ids=[b[0] for b in ESP32_BROKEN])
+def test_broken_board_wiring_is_refused(what: str, data: Any, message: str) -> None:
+    with pytest.raises(StationDescriptionError) as caught:
+        parse_device(data, "devices[0]")
+    assert message in str(caught.value)
+
+
+def test_an_esp32_device_is_built_with_its_pins_and_a_simulated_reader_on_the_line(
+    tmp_path: Path,
+) -> None:
+    from firmware.config import check
+    from hil.pty import NullModem
+    from hil.serial_line import SerialLine
+
+    with NullModem("usb-uart") as cable:
+        wanted = parse_device(esp32_terminal(
+            mrz={"kind": "mrz-reader", "pins": PINS, "line": cable.b_path},
+            display={"kind": "display", "pins": DISPLAY_PINS}))
+        unit = build_device(wanted, "s-1", "127.0.0.1", 1883, b"k" * 32, tmp_path / "img")
+        try:
+            assert isinstance(unit.board, SerialBoard) and unit.board.port == "/dev/ttyACM0"
+            # The display is a real one on the board's pins: nothing simulated for it.
+            assert sorted(unit.peripherals) == ["mrz"] and unit.display is None
+            assert isinstance(unit.reader.pair, SerialLine)
+            config = check(unit.board.config)
+            assert config["board"] == "esp32s3"
+            assert config["uart"] == {"mrz": PINS, "display": DISPLAY_PINS}
+            assert config["broker"] == {"host": "10.0.0.2", "port": 1883}
+            assert config["wifi"] == ESP32["wifi"]
+            fw_hash = unit.board.build()
+            manifest = json.loads((tmp_path / "img" / "manifest.json").read_text())
+            assert manifest["fw_hash"] == fw_hash
+            assert "firmware/boards/esp32s3.mpy" in manifest["files"]
+            assert "firmware/boards/unix.mpy" not in manifest["files"]
+        finally:
+            unit.close()
