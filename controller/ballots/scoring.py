@@ -3,7 +3,7 @@ around it.
 
 A fill fraction alone punishes thin strokes: a tick of a 0.3 mm ballpoint covers a
 tenth of an oval, little more than a 1 mm dot. What tells them apart is length, so the
-score is the largest of three measures, each a share from 0 to 1:
+score is the largest of four measures, each a share from 0 to 1:
 
 * ``fill``: the share of the oval's interior (``INTERIOR`` of its size, clear of the
   printed outline even when registration is off by half a millimetre) that is ink, as
@@ -12,12 +12,22 @@ score is the largest of three measures, each a share from 0 to 1:
   (up to ``REACH_MARGIN`` from its outline), as a share of ``REACH_FULL`` (2.9 mm, the
   height of that region). A stroke's length is the largest of its extents across, down
   and along both diagonals, counting only its points at least ``HALF`` as dark as its
-  darkest, so the scanner's blur does not lengthen a dot. Ticks, crosses, slashes,
-  lines.
+  dark end (the level its darkest tenth reaches, ``PIECE_DARK``), so the scanner's blur
+  does not lengthen a dot, while a blot where the pen landed does not make the rest of
+  a light stroke halo. Ticks, crosses, slashes, lines.
 * ``ring``: how far round the oval, in a band of paper just outside its outline and
   short of the row's lines and text, a stroke goes (directions out of ``RING_RAYS``,
   gaps of up to ``RING_GAP`` closed, single directions left out), as a share of
   ``RING_FULL``. A circle drawn round the oval.
+* ``edge``: the length of the longest piece of pen stroke at the printed outline, as a
+  share of ``REACH_FULL``: inside the oval and outside it up to ``EDGE_OUT``, pieces
+  on either side of the outline's band (``EDGE_BAND`` each side of its middle line,
+  where the outline and its blur leave no paper to see ink against) joined across it
+  where a straight piece, carried on along its own line through the band, meets another
+  (``EDGE_LINE``). A slash or line that
+  clips the oval's end or a corner, a stroke through the outline at a slant, a circle
+  drawn tight round the oval, ink most of which the outline itself hides. Only where
+  nothing else scores in full and stroke ink lies beside the band.
 
 Ink: for each oval the scan is sampled, through the registration's homography, inside
 it, in the band around it, and at points of the paper around it in its own row. The
@@ -33,7 +43,7 @@ that window and stands out from nothing. Colour scans are turned to grey by the 
 channel first (``read``), so pens of any colour and pencil all read as ink.
 
 Measured (docs/ballots.md): a vote of either mark model scores from about 0.6 up, most
-1; a hesitation dot of up to a millimetre at most about 0.42, a speck about 0.16.
+1; a hesitation dot of up to a millimetre at most about 0.46, a speck about 0.2.
 """
 
 from __future__ import annotations
@@ -67,13 +77,37 @@ _EIGHT = np.ones((3, 3), dtype=bool)  # a thin diagonal stroke is one piece
 FAINT = 0.16
 FAINT_EDGE = 0.15  # ... and this much darker than the lightest point beside it
 FAINT_REACH = 0.45  # mm: how far "beside" reaches; a shadow is wider than that
-HALF = 0.5  # a piece of ink is as long as its points this share as dark as its darkest
+HALF = 0.5  # a piece of ink is as long as its points this share as dark as its dark end
+PIECE_DARK = 0.9  # its dark end: the level this share of its points are lighter than
 PAPER_PERCENTILE = 50
 PAPER_FLOOR = 0.7  # the local paper level is never taken below this share of the sheet's
 _SURROUND_X = 2.4  # mm of paper sampled left and right of the oval
 _SURROUND_Y = 1.9  # ... above and below it, short of the row's lines
 _SURROUND_STEP = 0.5
 _BOX_MARGIN = 0.8  # mm around an oval where a light streak is looked for
+# Where a stroke at the printed outline is looked for: inside the oval and outside it
+# within an ellipse EDGE_OUT (mm, across and down) wider than the outline's middle line:
+# at the ends 1.3 mm beyond the box, short of the row's text (3 mm) and of the first
+# model's circled names (1.8 mm), above and below 0.8 mm, well short of the row's lines
+# (2.25 mm) where a neighbouring row's tick may cross.
+EDGE_OUT = (1.5, 1.0)
+# mm each side of the outline's middle line left out: the printed 0.35 mm, widened by
+# rendering and the softest scan's blur, is 16 % dark (a stroke's level) out to 0.5 mm
+# in the worst direction of the worst generated scans.
+EDGE_BAND = 0.55
+EDGE_PIECE = 0.1  # mm²: smaller pieces (a JPEG's ringing, noise, dust) are no stroke here
+# A straight piece is carried on along its line through the band for up to EDGE_LINE mm
+# (a stroke at a slant or along the outline hides under it that long), by rays fanned
+# _FAN round its direction; straight: EDGE_STRAIGHT times as long as wide, and at least
+# EDGE_LINE_MIN long.
+EDGE_LINE = 5.0
+_FAN = np.radians([-8.0, 0.0, 8.0])
+EDGE_STRAIGHT = 1.5
+EDGE_LINE_MIN = 0.4
+EDGE_NEAR = 0.4  # mm: a stroke this near the outline's band, inside or out, is looked at
+# Pieces are found per target: connected within the rows and columns of one target only.
+_FLAT = np.zeros((3, 3, 3), dtype=bool)
+_FLAT[1] = True
 
 
 class Targets:
@@ -85,6 +119,7 @@ class Targets:
         self.centres = np.array([[row.oval.cx, row.oval.cy] for row in rows], dtype=np.float64)
         self._grids: dict[int, Grid] = {}
         self._rings: dict[int, np.ndarray] = {}
+        self._edges: dict[int, EdgeGrid] = {}
         self.surround = _surround_offsets()
         half_w, half_h = geo.OVAL_W / 2 + _BOX_MARGIN, geo.OVAL_H / 2 + _BOX_MARGIN
         self._corners = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h],
@@ -116,6 +151,15 @@ class Targets:
             self._grids[key] = cached
         return cached
 
+    def edge(self, k: float) -> EdgeGrid:
+        """The sample grid round an oval's outline at ``k`` px/mm (cached)."""
+        key = int(round(k * 4))
+        cached = self._edges.get(key)
+        if cached is None:
+            cached = _edge_grid(key / 4)
+            self._edges[key] = cached
+        return cached
+
     def ring(self, k: float) -> np.ndarray:
         """Sample points (mm from an oval's centre) of the band around it at ``k`` px/mm,
         ray after ray (``RING_RAYS``), each ray from the inside of the band outwards."""
@@ -131,15 +175,132 @@ class Targets:
 class Grid:
     """A rectangular grid over an oval's inside: ``offsets`` (mm from the centre, row
     after row), which of them count for the fill (``fill``, the ``INTERIOR`` ellipse) and
-    for pieces of ink (``reach``, the oval inside its outline less ``REACH_MARGIN``), the
+    for pieces of ink (``reach``, the oval inside its outline less ``REACH_MARGIN``), which
+    of those lie within ``EDGE_NEAR`` of that region's rim (``rim``), the
     grid's ``rows`` and ``cols`` and its ``step`` (mm across, mm down)."""
 
     offsets: np.ndarray
     fill: np.ndarray
     reach: np.ndarray
+    rim: np.ndarray
     rows: int
     cols: int
     step: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class EdgeGrid:
+    """A square grid, about one point per pixel, over an oval and ``EDGE_OUT`` beyond its
+    outline: ``offsets`` (mm from the centre, row after row), ``rows``, ``cols``,
+    ``step`` (mm), which points are looked at (``region``: inside the oval or outside it
+    up to ``EDGE_OUT``, never in the outline's band), which lie in the band (``band``)
+    and which of the others are within two points of it (``beside``)."""
+
+    offsets: np.ndarray
+    rows: int
+    cols: int
+    step: float
+    region: np.ndarray
+    band: np.ndarray
+    beside: np.ndarray
+
+
+def _outline_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """About how far (mm) each point is from the middle line of the printed outline,
+    negative inside: the ellipse's level over the length of its gradient."""
+    a, b = geo.OVAL_W / 2 - geo.OVAL_STROKE / 2, geo.OVAL_H / 2 - geo.OVAL_STROKE / 2
+    r = np.sqrt((x / a) ** 2 + (y / b) ** 2)
+    grad = np.hypot(x / a**2, y / b**2) / np.maximum(r, 1e-9)
+    return (r - 1) / np.maximum(grad, 1e-9)
+
+
+def _edge_grid(k: float) -> EdgeGrid:
+    step = 1.0 / k
+    half_w = geo.OVAL_W / 2 - geo.OVAL_STROKE / 2 + EDGE_OUT[0]
+    half_h = geo.OVAL_H / 2 - geo.OVAL_STROKE / 2 + EDGE_OUT[1]
+    xs = np.arange(-half_w, half_w + 1e-9, step)
+    ys = np.arange(-half_h, half_h + 1e-9, step)
+    xx, yy = np.meshgrid(xs, ys)
+    distance = _outline_distance(xx, yy)
+    band = np.abs(distance) <= EDGE_BAND
+    region = ~band & ((xx / half_w) ** 2 + (yy / half_h) ** 2 <= 1)
+    beside = region & ndimage.binary_dilation(band, _EIGHT, iterations=2)
+    return EdgeGrid(np.stack([xx.ravel(), yy.ravel()], axis=1), len(ys), len(xs), step,
+                    region, band, beside)
+
+
+def _edge_pieces(values: np.ndarray, local: np.ndarray, black: float, grid: EdgeGrid
+                 ) -> np.ndarray:
+    """Per target, the length (mm) of its longest piece of pen stroke at and across its
+    outline. Strokes are found as ``_strokes`` says inside the oval and outside it up to
+    ``EDGE_OUT``, pieces smaller than ``EDGE_PIECE`` left out; in the outline's band,
+    where the printed black hides them, straight pieces are carried on along their line
+    (``_extend_lines``): the points carried on join pieces but add no length."""
+    reach = int(np.ceil(FAINT_REACH / grid.step))
+    stroke, dark = _strokes(values, local, black, (2 * reach + 1, 2 * reach + 1))
+    stroke &= grid.region[None, :, :]
+    labels, found = ndimage.label(stroke, _FLAT)
+    if found:
+        area = np.bincount(labels.ravel(), minlength=found + 1) * grid.step ** 2
+        area[0] = 0
+        stroke = area[labels] >= EDGE_PIECE
+        labels[~stroke] = 0
+    joined = stroke.copy()
+    if found:
+        _extend_lines(labels, joined, grid)
+    return _longest_pieces(joined, np.where(stroke, dark, 0.0), (grid.step, grid.step))
+
+
+def _extend_lines(labels: np.ndarray, joined: np.ndarray, grid: EdgeGrid) -> None:
+    """Carry every straight piece of stroke on into the outline's band, from both its
+    ends along its own direction, for as long as the band lasts (at most
+    ``EDGE_LINE``): a stroke that crosses the outline at a slant, or runs along it for a
+    while, hides under it longer than the band is wide, and comes out where its line
+    leads. The points carried on are set in ``joined`` (targets, rows, columns), so the
+    piece meets what lies on the far side. A piece is straight when it is at least
+    ``EDGE_STRAIGHT`` times as long as it is wide and ``EDGE_LINE_MIN`` long: dots and
+    specks are not, and are never carried anywhere."""
+    which, ys, xs = np.nonzero(labels)
+    if not which.size:
+        return
+    piece = labels[which, ys, xs]
+    order = np.argsort(piece, kind="stable")
+    which, ys, xs, piece = which[order], ys[order], xs[order], piece[order]
+    starts = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
+    ends = np.r_[starts[1:], len(piece)]
+    _, rows, cols = labels.shape
+    reach = np.arange(1, int(np.ceil(EDGE_LINE / grid.step)) + 1, dtype=np.float64)
+    # Only pieces that come up to the band have anything to carry on into it.
+    touching = np.maximum.reduceat(grid.beside[ys, xs], starts)
+    for start, end in zip(starts[touching].tolist(), ends[touching].tolist(), strict=True):
+        if end - start < 3:
+            continue
+        py, px = ys[start:end].astype(np.float64), xs[start:end].astype(np.float64)
+        cy, cx = py.mean(), px.mean()
+        cov = np.cov(np.stack([px - cx, py - cy]))
+        spread, axes = np.linalg.eigh(cov)
+        ux, uy = axes[0, 1], axes[1, 1]
+        along = (px - cx) * ux + (py - cy) * uy
+        across = -(px - cx) * uy + (py - cy) * ux
+        length = (along.max() - along.min() + 1) * grid.step
+        width = (across.max() - across.min() + 1) * grid.step
+        if length < EDGE_LINE_MIN or length < EDGE_STRAIGHT * width:
+            continue
+        target = which[start]
+        for sign, t0 in ((1.0, along.max()), (-1.0, along.min())):
+            # From the end of the piece's middle line, a fan of rays round its direction
+            # (a short piece's direction is known to a few degrees only).
+            ey, ex = cy + uy * t0, cx + ux * t0
+            for turn in _FAN:
+                dx = sign * (ux * np.cos(turn) - uy * np.sin(turn))
+                dy = sign * (ux * np.sin(turn) + uy * np.cos(turn))
+                ry = np.rint(ey + dy * reach).astype(np.intp)
+                rx = np.rint(ex + dx * reach).astype(np.intp)
+                inside = (ry >= 0) & (ry < rows) & (rx >= 0) & (rx < cols)
+                ry, rx = ry[inside], rx[inside]
+                # Only as long as the band lasts without a break.
+                run = np.cumprod(grid.band[ry, rx]) > 0
+                joined[target, ry[run], rx[run]] = True
 
 
 def _grid(k: float) -> Grid:
@@ -153,7 +314,8 @@ def _grid(k: float) -> Grid:
     xx, yy = np.meshgrid(u * ax, v * ay)
     fill = (xx / (geo.OVAL_W / 2 * INTERIOR)) ** 2 + (yy / (geo.OVAL_H / 2 * INTERIOR)) ** 2 <= 1
     reach = (xx / ax) ** 2 + (yy / ay) ** 2 <= 1
-    return Grid(np.stack([xx.ravel(), yy.ravel()], axis=1), fill.ravel(), reach,
+    rim = reach & ((xx / (ax - EDGE_NEAR)) ** 2 + (yy / (ay - EDGE_NEAR)) ** 2 > 1)
+    return Grid(np.stack([xx.ravel(), yy.ravel()], axis=1), fill.ravel(), reach, rim,
                 m, n, (2 * ax / n, 2 * ay / m))
 
 
@@ -323,8 +485,12 @@ def _longest_pieces(ink: np.ndarray, dark: np.ndarray, step: tuple[float, float]
     ys, xs, which = ys[order], xs[order], which[order]
     level = dark[ys // (rows + 3), ys % (rows + 3), xs]
     starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    peak = np.maximum.reduceat(level, starts)
-    core = level >= HALF * np.repeat(peak, np.diff(np.r_[starts, len(which)]))
+    counts = np.diff(np.r_[starts, len(which)])
+    # How dark the piece is: the level its darkest quarter reaches, not its single darkest
+    # point, which may be a blot where the pen landed on a stroke otherwise light.
+    by_level = level[np.lexsort((level, which))]
+    dark_end = by_level[starts + ((counts - 1) * PIECE_DARK).astype(np.intp)]
+    core = level >= HALF * np.repeat(dark_end, counts)
     ys, xs, which = ys[core], xs[core], which[core]
     starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
     x, y = xs * step[0], (ys % (rows + 3)) * step[1]
@@ -370,12 +536,16 @@ def measure_targets(
     # A target whose fill scores in full needs no strokes measured either.
     some = np.flatnonzero(((inside < faint[:, None]) & grid.reach.ravel()[None, :]).any(axis=1)
                           & (fill < FILL_FULL))
+    # Targets with a stroke near the outline, inside it or just outside (below): only
+    # there can a stroke hidden in part by the outline be (``edge``).
+    near = np.zeros(count, dtype=bool)
     if some.size:
         values = inside[some].reshape(some.size, grid.rows, grid.cols)
         across = 2 * int(np.ceil(FAINT_REACH / grid.step[0])) + 1
         down = 2 * int(np.ceil(FAINT_REACH / grid.step[1])) + 1
         stroke, dark = _strokes(values, local[some], black, (down, across))
         stroke &= grid.reach[None, :, :]
+        near[some] = (stroke & grid.rim[None, :, :]).any(axis=(1, 2))
         reach[some] = np.minimum(_longest_pieces(stroke, dark, grid.step) / REACH_FULL, 1.0)
     ring = np.zeros(count)
     # A target whose inside scores in full needs no look around it.
@@ -389,8 +559,20 @@ def measure_targets(
         # beside a pen line that crosses it.
         ring_ink = _strokes(band, local[some], black, (1, band.shape[2]))[0]
         ring[some] = _around(ring_ink.any(axis=2))
+        # The band's first samples out from the outline, up to EDGE_NEAR.
+        first = max(2, int(np.ceil(EDGE_NEAR * k)))
+        near[some] |= ring_ink[:, :, :first].any(axis=(1, 2))
     score = np.minimum(np.maximum(np.maximum(fill / FILL_FULL, reach), ring / RING_FULL), 1.0)
-    return {"fill": fill, "reach": reach, "ring": ring, "score": score}
+    edge = np.zeros(count)
+    # Where nothing scores in full yet and a stroke lies near the outline on either side.
+    some = np.flatnonzero(near & (score < 1))
+    if some.size:
+        egrid = targets.edge(k)
+        values = _sample_around(gray, (frames[0][some], frames[1][some]), egrid.offsets)
+        edge[some] = np.minimum(_edge_pieces(values.reshape(some.size, egrid.rows, egrid.cols),
+                                             local[some], black, egrid) / REACH_FULL, 1.0)
+        score = np.maximum(score, edge)
+    return {"fill": fill, "reach": reach, "ring": ring, "edge": edge, "score": score}
 
 
 def score_targets(

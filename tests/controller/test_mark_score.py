@@ -5,6 +5,7 @@ count in every ink; dots up to a millimetre, specks, strays and erasures do not.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -185,8 +186,8 @@ def test_strokes_drawn_another_way_read_as_meant(election) -> None:
 
 def test_measures_are_shares_and_the_score_their_largest(election, monkeypatch) -> None:
     """``measure_targets`` gives each measure in [0, 1], the score is the largest of the
-    fill (as a share of ``FILL_FULL``), the reach and the ring (of ``RING_FULL``), and it
-    is what the reading reports."""
+    fill (as a share of ``FILL_FULL``), the reach, the ring (of ``RING_FULL``) and the
+    edge, and it is what the reading reports."""
     from controller.ballots import read as reader
     from controller.ballots import scoring
 
@@ -200,11 +201,12 @@ def test_measures_are_shares_and_the_score_their_largest(election, monkeypatch) 
     image, _ = _drawn(election)
     result = read_ballot(image, election, mode="official", dpi=DPI)
     [measured] = seen
-    for name in ("fill", "reach", "ring", "score"):
+    for name in ("fill", "reach", "ring", "edge", "score"):
         assert ((measured[name] >= 0) & (measured[name] <= 1)).all(), name
     expected = np.minimum(np.maximum.reduce([measured["fill"] / scoring.FILL_FULL,
                                              measured["reach"],
-                                             measured["ring"] / scoring.RING_FULL]), 1)
+                                             measured["ring"] / scoring.RING_FULL,
+                                             measured["edge"]]), 1)
     assert np.allclose(measured["score"], expected)
     assert np.allclose(np.round(measured["score"], 4), [m["score"] for m in result["marks"]])
     # The circle counts by the ring alone, the tick by its reach, not by its fill.
@@ -212,3 +214,88 @@ def test_measures_are_shares_and_the_score_their_largest(election, monkeypatch) 
     circle, tick = names.index("p-onuguu"), names.index("p-ala-too")
     assert measured["fill"][circle] == 0 and measured["ring"][circle] >= scoring.RING_FULL
     assert measured["fill"][tick] / scoring.FILL_FULL < MARKED <= measured["reach"][tick]
+
+
+# -- strokes at the printed outline ------------------------------------------------------
+
+
+def _oval(t: dict) -> tuple[float, float, float, float]:
+    """A target's centre and half width and height, in pixels."""
+    cx, cy = _centre(t)
+    return cx, cy, t["w"] / 2, t["h"] / 2
+
+
+def _at_the_outline(election: Election) -> tuple[np.ndarray, dict[str, str]]:
+    """A grey sheet with strokes where the printed outline hides part of them (one per
+    target, 2 to 3 pixels wide, 0.25 to 0.4 mm) and dots of a millimetre on and beside
+    it; what each must read as: ``marked``, or ``not marked`` (flagged at most)."""
+    image, layout = render_ballot(election, "s-d07", DPI, "official")
+    sheet = image.convert("L")
+    draw = ImageDraw.Draw(sheet)
+    targets = [_oval(t) for t in layout["targets"]]
+    keys = [t["option"] for t in layout["targets"]]
+    expect: dict[str, str] = {}
+
+    def case(i: int, want: str) -> tuple[float, float, float, float]:
+        expect[keys[i]] = want
+        return targets[i]
+
+    # Upright lines through the right end, 0.5 and 0.9 mm inside its outer edge: most
+    # of the ink inside the oval lies under or beside the outline.
+    for i, depth in ((0, 0.5), (1, 0.9)):
+        cx, cy, a, b = case(i, "marked")
+        x = cx + a - _mm(depth)
+        draw.line([(x - _mm(0.3), cy - _mm(3.0)), (x + _mm(0.3), cy + _mm(3.0))], fill=70,
+                  width=2)
+    # A slash across the top right, 0.5 mm deep at most.
+    cx, cy, a, b = case(2, "marked")
+    c = np.hypot(a, b) / np.sqrt(2) - _mm(0.5)
+    draw.line([(cx + c / np.sqrt(2) - _mm(3), cy - c / np.sqrt(2) - _mm(3)),
+               (cx + c / np.sqrt(2) + _mm(3), cy - c / np.sqrt(2) + _mm(3))], fill=70, width=3)
+    # A steep slash of a broad pencil through the left end, a little way past the
+    # outline's inner edge: the voter aimed a little left.
+    cx, cy, a, b = case(3, "marked")
+    x = cx - a + _mm(0.6)
+    draw.line([(x + _mm(1.6), cy - _mm(3.0)), (x - _mm(1.6), cy + _mm(3.0))], fill=110,
+              width=5)
+    # A line across the lower part that leaves through the outline at a slant.
+    cx, cy, a, b = case(4, "marked")
+    draw.line([(cx - _mm(3.0), cy + b - _mm(1.2)), (cx + _mm(2.5), cy + b + _mm(0.8))],
+              fill=70, width=2)
+    # Dots of a millimetre: inside against the right end, across the top of the outline,
+    # just outside the left end; a 1 mm nick through the right end.
+    r = _mm(0.5)
+    cx, cy, a, b = case(5, "not marked")
+    draw.ellipse((cx + a - _mm(0.45) - 2 * r, cy - r, cx + a - _mm(0.45), cy + r), fill=30)
+    cx, cy, a, b = case(6, "not marked")
+    draw.ellipse((cx - r, cy - b - r, cx + r, cy - b + r), fill=30)
+    cx, cy, a, b = case(7, "not marked")
+    draw.ellipse((cx - a - _mm(0.3) - 2 * r, cy - r, cx - a - _mm(0.3), cy + r), fill=30)
+    cx, cy, a, b = case(8, "not marked")
+    draw.line([(cx + a - _mm(0.5), cy - _mm(0.3)), (cx + a + _mm(0.5), cy + _mm(0.1))], fill=30,
+              width=3)
+    # Left empty: the outline alone, however the scan rings round it.
+    case(9, "unmarked")
+    return np.array(sheet), expect
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, "JPEG", quality=quality)
+    return np.array(Image.open(io.BytesIO(out.getvalue())))
+
+
+def test_strokes_under_the_outline_count_dots_at_it_do_not(election) -> None:
+    """A stroke that clips the oval's end or runs along its outline is a vote although
+    the printed outline hides most of it; a dot of a millimetre on or beside the outline
+    and a short nick through it are not, on a sharp scan, a turned one and a JPEG at the
+    generator's lowest quality."""
+    image, expect = _at_the_outline(election)
+    turned = np.array(Image.fromarray(image).rotate(-1.5, fillcolor=255))
+    for scan in (image, turned, _jpeg(turned, 35)):
+        result = read_ballot(scan, election, mode="official", dpi=DPI)
+        assert result["status"] == "accepted", result["detail"]
+        read = {m["option"]: m for m in result["marks"]}
+        for option, want in expect.items():
+            got = read[option]["class"]
+            assert got == want or (want == "not marked" and got != "marked"), (option, read)
