@@ -4,8 +4,9 @@ A peripheral has a ``name`` (in logs and thread names), a ``kind`` (what a stati
 description calls it: ``"display"``, ``"mrz-reader"``, ``"scan-engine"``,
 ``"fingerprint-sensor"``, ``"printer"``), the board ``uart`` it plugs into, and the
 line it speaks on, ``pair``: a ``hil.pty.PtyPair`` whose ``device_path`` the board
-opens as it would open ``/dev/ttyUSB0``. Any object with the same ``read``, ``write``,
-``close``, ``closed``, ``device_path`` and ``flush_device_input`` serves as the line.
+opens as it would open ``/dev/ttyUSB0``, or a ``hil.serial_line.SerialLine``, a host
+serial port wired to a real board's UART (both offer ``read``, ``write``, ``close``,
+``closed``, ``device_path`` and ``flush_device_input``).
 
 Making a peripheral plugs it in: from then on it answers the board in the real byte
 protocol of the device it stands for, from a daemon thread of its own when it listens
