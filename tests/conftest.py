@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.targets.virtual import micropython_path
 from hil.broker import Broker, start_broker
+from hil.targets.virtual import micropython_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
