@@ -299,3 +299,38 @@ def test_strokes_under_the_outline_count_dots_at_it_do_not(election) -> None:
         for option, want in expect.items():
             got = read[option]["class"]
             assert got == want or (want == "not marked" and got != "marked"), (option, read)
+
+
+def _thin_fills(election: Election) -> tuple[np.ndarray, list[str]]:
+    """A colour sheet whose party-list ovals are filled the way a fine ballpoint fills
+    them: back and forth, 2 pixels (0.25 mm) wide, passes 0.5 to 0.9 mm apart with paper
+    between them, in pale and dark inks, some passes stopping short of the outline."""
+    image, layout = render_ballot(election, "s-d07", DPI, "official")
+    sheet = image.convert("RGB")
+    draw = ImageDraw.Draw(sheet)
+    targets = [_oval(t) for t in layout["targets"] if t["contest"] == "party-list"]
+    inks = [(40, 60, 170), (200, 40, 40), (120, 120, 120), (60, 140, 60)]
+    pitches = [0.5, 0.6, 0.75, 0.9]
+    options = [t["option"] for t in layout["targets"] if t["contest"] == "party-list"]
+    for i, (cx, cy, a, b) in enumerate(targets[:8]):
+        pitch, ink = _mm(pitches[i % 4]), inks[(i // 2) % 4]
+        short = 0.75 if i % 2 else 0.95  # how far towards the outline the passes reach
+        points = []
+        y, side = cy - b * 0.8, -1
+        while y <= cy + b * 0.8:
+            half = a * short * np.sqrt(max(0.0, 1 - ((y - cy) / b) ** 2))
+            points.append((cx + side * half, y))
+            y, side = y + pitch, -side
+        draw.line(points, fill=ink, width=2)
+    return np.array(sheet), options[:8]
+
+
+def test_thin_fills_are_votes(election) -> None:
+    """A fill of fine passes with paper between them covers well under the fill share that
+    counts by itself; its passes are strokes, and it is a vote."""
+    image, options = _thin_fills(election)
+    result = read_ballot(image, election, mode="official", dpi=DPI)
+    assert result["status"] == "accepted", result["detail"]
+    read = {m["option"]: m for m in result["marks"]}
+    for option in options:
+        assert read[option]["class"] == "marked", read[option]
