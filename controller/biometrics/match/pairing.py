@@ -34,7 +34,7 @@ from controller.biometrics.match.cylinders import angle_difference
 
 ANCHORS = 8  # most similar cylinder pairs tried as alignments
 BASE_TOLERANCE = 8.0  # pixels: position tolerance at the anchor
-STRETCH = 0.1  # added tolerance per pixel of distance from the anchor (skin distortion)
+STRETCH = 0.13  # added tolerance per pixel of distance from the anchor (skin distortion)
 MAX_TOLERANCE = 30.0
 TURN_TOLERANCE = np.radians(30.0)
 OVERLAP_REACH = 40.0  # a minutia lies in the overlap when the other side has one this near
