@@ -494,6 +494,10 @@ class Scanner:
                     await self._enter(_READY, {"counter": self.counter})
 
     async def _one(self):
+        # One sheet fits the throat: a PAPER event still queued announces this very
+        # sheet (seen by STATUS at boot while its PAPER frame was on the way) and, left
+        # there, would start a second scan of a sheet already settled.
+        self.engine.events = [e for e in self.engine.events if e[0] != scanlink.PAPER]
         try:
             await self.handle_sheet()
         except ScanFault as err:

@@ -251,6 +251,16 @@ def check_jammed_sheet_taken_out_is_returned_uncounted():
     assert app.device.link.sent[-1] == "ballot.returned" and app.counter == 0
 
 
+def check_a_queued_paper_event_is_not_a_second_sheet():
+    # STATUS at boot saw the sheet while its PAPER frame was still on the way.
+    app, entered = _scanner("scan-a", [_decision("accept")])
+    app.engine.events = [(scanlink.PAPER, True)]
+    asyncio.run(app._one())
+    assert entered == ["scanning", "deciding", "dropping", "accepted", "ready"], entered
+    assert app.engine.events == []
+    assert [m for m, _ in app.engine.moves] == ["feed", "drop"]
+
+
 def check_recovery_returns_a_sheet_caught_mid_scan():
     app, entered = _scanner("scan-r", journal={"phase": "scanning", "sheet": "scan-r-1-4",
                                                "counter": 3}, flags=[scanlink.PAPER_PRESENT, 0])

@@ -34,7 +34,13 @@ def states(board, start: int = 0) -> list[tuple[str, str | None]]:
 
 
 def names(board, start: int = 0) -> list[str]:
-    return [name for name, _ in states(board, start)]
+    """The states entered from console line ``start`` on; a state entered again straight
+    after itself (a sensor change that leaves the scanner ready) counts once."""
+    found: list[str] = []
+    for name, _ in states(board, start):
+        if not found or found[-1] != name:
+            found.append(name)
+    return found
 
 
 def wait_state(board, name: str, start: int = 0, timeout: float = 30) -> None:
@@ -76,9 +82,10 @@ def test_accepted_sheet(make_scanner, controller):
     scanner.display.wait_screen("accepted", counter=1)
     wait_state(scanner.board, "ready", mark)
     name = f"{scanner.device}-1-1"
-    assert states(scanner.board, mark) == [
-        ("scanning", name), ("deciding", name), ("dropping", name), ("accepted", name),
-        ("ready", None)]
+    assert names(scanner.board, mark) == [
+        "scanning", "deciding", "dropping", "accepted", "ready"]
+    assert {sheet for state, sheet in states(scanner.board, mark) if state != "ready"} == {
+        name}
     assert scanner.engine.wait_settled(paper, 10) == "dropped"
     assert scanner.journal() == {"phase": "idle", "sheet": None, "counter": 1}
     ctl.wait("ballot.dropped")
