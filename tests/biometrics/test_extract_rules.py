@@ -118,6 +118,22 @@ def test_bridge_across_the_flow_is_dropped() -> None:
     assert (v[forks] == filtering.BRIDGE_RULE).all()
 
 
+def test_slanting_link_between_ridges_is_two_real_forks() -> None:
+    # A ridge that crosses over to its neighbour at about 45°: on real prints these are
+    # mostly true minutiae; only links close to square across the ridges are bridges.
+    image = ridge_map((30, 33, 5, 115), (40, 43, 5, 115))
+    rows, cols = line(31, 50, 41, 70)
+    for dx in range(3):
+        image[rows, cols + dx] = True
+    graph = graph_of(image)
+    forks = np.nonzero(graph.kind == BIFURCATION)[0]
+    assert len(forks) == 2
+    dx = abs(float(graph.x[forks[1]]) - float(graph.x[forks[0]]))
+    dy = abs(float(graph.y[forks[1]]) - float(graph.y[forks[0]]))
+    assert np.degrees(np.arctan2(dy, dx)) < np.degrees(filtering.BRIDGE_ANGLE)
+    assert (verdicts(graph)[forks] == filtering.KEPT).all()
+
+
 def test_short_link_along_the_flow_is_not_a_bridge() -> None:
     # Two forks joined along the ridge direction: a short ridge between two Y's.
     image = ridge_map(

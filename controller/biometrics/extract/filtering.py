@@ -21,7 +21,7 @@ from controller.biometrics.template import ENDING
 SPUR = 0.5  # side branches shorter than this (periods) are spurs
 ISLAND = 1.0  # ridge pieces shorter than this are dust or fragments
 BRIDGE = 1.6  # links between two forks shorter than this, across the flow, are bridges
-BRIDGE_ANGLE = np.radians(40.0)
+BRIDGE_ANGLE = np.radians(60.0)  # ... and turned more than this from the ridges
 LAKE = 3.0  # two forks joined twice by branches together shorter than this
 BREAK = 1.8  # facing endings closer than this are one broken ridge
 BREAK_ANGLE = np.radians(40.0)
