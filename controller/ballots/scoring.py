@@ -484,9 +484,14 @@ def _longest_pieces(ink: np.ndarray, dark: np.ndarray, step: tuple[float, float]
     order = np.argsort(which, kind="stable")
     ys, xs, which = ys[order], xs[order], which[order]
     level = dark[ys // (rows + 3), ys % (rows + 3), xs]
+    # Points that only join pieces (darkness 0: carried on through the outline) are no ink.
+    seen = level > 0
+    ys, xs, which, level = ys[seen], xs[seen], which[seen], level[seen]
+    if not which.size:
+        return longest
     starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
     counts = np.diff(np.r_[starts, len(which)])
-    # How dark the piece is: the level its darkest quarter reaches, not its single darkest
+    # How dark the piece is: the level its darkest tenth reaches, not its single darkest
     # point, which may be a blot where the pen landed on a stroke otherwise light.
     by_level = level[np.lexsort((level, which))]
     dark_end = by_level[starts + ((counts - 1) * PIECE_DARK).astype(np.intp)]

@@ -258,10 +258,11 @@ def _at_the_outline(election: Election) -> tuple[np.ndarray, dict[str, str]]:
     x = cx - a + _mm(0.6)
     draw.line([(x + _mm(1.6), cy - _mm(3.0)), (x - _mm(1.6), cy + _mm(3.0))], fill=110,
               width=5)
-    # A line across the lower part that leaves through the outline at a slant.
+    # A circle drawn tight round the oval: over the outline at its left end and top,
+    # half a millimetre clear of it elsewhere.
     cx, cy, a, b = case(4, "marked")
-    draw.line([(cx - _mm(3.0), cy + b - _mm(1.2)), (cx + _mm(2.5), cy + b + _mm(0.8))],
-              fill=70, width=2)
+    draw.ellipse((cx - a - _mm(0.1), cy - b - _mm(0.1), cx + a + _mm(0.8), cy + b + _mm(0.6)),
+                 outline=70, width=2)
     # Dots of a millimetre: inside against the right end, across the top of the outline,
     # just outside the left end; a 1 mm nick through the right end.
     r = _mm(0.5)
