@@ -143,8 +143,10 @@ class Link:
         """
         if seq is None:
             seq = self.seqstore.next()
-        head, _ = envelope.seal_parts(self.key, self.device, envelope.UP, seq, mtype, body)
-        self.outbox.add(seq, head)
+        # Sealed straight into the outbox file, a piece at a time: a request is the
+        # largest thing a terminal writes, and its heap has no contiguous kilobyte.
+        self.outbox.add(seq, envelope.seal_to, self.key, self.device, envelope.UP, seq, mtype,
+                        body)
         return seq
 
     async def _deliver(self):
@@ -157,7 +159,7 @@ class Link:
                 continue
             seq = pending[0]
             try:
-                payload = self.outbox.read(seq)
+                payload = self.outbox.read_pieces(seq)
             except OSError as err:
                 _log("outbox entry %d unreadable (%s); set aside" % (seq, err))
                 self.outbox.quarantine(seq)

@@ -9,7 +9,8 @@ What it promises:
   they are sent again, in their original order, with the DUP flag and their
   original packet ids.
 * A payload may come in two parts (``payload`` and ``attachment``) that go to the
-  socket one after the other, never joined into one buffer.
+  socket one after the other, never joined into one buffer; ``payload`` may itself be
+  a list of pieces.
 * Subscriptions are sent again on every connect, whether or not the broker kept
   the session.
 * A received QoS 1 message is acknowledged after ``on_message`` returned. If the
@@ -212,11 +213,16 @@ class MQTTClient:
     async def publish(self, topic, payload, qos=0, retain=False, attachment=b""):
         """Publish ``payload`` (+ ``attachment`` sent right after it, not joined).
 
+        ``payload`` is bytes or a list of bytes pieces sent one after the other (a
+        message read from flash in small blocks).
+
         QoS 0: sent if connected, else dropped; returns whether it was written.
         QoS 1: returns True after PUBACK, waiting across reconnects. Cancelling the
         call (e.g. ``asyncio.wait_for``) gives the packet up; it may still arrive.
         """
-        size = len(payload) + len(attachment)
+        size = len(attachment)
+        for piece in payload if isinstance(payload, list) else (payload,):
+            size += len(piece)
         if not qos:
             if not self.connected:
                 return False
@@ -349,16 +355,17 @@ class MQTTClient:
                 return False
             try:
                 for part in parts:
-                    if len(part) <= _WRITE_PIECE:
-                        if part:
-                            writer.write(part)
-                        continue
-                    # A stream that cannot take a write at once copies what is left;
-                    # pieces keep that copy small instead of a whole image chunk.
-                    view = memoryview(part)
-                    for start in range(0, len(view), _WRITE_PIECE):
-                        writer.write(view[start : start + _WRITE_PIECE])
-                        await writer.drain()
+                    for piece in part if isinstance(part, list) else (part,):
+                        if len(piece) <= _WRITE_PIECE:
+                            if piece:
+                                writer.write(piece)
+                            continue
+                        # A stream that cannot take a write at once copies what is left;
+                        # pieces keep that copy small instead of a whole image chunk.
+                        view = memoryview(piece)
+                        for start in range(0, len(view), _WRITE_PIECE):
+                            writer.write(view[start : start + _WRITE_PIECE])
+                            await writer.drain()
                 await writer.drain()
             except OSError as err:
                 self._drop("write failed: %s" % _why(err))

@@ -23,6 +23,7 @@ from firmware import store
 
 SUFFIX = ".msg"
 _MAX_ENTRY = const(16 * 1024)
+_PIECE = const(256)
 
 
 class Outbox:
@@ -55,14 +56,10 @@ class Outbox:
     def _file(self, seq):
         return store.join(self.path, "%016d%s" % (seq, SUFFIX))
 
-    def add(self, seq, *parts):
-        """Store the payload (given in parts) of message ``seq``; durable on return."""
-        size = 0
-        for part in parts:
-            size += len(part)
-        if size > _MAX_ENTRY:
-            raise ValueError("outbox entry of %d bytes exceeds %d" % (size, _MAX_ENTRY))
-        store.write_atomic(self._file(seq), *parts)
+    def add(self, seq, fill, *args):
+        """Store the payload of message ``seq``: the text ``fill``, or what ``fill(write,
+        *args)`` writes piece by piece (no whole copy of it in RAM); durable on return."""
+        store.write_atomic(self._file(seq), fill, *args, limit=_MAX_ENTRY)
         if seq not in self._seqs:
             self._seqs.append(seq)
             self._seqs.sort()
@@ -79,6 +76,17 @@ class Outbox:
     def read(self, seq):
         """The stored payload of ``seq``."""
         return store.read_bytes(self._file(seq))
+
+    def read_pieces(self, seq):
+        """The stored payload of ``seq`` as a list of pieces of at most 256 bytes: small
+        blocks still fit a heap that has no contiguous kilobyte left."""
+        pieces = []
+        with open(self._file(seq), "rb") as f:
+            while True:
+                piece = f.read(_PIECE)
+                if not piece:
+                    return pieces
+                pieces.append(piece)
 
     def remove(self, seq):
         """Forget ``seq`` after it was delivered."""

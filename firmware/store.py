@@ -50,13 +50,25 @@ def makedirs(path):
             os.mkdir(so_far)
 
 
-def write_atomic(path, *parts):
-    """Replace the file at ``path`` with the concatenation of ``parts`` (bytes)."""
+def write_atomic(path, fill, *args, limit=0):
+    """Replace the file at ``path`` with ASCII text: ``fill`` itself when it is a ``str``,
+    else what ``fill(write, *args)`` writes through ``write(str)``, piece by piece.
+
+    A ``limit`` (bytes, 0: none) that the text goes past, or an error in ``fill``,
+    leaves the old file as it was and raises.
+    """
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        for part in parts:
-            f.write(part)
-        f.flush()
+    try:
+        with open(tmp, "w") as f:
+            if isinstance(fill, str):
+                f.write(fill)
+            else:
+                fill(f.write, *args)
+            if limit and f.tell() > limit:
+                raise ValueError("%s would exceed %d bytes" % (path, limit))
+    except Exception:
+        remove(tmp)
+        raise
     os.rename(tmp, path)
 
 
@@ -84,7 +96,7 @@ def read_json(path, default=None):
 
 def write_json(path, value):
     """Atomically replace ``path`` with the JSON of ``value``."""
-    write_atomic(path, json.dumps(value).encode())
+    write_atomic(path, json.dumps(value))
 
 
 def remove(path):

@@ -43,9 +43,9 @@ def _plain(s):
     return True
 
 
-def _string(s, out):
+def _string(s, emit):
     if _plain(s):
-        out.append('"' + s + '"')
+        emit('"' + s + '"')
         return
     parts = ['"']
     for ch in s:
@@ -62,31 +62,31 @@ def _string(s, out):
             else:
                 parts.append(_u(code))
     parts.append('"')
-    out.append("".join(parts))
+    emit("".join(parts))
 
 
-def _value(v, out, depth):
+def _value(v, emit, depth):
     if depth > _MAX_DEPTH:
         raise ProtocolError("malformed", "nested deeper than %d levels" % _MAX_DEPTH)
     if v is None:
-        out.append("null")
+        emit("null")
     elif v is True:
-        out.append("true")
+        emit("true")
     elif v is False:
-        out.append("false")
+        emit("false")
     elif isinstance(v, int):
-        out.append(str(v))
+        emit(str(v))
     elif isinstance(v, str):
-        _string(v, out)
+        _string(v, emit)
     elif isinstance(v, (list, tuple)):
-        out.append("[")
+        emit("[")
         first = True
         for item in v:
             if not first:
-                out.append(",")
+                emit(",")
             first = False
-            _value(item, out, depth + 1)
-        out.append("]")
+            _value(item, emit, depth + 1)
+        emit("]")
     elif isinstance(v, dict):
         keys = list(v.keys())
         for k in keys:
@@ -98,14 +98,14 @@ def _value(v, out, depth):
             # Separator, key and colon as one piece: fewer, larger pieces keep the
             # list short, which matters on a fragmented device heap.
             if _plain(k):
-                out.append(sep + '"' + k + '":')
+                emit(sep + '"' + k + '":')
             else:
-                out.append(sep)
-                _string(k, out)
-                out.append(":")
+                emit(sep)
+                _string(k, emit)
+                emit(":")
             sep = ","
-            _value(v[k], out, depth + 1)
-        out.append("}" if keys else "{}")
+            _value(v[k], emit, depth + 1)
+        emit("}" if keys else "{}")
     else:
         raise ProtocolError(
             "malformed", "value of type %s has no canonical form" % type(v).__name__
@@ -115,5 +115,14 @@ def _value(v, out, depth):
 def dumps(value):
     """Return the canonical JSON bytes of ``value`` (dict, list, str, int, bool, None)."""
     out = []
-    _value(value, out, 0)
+    _value(value, out.append, 0)
     return "".join(out).encode()
+
+
+def dump(value, emit):
+    """Hand the canonical JSON of ``value`` to ``emit`` as short ASCII ``str`` pieces.
+
+    Nothing is joined: a device writes the pieces to a file, a hash or a UART as they
+    come, so the whole text never needs one contiguous block of its heap.
+    """
+    _value(value, emit, 0)

@@ -16,9 +16,9 @@ import binascii
 import json
 
 from protocol import PROTOCOL_VERSION
-from protocol.canonical import dumps
+from protocol.canonical import dump
 from protocol.errors import ProtocolError
-from protocol.hmac_sha256 import equal, hmac_sha256
+from protocol.hmac_sha256 import Hmac, equal
 from protocol.ids import valid_id
 
 MAX_MESSAGE = 64 * 1024
@@ -45,8 +45,18 @@ class Message:
 
     def verify(self, key):
         """Raise ``ProtocolError('bad_tag')`` unless the tag is valid under ``key``."""
-        if not equal(hmac_sha256(key, dumps(self.header), b"\n", self.attachment), self.tag):
+        if not equal(_tag(key, self.header, self.attachment), self.tag):
             raise ProtocolError("bad_tag", "tag does not verify for device %s" % self.dev)
+
+
+def _tag(key, header, attachment):
+    # The canonical header goes into the hash piece by piece as it is encoded: a
+    # device's heap need not hold it whole.
+    mac = Hmac(key)
+    dump(header, mac.update)
+    mac.update(b"\n")
+    mac.update(attachment)
+    return mac.digest()
 
 
 def _header(dev, direction, seq, mtype, body, re, attachment):
@@ -77,17 +87,25 @@ def _header(dev, direction, seq, mtype, body, re, attachment):
     return header
 
 
+def seal_to(write, key, dev, direction, seq, mtype, body, re=None, attachment=b""):
+    """Hand the signed header line (``\\n`` at its end) to ``write`` as short ASCII ``str``
+    pieces, never joined: a device writes them to flash as they come.
+
+    The header is encoded twice, into the tag and then, with the tag, into ``write``:
+    the canonical form sorts keys, so adding ``tag`` puts it in its place.
+    """
+    header = _header(dev, direction, seq, mtype, body, re, attachment)
+    header["tag"] = binascii.hexlify(_tag(key, header, attachment)).decode()
+    dump(header, write)
+    write("\n")
+
+
 def seal_parts(key, dev, direction, seq, mtype, body, re=None, attachment=b""):
     """Return ``(head, attachment)``: the signed header line (ending in ``\\n``) and the
     attachment, so a device can write both to the socket without joining them."""
-    header = _header(dev, direction, seq, mtype, body, re, attachment)
-    unsigned = dumps(header)
-    tag = hmac_sha256(key, unsigned, b"\n", attachment)
-    # "tag" sorts just before "type", the last key but "v"; splicing it in spares a
-    # second encoding of the header. No string can hide ',"type":' (quotes inside
-    # strings are escaped), so the last occurrence is the top-level key.
-    at = unsigned.rfind(b',"type":')
-    head = b"".join((unsigned[:at], b',"tag":"', binascii.hexlify(tag), b'"', unsigned[at:], b"\n"))
+    pieces = []
+    seal_to(pieces.append, key, dev, direction, seq, mtype, body, re, attachment)
+    head = "".join(pieces).encode()
     if len(head) > MAX_HEADER or len(head) + len(attachment) > MAX_MESSAGE:
         raise ProtocolError(
             "too_large", "message of %d bytes exceeds the limit" % (len(head) + len(attachment))
@@ -112,15 +130,18 @@ def parse(payload, max_size=MAX_MESSAGE):
         raise ProtocolError(
             "too_large", "payload of %d bytes exceeds %d" % (len(payload), max_size)
         )
-    payload = bytes(payload)
+    if not isinstance(payload, bytes):
+        payload = bytes(payload)
     nl = payload.find(b"\n")
     if nl < 0:
         raise ProtocolError("malformed", "no header line")
     if nl > MAX_HEADER:
         raise ProtocolError("too_large", "header longer than %d bytes" % MAX_HEADER)
     attachment = payload[nl + 1 :]
+    # A reply to a device is its header line alone: decoded whole (JSON takes the
+    # newline for white space), which spares a sliced copy of it on a small heap.
     try:
-        header = json.loads(payload[:nl].decode())
+        header = json.loads((payload[:nl] if attachment else payload).decode())
     except (ValueError, UnicodeError) as err:
         raise ProtocolError("malformed", "header is not JSON: %s" % err)
     if not isinstance(header, dict):
@@ -151,6 +172,7 @@ def parse(payload, max_size=MAX_MESSAGE):
         tag = binascii.unhexlify(tag_hex)
     except ValueError:
         raise ProtocolError("malformed", "tag is not hex")
-    # Re-encoding proves the header has a canonical form (no floats, sane depth).
-    dumps(header)
+    # Encoding proves the header has a canonical form (no floats, sane depth); the
+    # pieces go nowhere (``len`` takes each and drops it), so nothing is joined.
+    dump(header, len)
     return Message(header, attachment, tag)

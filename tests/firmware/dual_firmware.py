@@ -105,14 +105,33 @@ def check_sequence_numbers_never_repeat_across_boots():
     _raises(ValueError, SeqStore, path)
 
 
+def _write_pieces(write, pieces):
+    for piece in pieces:
+        write(piece)
+
+
+def _write_then_fail(write, text):
+    write(text)
+    raise RuntimeError("the writer broke off")
+
+
 def check_outbox_order_durability_and_limits():
     d = _fresh("outbox")
     box = Outbox(d)
-    box.add(12, b'{"type":"ballot.dropped","body":{"sheet":"s-1-2"}}\n')
-    box.add(3, b"three\n")
-    box.add(7, b"se", b"ven\n")
+    box.add(12, '{"type":"ballot.dropped","body":{"sheet":"s-1-2"}}\n')
+    box.add(3, "three\n")
+    box.add(7, _write_pieces, ["se", "ven\n"])
     assert box.pending() == [3, 7, 12] and len(box) == 3
     assert box.read(7) == b"seven\n"
+    # Read back in pieces of at most 256 bytes, which together are the entry.
+    box.add(40, _write_pieces, ["y" * 100] * 6)
+    pieces = box.read_pieces(40)
+    assert [len(p) for p in pieces] == [256, 256, 88] and b"".join(pieces) == b"y" * 600
+    box.remove(40)
+    # A writer that fails half-way leaves no entry and no temporary file behind.
+    _raises(RuntimeError, box.add, 41, _write_then_fail, "half")
+    assert box.pending() == [3, 7, 12] and not store.exists(d + "/0000000000000041.msg.tmp")
+    assert not store.exists(d + "/0000000000000041.msg")
     with open(d + "/0000000000000099.msg.tmp", "wb") as f:
         f.write(b"half written")
     again = Outbox(d)  # after a restart
@@ -123,8 +142,11 @@ def check_outbox_order_durability_and_limits():
     again.remove(3)
     again.remove(7)
     assert again.pending() == [12]
-    _raises(ValueError, again.add, 20, b"x" * 20000)
+    _raises(ValueError, again.add, 20, "x" * 20000)
+    # Written piece by piece, an oversized entry is refused just the same.
+    _raises(ValueError, again.add, 21, _write_pieces, ["x" * 1000] * 17)
     assert Outbox(d).pending() == [12]
+    assert not store.exists(d + "/0000000000000021.msg.tmp")
 
 
 def _config(**changes):

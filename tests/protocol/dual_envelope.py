@@ -2,7 +2,7 @@
 import binascii
 
 from protocol import blob, canonical, envelope
-from protocol.hmac_sha256 import equal, hmac_sha256
+from protocol.hmac_sha256 import Hmac, equal, hmac_sha256
 from protocol.replay import DUPLICATE, NEW, STALE, ReplayWindow
 from tests.dual import raises, run
 
@@ -53,6 +53,35 @@ def check_seal_parse_verify():
     msg.verify(KEY)
     assert msg.dev == "term-01" and msg.seq == 7 and msg.type == "checkin.request"
     assert msg.body == {"txn": "t1"} and msg.re is None and msg.attachment == b""
+
+
+def check_hmac_in_pieces_is_the_hmac_of_the_whole():
+    mac = Hmac(b"Jefe")
+    for piece in ("what do ya", b" want ", "", "for nothing?"):
+        mac.update(piece)
+    assert mac.digest() == hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+
+
+def check_sealed_in_pieces_is_the_sealed_message():
+    # A check-in request as a terminal writes it to flash: many short pieces, no piece
+    # longer than its longest field, together the very bytes of the sealed message.
+    lines = ["IDKGZAN1234567<<<<<<<<<<<<<<<<", "9001011M3001017KGZ<<<<<<<<<<<6",
+             "\u0421\u042b\u0414\u042b\u041a\u041e\u0412<<\u0427\u042b\u04a2"]
+    body = {"txn": "desk-a-1-17", "mrz": lines, "doc": {"surname": "\u0421\u044b" * 20,
+            "checks": {"number": True, "birth": False}, "valid": False},
+            "finger": None, "finger_status": "no_sensor"}
+    pieces = []
+    envelope.seal_to(pieces.append, KEY, "desk-a", "up", 17, "checkin.request", body)
+    whole = envelope.seal(KEY, "desk-a", "up", 17, "checkin.request", body)
+    assert "".join(pieces).encode() == whole and whole.endswith(b"\n")
+    assert len(pieces) > 20 and max(len(p) for p in pieces) <= 250, [len(p) for p in pieces]
+    for piece in pieces:
+        assert isinstance(piece, str)
+    msg = envelope.parse(whole)
+    msg.verify(KEY)
+    assert msg.body == body and msg.seq == 17
+    raises("malformed", envelope.seal_to, pieces.append, KEY, "desk-a", "up", 18,
+           "checkin.request", {"x": 0.5})
 
 
 def check_attachment_round_trip():
