@@ -7,20 +7,11 @@ Each line is also logged on the console as ``[display] <line>``.
 
 import sys
 
-from protocol.canonical import dumps
+from protocol.canonical import dump
 
 # The console's byte stream where the port has one (MicroPython's unix and ESP32 ports
-# do), so that a line is logged without being decoded into a copy first.
+# do); else its text stream.
 _CONSOLE = getattr(sys.stdout, "buffer", None)
-
-
-def _log(line):
-    if _CONSOLE is None:
-        print("[display]", line.decode())
-        return
-    _CONSOLE.write(b"[display] ")
-    _CONSOLE.write(line)
-    _CONSOLE.write(b"\n")
 
 
 class Display:
@@ -30,6 +21,14 @@ class Display:
         self.writer = writer
         self.last = None
 
+    def _piece(self, piece):
+        if _CONSOLE is None:
+            sys.stdout.write(piece)
+        piece = piece.encode()
+        if _CONSOLE is not None:
+            _CONSOLE.write(piece)
+        self.writer.write(piece)
+
     async def show(self, screen, fields=None):
         """Show ``screen`` with ``fields`` (a dict) and remember it in ``last``."""
         value = {"screen": screen}
@@ -37,11 +36,13 @@ class Display:
             for name in fields:
                 value[name] = fields[name]
         self.last = value
-        line = dumps(value)
-        # The line goes out as it is, with no copies (joined with its newline, decoded
-        # for the console): a jammed-ballot screen is half a kilobyte, and each copy is a
-        # contiguous block that a fragmented heap may no longer have.
-        _log(line)
-        self.writer.write(line)
-        self.writer.write(b"\n")
+        # The line goes to the screen and the console piece by piece as it is encoded,
+        # never joined: a check-in screen with a name in Cyrillic is a few hundred bytes,
+        # a contiguous block that a fragmented heap may no longer have.
+        if _CONSOLE is None:
+            sys.stdout.write("[display] ")
+        else:
+            _CONSOLE.write(b"[display] ")
+        dump(value, self._piece)
+        self._piece("\n")
         await self.writer.drain()

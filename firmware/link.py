@@ -22,6 +22,7 @@
 
 import asyncio
 import binascii
+import gc
 
 try:
     from micropython import const
@@ -89,6 +90,15 @@ class Link:
         self._arrived = asyncio.Event()
         self.handlers = {}
         self._faults_changed = asyncio.Event()
+        # The lowest free heap seen (garbage not yet collected counts as used) where a
+        # message is at its largest: sealed, read back for delivery, received. An app
+        # sets it to the free heap when it starts a step and reads it at the end.
+        self.low = 0
+
+    def _sample(self):
+        free = gc.mem_free()
+        if free < self.low:
+            self.low = free
 
     def _status(self, state):
         status = {"fw": self.fw["version"], "role": self.role, "state": state}
@@ -147,6 +157,7 @@ class Link:
         # largest thing a terminal writes, and its heap has no contiguous kilobyte.
         self.outbox.add(seq, envelope.seal_to, self.key, self.device, envelope.UP, seq, mtype,
                         body)
+        self._sample()
         return seq
 
     async def _deliver(self):
@@ -164,6 +175,7 @@ class Link:
                 _log("outbox entry %d unreadable (%s); set aside" % (seq, err))
                 self.outbox.quarantine(seq)
                 continue
+            self._sample()
             await self.mqtt.publish(self.up_topic, payload, 1)
             self.outbox.remove(seq)
             _log("delivered outbox seq %d" % seq)
@@ -199,6 +211,7 @@ class Link:
             if msg.dir != envelope.DOWN:
                 raise ProtocolError("malformed", "message direction %s" % msg.dir)
             msg.verify(self.key)
+            self._sample()
         except ProtocolError as err:
             self.refused += 1
             _log("refused a message:", err)

@@ -376,8 +376,9 @@ class MQTTClient:
             return True
 
     async def _read_packet(self):
-        """Next packet as ``(first byte, body)``; body None for an oversized PUBLISH, whose
-        topic and packet id are then in ``self._skipped``."""
+        """Next packet as ``(first byte, body)``. For a PUBLISH the body is its payload
+        (None when the packet is over ``max_incoming``) and its topic and packet id are in
+        ``self._head``."""
         reader = self._reader
         first = (await reader.readexactly(1))[0]
         n = 0
@@ -389,17 +390,24 @@ class MQTTClient:
             if not d & 0x80:
                 break
         self._last_rx = ticks_ms()
-        if n <= self.max_incoming:
-            return first, (await reader.readexactly(n) if n else b"")
         if first & 0xF0 != _PUBLISH:
-            raise MQTTError("packet type 0x%02x of %d bytes" % (first, n))
-        # Keep the stream in step without holding the packet: topic and pid, then skip.
+            if n > self.max_incoming:
+                raise MQTTError("packet type 0x%02x of %d bytes" % (first, n))
+            return first, (await reader.readexactly(n) if n else b"")
+        if n < 2:
+            raise MQTTError("malformed PUBLISH")
+        # Topic and packet id first, then the payload read as a block of its own: sliced
+        # out of the whole packet it would be a second copy on a small heap. An oversized
+        # payload is read past in small pieces, which keeps the stream in step.
         head = await reader.readexactly(2)
-        head += await reader.readexactly(min(struct.unpack(">H", head)[0] + 2, n - 2))
+        head += await reader.readexactly(
+            min(struct.unpack(">H", head)[0] + (2 if first & 0x06 else 0), n - 2))
+        self._head = head
         left = n - len(head)
+        if n <= self.max_incoming:
+            return first, (await reader.readexactly(left) if left else b"")
         while left:
             left -= len(await reader.readexactly(min(left, 512)))
-        self._skipped = head
         return first, None
 
     async def _read_loop(self):
@@ -423,16 +431,19 @@ class MQTTClient:
                     raise MQTTError("unexpected packet type 0x%02x" % first)
         except _IO_ERRORS as err:
             self._drop("read failed: %s" % _why(err))
+        except MemoryError:
+            # The packet is not acknowledged: the broker delivers it again after the
+            # reconnect, when the heap may have the room.
+            self._drop("out of memory reading a packet")
 
     async def _on_publish(self, first, body):
+        topic, _, qos, retain, pid = parse_publish(first, self._head)
         if body is None:
-            topic, _, qos, _, pid = parse_publish(first, self._skipped)
             _log("dropped a message of more than %d bytes on %s" % (self.max_incoming, topic))
         else:
-            topic, payload, qos, retain, pid = parse_publish(first, body)
             if self.on_message is not None:
                 try:
-                    self.on_message(topic, payload, retain)
+                    self.on_message(topic, body, retain)
                 except MemoryError:
                     # Not acknowledged: the broker delivers it again after a reconnect.
                     self._drop("out of memory handling a message on " + topic)

@@ -59,7 +59,7 @@ class Outbox:
     def add(self, seq, fill, *args):
         """Store the payload of message ``seq``: the text ``fill``, or what ``fill(write,
         *args)`` writes piece by piece (no whole copy of it in RAM); durable on return."""
-        store.write_atomic(self._file(seq), fill, *args, limit=_MAX_ENTRY)
+        store.write_atomic(self._file(seq), fill, args, _MAX_ENTRY)
         if seq not in self._seqs:
             self._seqs.append(seq)
             self._seqs.sort()

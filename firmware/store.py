@@ -50,7 +50,7 @@ def makedirs(path):
             os.mkdir(so_far)
 
 
-def write_atomic(path, fill, *args, limit=0):
+def write_atomic(path, fill, args=(), limit=0):
     """Replace the file at ``path`` with ASCII text: ``fill`` itself when it is a ``str``,
     else what ``fill(write, *args)`` writes through ``write(str)``, piece by piece.
 

@@ -19,10 +19,6 @@ except ImportError:  # CPython
 
 _HEX = "0123456789abcdef"
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-# Strings made only of these characters are copied as they are (the common case).
-_PLAIN = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()*+,-./:;<=>?@[]^_`{|}~"
-)
 _MAX_DEPTH = const(16)
 
 
@@ -36,9 +32,12 @@ def _u(code):
     )
 
 
+# Printable ASCII but for the quote and the backslash is copied as it is (the common
+# case). Tested by comparison, not looked up in a set: a set of those 93 characters
+# would hold over a kilobyte of a device's heap for good.
 def _plain(s):
     for ch in s:
-        if ch not in _PLAIN:
+        if not " " <= ch <= "~" or ch == '"' or ch == "\\":
             return False
     return True
 
@@ -47,22 +46,27 @@ def _string(s, emit):
     if _plain(s):
         emit('"' + s + '"')
         return
-    parts = ['"']
+    # Runs of plain characters and each escape go out as pieces of their own: a long
+    # text of Cyrillic letters is never gathered whole.
+    run = '"'
     for ch in s:
-        if ch in _PLAIN:
-            parts.append(ch)
-        elif ch in _SHORT:
-            parts.append(_SHORT[ch])
+        if " " <= ch <= "~" and ch != '"' and ch != "\\":
+            run += ch
+            continue
+        if run:
+            emit(run)
+            run = ""
+        if ch in _SHORT:
+            emit(_SHORT[ch])
         else:
             code = ord(ch)
             if code >= 0x10000:
                 code -= 0x10000
-                parts.append(_u(0xD800 | (code >> 10)))
-                parts.append(_u(0xDC00 | (code & 0x3FF)))
+                emit(_u(0xD800 | (code >> 10)))
+                emit(_u(0xDC00 | (code & 0x3FF)))
             else:
-                parts.append(_u(code))
-    parts.append('"')
-    emit("".join(parts))
+                emit(_u(code))
+    emit(run + '"')
 
 
 def _value(v, emit, depth):

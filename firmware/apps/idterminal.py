@@ -190,6 +190,7 @@ class Terminal:
         """Handle one document (a list of MRZ lines)."""
         txn = self._new_txn()
         gc.collect()  # the request is the largest thing this terminal builds
+        self.link.low = gc.mem_free()
         try:
             doc = mrz.parse(lines)
         except mrz.MrzError as err:
@@ -286,7 +287,9 @@ class Terminal:
             _log("txn %s: unusable reply %s ignored" % (txn, msg.type))
             return False
         gc.collect()
-        _log("txn %s: %s, heap free %d" % (txn, fields["status"], gc.mem_free()))
+        # ``low``: the least the heap had free from the document to this answer.
+        _log("txn %s: %s, heap free %d, low %d" % (txn, fields["status"], gc.mem_free(),
+                                                  self.link.low))
         # Ready for the next voter as soon as this answer is on the screen.
         await self._enter(_ANSWERED, fields, txn)
         if fields["status"] == "issued" and self.printer_uart is not None:
@@ -306,6 +309,7 @@ class Terminal:
     async def _serve(self, lines):
         try:
             if lines is None:
+                self.link.low = gc.mem_free()
                 await self.await_result()
             else:
                 await self.present(lines)
