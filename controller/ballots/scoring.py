@@ -42,8 +42,10 @@ is far lighter than ``ink`` asks, while a fold's shadow or a stain's rim is wide
 that window and stands out from nothing. Colour scans are turned to grey by the darkest
 channel first (``read``), so pens of any colour and pencil all read as ink.
 
-Measured (docs/ballots.md): a vote of either mark model scores from about 0.6 up, most
-1; a hesitation dot of up to a millimetre at most about 0.46, a speck about 0.2.
+Measured (docs/ballots.md, seeds 2, 5, 6 and 7): a vote of either mark model scores from
+about 0.6 up, most 1; a hesitation dot of up to a millimetre at most about 0.39 (hand
+model) and 0.53 (first model), the first model's nicks up to 0.55 where a speck of dust
+lies beside one, a speck about 0.3.
 """
 
 from __future__ import annotations
