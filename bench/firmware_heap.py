@@ -1,18 +1,22 @@
 """The boards' free heap as their firmware logs it: the bar every firmware change keeps.
 
 Real firmware in ``micropython`` at the reference heaps (``hil.targets.virtual.heap_for``), a
-real broker, a controller that accepts every sheet. It prints:
+real broker, a controller that accepts every sheet and answers every check-in. It prints:
 
 * the terminal's free heap after boot (``[boot] heap free N bytes``) at 96 KB, a
   terminal with a document reader only, and at 128 KB, one with a fingerprint sensor
   and a slip printer;
+* the 96 KB terminal's lowest free heap during each of ``--checkins`` check-ins
+  (``[terminal] txn T: status, heap free N, low L``: sampled where a message is at its
+  largest, uncollected garbage counted as used), against answers shaped like the
+  controller's (long Cyrillic names, its reason texts): the margin a check-in keeps;
 * the scanner's free heap after boot and at the start of each sheet (``[scanner]
   sheet S, heap free N``) at 128 KB, over ``--sheets`` full-size (1700 x 2400) sheets.
 
 Each board runs ``--runs`` times (fresh flash each time); the figures are the lowest
 and highest seen. A change to the firmware must not lower them.
 
-``python bench/firmware_heap.py`` (``--sheets 3 --runs 3`` by default).
+``python bench/firmware_heap.py`` (``--sheets 3 --checkins 20 --runs 3`` by default).
 """
 
 from __future__ import annotations
@@ -27,14 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from drivers import mrz_make  # noqa: E402
 from hil.broker import start_broker  # noqa: E402
 from hil.device import DeviceUnit, build_device  # noqa: E402
 from hil.peripherals import Sheet  # noqa: E402
 from hil.station import parse_device  # noqa: E402
-from tests.firmware.fake_controller import STATION, FakeController, make_key  # noqa: E402
+from tests.firmware.fake_controller import (  # noqa: E402
+    STATION,
+    FakeController,
+    checkin_answer,
+    make_key,
+)
 
 BOOT = re.compile(r"\[boot\] heap free (\d+) bytes")
 SHEET = re.compile(r"\[scanner\] sheet \S+, heap free (\d+)")
+ANSWER = re.compile(r"\[terminal\] txn \S+: \w+, heap free (\d+), low (\d+)")
 
 
 def _boot_free(board) -> int:
@@ -54,18 +65,34 @@ def _sheet(width: int, height: int) -> Sheet:
     return Sheet((rows & 0xFF).astype(np.uint8), 200, "heap bench")
 
 
-def terminal(broker, flash: Path, name: str, equipped: bool) -> int:
-    """Boot one terminal; its free heap after boot."""
+def terminal(broker, flash: Path, name: str, equipped: bool,
+             checkins: int = 0) -> tuple[int, list[int]]:
+    """Boot one terminal and serve ``checkins`` voters; its free heap after boot and the
+    lowest free heap of each check-in."""
     uarts = {"mrz": "mrz-reader", "display": "display"}
     if equipped:
         uarts.update(finger="fingerprint-sensor", printer="printer")
     unit = _device(broker, flash, name, "idterminal", uarts)
     ctl = FakeController(broker.host, broker.port, [name])
+    ctl.handlers["checkin.request"] = checkin_answer
     try:
         unit.board.start()
         free = _boot_free(unit.board)
         unit.display.wait_screen("ready", 60)
-        return free
+        ctl.wait("hello", 60)
+        for n in range(1, checkins + 1):
+            start = len(unit.display.screens)
+            unit.reader.present(mrz_make.make_td1(
+                "AN%07d" % n, "850214", "F", "310101", "KGZ", "VOTER", "NUMBER",
+                personal_number="2140219850%04d" % n))
+            shown = unit.display.wait_screen(("checkin", "error"), 60, start=start)
+            if shown["screen"] != "checkin":
+                raise RuntimeError(f"check-in {n} of {name} ended in {shown}")
+        lows = [int(m.group(2)) for line in unit.board.console.items()
+                if (m := ANSWER.search(line))]
+        if len(lows) != checkins:
+            raise RuntimeError(f"{len(lows)} answer heap lines for {checkins} check-ins")
+        return free, lows
     finally:
         unit.close()
         ctl.stop()
@@ -96,17 +123,23 @@ def scanner(broker, flash: Path, name: str, sheets: int) -> tuple[int, list[int]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sheets", type=int, default=3)
+    parser.add_argument("--checkins", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    plain, equipped, scan_boot, scan_sheet = [], [], [], []
+    plain, plain_low, equipped, scan_boot, scan_sheet = [], [], [], [], []
     with start_broker() as broker, tempfile.TemporaryDirectory(prefix="shailoo-heap-") as tmp:
         for run in range(args.runs):
-            plain.append(terminal(broker, Path(tmp), f"heap-term-{run}", False))
-            equipped.append(terminal(broker, Path(tmp), f"heap-termx-{run}", True))
+            free, lows = terminal(broker, Path(tmp), f"heap-term-{run}", False, args.checkins)
+            plain.append(free)
+            plain_low.extend(lows)
+            equipped.append(terminal(broker, Path(tmp), f"heap-termx-{run}", True)[0])
             boot, frees = scanner(broker, Path(tmp), f"heap-scan-{run}", args.sheets)
             scan_boot.append(boot)
             scan_sheet.extend(frees)
     print(f"terminal 96 KB (document reader), free after boot: min {min(plain)} max {max(plain)}")
+    if plain_low:
+        print(f"terminal 96 KB, lowest free during a check-in: min {min(plain_low)} "
+              f"max {max(plain_low)} ({len(plain_low)} check-ins)")
     print(f"terminal 128 KB (sensor, printer), free after boot: "
           f"min {min(equipped)} max {max(equipped)}")
     print(f"scanner 128 KB, free after boot: min {min(scan_boot)} max {max(scan_boot)}")

@@ -26,6 +26,31 @@ from protocol.replay import NEW, ReplayWindow
 
 STATION = "st-1"
 
+# Answers as the station controller gives them: long Kyrgyz names in Cyrillic (six
+# bytes a letter once escaped in the canonical form), its own reason texts, no voter
+# when none was found.
+NAMES = ("Сыдыков Чыңгыз Асанбекович", "Осмонкулова Үмөт Жыргалбековна",
+         "Бакирова Бегимай Өмүрзаковна", "Абдыкадыров Нурсултан Түгөлбаевич")
+ANSWERS = (
+    ("issued", "ballot issued", True),
+    ("already_issued", "a ballot was already issued to this voter", True),
+    ("not_on_list", "the document is not on this station's voter list", False),
+    ("invalid_document", "check digit wrong: birth_date, composite, document_number", False),
+    ("finger_mismatch", "the finger does not match the enrolled one: the chair decides", True),
+)
+
+
+def checkin_answer(msg: envelope.Message) -> tuple[str, dict]:
+    """A ``checkin.result`` for a ``checkin.request`` shaped like the controller's: the
+    status, name and reason cycle with the transaction's number."""
+    n = int(msg.body["txn"].rsplit("-", 1)[1])
+    name = NAMES[n % len(NAMES)] + " уулу " + NAMES[(n + 1) % len(NAMES)].split()[0]
+    status, reason, known = ANSWERS[n % len(ANSWERS)]
+    return ("checkin.result", {"txn": msg.body["txn"], "status": status,
+                               "voter": {"row": 1000 + n, "name": name} if known else None,
+                               "style": "s-d07" if status == "issued" else None,
+                               "reason": reason})
+
 
 def make_key(device: str) -> bytes:
     """A per-device test key (deterministic, so failures are reproducible)."""

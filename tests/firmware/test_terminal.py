@@ -7,7 +7,7 @@ from pathlib import Path
 
 from drivers import mrz_make
 from hil.broker import free_port, start_broker
-from tests.firmware.fake_controller import FakeController
+from tests.firmware.fake_controller import FakeController, checkin_answer
 
 DOC = mrz_make.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
                    personal_number="21402198500123")
@@ -202,35 +202,11 @@ def test_a_morning_of_voters_fits_in_96k(make_terminal, controller):
                    for line in term.board.console.items())
 
 
-# Answers as the station controller gives them: long Kyrgyz names in Cyrillic (six
-# bytes a letter once escaped in the canonical form), its own reason texts, no voter
-# when none was found.
-NAMES = ("Сыдыков Чыңгыз Асанбекович", "Осмонкулова Үмөт Жыргалбековна",
-         "Бакирова Бегимай Өмүрзаковна", "Абдыкадыров Нурсултан Түгөлбаевич")
-ANSWERS = (
-    ("issued", "ballot issued", True),
-    ("already_issued", "a ballot was already issued to this voter", True),
-    ("not_on_list", "the document is not on this station's voter list", False),
-    ("invalid_document", "check digit wrong: birth_date, composite, document_number", False),
-    ("finger_mismatch", "the finger does not match the enrolled one: the chair decides", True),
-)
-
-
-def controller_answer(msg):
-    n = int(msg.body["txn"].rsplit("-", 1)[1])
-    name = NAMES[n % len(NAMES)] + " уулу " + NAMES[(n + 1) % len(NAMES)].split()[0]
-    status, reason, known = ANSWERS[n % len(ANSWERS)]
-    return ("checkin.result", {"txn": msg.body["txn"], "status": status,
-                               "voter": {"row": 1000 + n, "name": name} if known else None,
-                               "style": "s-d07" if status == "issued" else None,
-                               "reason": reason})
-
-
 def test_a_plain_terminal_at_96k_serves_30_voters_with_the_controllers_answers(
         make_terminal, controller):
     term = make_terminal(peripherals=False)
     ctl = controller(term.device)
-    ctl.handlers["checkin.request"] = controller_answer
+    ctl.handlers["checkin.request"] = checkin_answer
     term.board.start()
     ctl.wait("hello")
     assert term.board.cmdline()[-3:] == ["-X", "heapsize=96k", "main.py"]
@@ -241,7 +217,7 @@ def test_a_plain_terminal_at_96k_serves_30_voters_with_the_controllers_answers(
         term.present(doc)
         shown = term.display.screens.wait_for(
             lambda s: s["screen"] in ("checkin", "error"), 30, start)
-        expected = controller_answer(ctl.wait("checkin.request", 5, pred=lambda m, n=n: (
+        expected = checkin_answer(ctl.wait("checkin.request", 5, pred=lambda m, n=n: (
             m.body["txn"] == f"{term.device}-1-{n}")))[1]
         assert shown["screen"] == "checkin", shown
         assert (shown["txn"], shown["status"], shown["reason"]) == (
