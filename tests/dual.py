@@ -6,6 +6,7 @@ twice: in this CPython process and in a ``micropython`` subprocess with the
 repository on its path.
 """
 
+import os
 import sys
 
 
@@ -33,3 +34,17 @@ def raises(code, func, *args):
         assert got == code, "expected %s, got %s (%s)" % (code, got, err)
         return err
     raise AssertionError("expected error %s, nothing raised" % code)
+
+
+def rmtree(path):
+    """Remove the file or folder tree at ``path``, if there is one (no shutil on MicroPython)."""
+    try:
+        mode = os.stat(path)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for name in os.listdir(path):
+            rmtree(path + "/" + name)
+        os.rmdir(path)
+    else:
+        os.remove(path)

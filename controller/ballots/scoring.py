@@ -146,31 +146,26 @@ class Targets:
 
     def grid(self, k: float) -> Grid:
         """The interior's sample grid at ``k`` px/mm (cached per quarter px/mm)."""
-        key = int(round(k * 4))
-        cached = self._grids.get(key)
-        if cached is None:
-            cached = _grid(key / 4)
-            self._grids[key] = cached
-        return cached
+        return _per_quarter_px(self._grids, _grid, k)
 
     def edge(self, k: float) -> EdgeGrid:
         """The sample grid round an oval's outline at ``k`` px/mm (cached)."""
-        key = int(round(k * 4))
-        cached = self._edges.get(key)
-        if cached is None:
-            cached = _edge_grid(key / 4)
-            self._edges[key] = cached
-        return cached
+        return _per_quarter_px(self._edges, _edge_grid, k)
 
     def ring(self, k: float) -> np.ndarray:
         """Sample points (mm from an oval's centre) of the band around it at ``k`` px/mm,
         ray after ray (``RING_RAYS``), each ray from the inside of the band outwards."""
-        key = int(round(k * 4))
-        cached = self._rings.get(key)
-        if cached is None:
-            cached = _ring_offsets(key / 4)
-            self._rings[key] = cached
-        return cached
+        return _per_quarter_px(self._rings, _ring_offsets, k)
+
+
+def _per_quarter_px(cache: dict[int, Any], build: Any, k: float) -> Any:
+    """``build`` at ``k`` rounded to a quarter px/mm, made once per rounded value: scans
+    of one batch share a resolution, so a handful of grids serve every sheet."""
+    key = int(round(k * 4))
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = build(key / 4)
+    return value
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ over its raw REPL).
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ class TargetError(RuntimeError):
     """The target cannot be built, reached or started; the message says which and why."""
 
 
-class Target:
+class Target(ABC):
     """Base of the targets: the device's config, flash image, console and power."""
 
     kind = ""
@@ -53,17 +54,17 @@ class Target:
 
     # ---- what each target does its own way -------------------------------------------
 
+    @abstractmethod
     def start(self) -> None:
         """Run the firmware."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self) -> None:
         """End the firmware for good and release the console."""
-        raise NotImplementedError
 
+    @abstractmethod
     def alive(self) -> bool:
         """True while the firmware runs."""
-        raise NotImplementedError
 
     def power_cut(self) -> None:
         """Take the power away at once; ``TargetError`` where nothing can."""

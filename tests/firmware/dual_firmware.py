@@ -14,25 +14,14 @@ from firmware.mqtt import MQTTError, connect_packet, encode_length, parse_publis
 from firmware.outbox import Outbox
 from firmware.seqstore import SeqStore
 from protocol.canonical import dumps
-from tests.dual import run
+from tests.dual import rmtree, run
 
 TMP = "/tmp/shailoo-dual-" + binascii.hexlify(os.urandom(6)).decode()
 
 
-def _rmtree(path):
-    if not store.exists(path):
-        return
-    if store.is_dir(path):
-        for name in os.listdir(path):
-            _rmtree(path + "/" + name)
-        os.rmdir(path)
-    else:
-        os.remove(path)
-
-
 def _fresh(name):
     path = TMP + "/" + name
-    _rmtree(path)
+    rmtree(path)
     store.makedirs(path)
     return path
 
@@ -274,7 +263,7 @@ def check_scanner_texts_are_read_from_the_flash_file():
 
 
 def check_zz_cleanup():
-    _rmtree(TMP)
+    rmtree(TMP)
 
 
 run(globals())

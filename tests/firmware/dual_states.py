@@ -13,7 +13,7 @@ from drivers import scanlink
 from drivers.scanlink import ScanFault
 from firmware import store
 from firmware.apps import idterminal, scanner
-from tests.dual import run
+from tests.dual import rmtree, run
 
 if not hasattr(gc, "mem_free"):  # CPython: the apps log MicroPython's free heap
     gc.mem_free = lambda: 0
@@ -347,19 +347,8 @@ def check_terminal_unreadable_document_is_answered_locally():
     assert app.device.display.shown == ["checkin"]
 
 
-def _rmtree(path):
-    if not store.exists(path):
-        return
-    if store.is_dir(path):
-        for name in os.listdir(path):
-            _rmtree(path + "/" + name)
-        os.rmdir(path)
-    else:
-        os.remove(path)
-
-
 def check_zz_cleanup():
-    _rmtree(TMP)
+    rmtree(TMP)
 
 
 run(globals())
