@@ -140,8 +140,16 @@ def build_flash(dest: Path, config: dict, compile: bool = True) -> str:
     digest = fw_hash(hashes, VERSION)
     manifest = {"files": hashes, "fw_hash": digest, "version": VERSION}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    (dest / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    write_config(dest, config)
     return digest
+
+
+def write_config(dest: Path, config: dict) -> None:
+    """Write ``config.json`` into the flash directory ``dest`` (the code stays as it is).
+
+    Not checked here: a board given a config it refuses says so on its console at boot.
+    """
+    (Path(dest) / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

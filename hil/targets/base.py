@@ -84,6 +84,20 @@ class Target(ABC):
         self.fw_hash = build_flash(self.flash, self.config)
         return self.fw_hash
 
+    def _prepare_image(self, entry: str) -> None:
+        """Build the image if ``entry`` is not in it yet; else write the current config.
+
+        The config is rewritten on every start because it names things that change
+        between power-ons: a pseudo-terminal's path is whatever number the host hands
+        out, so a config kept from an earlier run can point at another process's line.
+        """
+        if self.fw_hash is None and not (self.flash / entry).exists():
+            self.build()
+        else:
+            from firmware.build import write_config
+
+            write_config(self.flash, self.config)
+
     # ---- console ---------------------------------------------------------------------
 
     def _on_console(self, data: bytes) -> None:

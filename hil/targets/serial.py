@@ -77,8 +77,7 @@ class SerialBoard(Target):
         with self._lock:
             if self.alive():
                 raise TargetError(f"{self.name} is already running")
-            if self.fw_hash is None and not (self.flash / "manifest.json").exists():
-                self.build()
+            self._prepare_image("manifest.json")
             self._disconnect()
             transport = self._connect()
             try:

@@ -124,8 +124,7 @@ class VirtualBoard(Target):
         with self._power_lock:
             if self.alive():
                 raise BoardError(f"{self.name} is already running")
-            if self.fw_hash is None and not (self.flash / "main.py").exists():
-                self.build()
+            self._prepare_image("main.py")
             self._switched_off = False
             self._quick_resets = 0
             self._spawn()
