@@ -29,6 +29,7 @@ nothing is guessed or defaulted for the required keys.
 import json
 
 from protocol.ids import valid_id
+from protocol.nesting import within
 
 ROLES = ("idterminal", "scanner")
 BOARDS = ("unix", "esp32s3")
@@ -40,6 +41,10 @@ OPTIONAL = {"keepalive": 30, "reply_timeout": 20, "decision_timeout": 15, "wifi"
             "slip_wait": 120}
 FINGER_KINDS = ("zhiantec-image", "iso19794-2")
 _HEXDIGITS = "0123456789abcdefABCDEF"
+# A config is a few hundred bytes, a CA certificate included; anything far larger or
+# deeper is not one, and must not take the heap a device boots with.
+MAX_CONFIG = 16384
+MAX_CONFIG_DEPTH = 4
 
 
 class ConfigError(Exception):
@@ -119,9 +124,13 @@ def load(path="config.json"):
     """Read, parse and validate ``path``."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_CONFIG + 1)
     except OSError:
         raise ConfigError("%s not found: the device is not provisioned" % path)
+    if len(raw) > MAX_CONFIG:
+        raise ConfigError("%s is larger than %d bytes" % (path, MAX_CONFIG))
+    if not within(raw, MAX_CONFIG_DEPTH):
+        raise ConfigError("%s nests deeper than %d levels" % (path, MAX_CONFIG_DEPTH))
     try:
         cfg = json.loads(raw)
     except ValueError:

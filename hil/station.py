@@ -45,11 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from hil.peripherals import KINDS
+from protocol.nesting import within
 from protocol.topics import valid_id
 
 STATIONS = Path(__file__).resolve().parent / "stations"
 DEFAULT_STATION = STATIONS / "training.json"
 MAX_BYTES = 64 * 1024
+MAX_DEPTH = 8
 MAX_DEVICES = 32
 MAX_TEXT = 256
 ROLES = ("idterminal", "scanner")
@@ -208,6 +210,8 @@ def parse_station_text(raw: bytes | str) -> StationDescription:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise StationDescriptionError(f"not UTF-8 text (byte {err.start})") from None
+    if not within(raw, MAX_DEPTH):
+        raise StationDescriptionError("not JSON a description could be: nested too deep")
     try:
         data = json.loads(
             text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
@@ -216,8 +220,6 @@ def parse_station_text(raw: bytes | str) -> StationDescription:
         raise StationDescriptionError(
             f"not JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
-    except RecursionError:
-        raise StationDescriptionError("not JSON a description could be: nested too deep") from None
     return parse_station(data)
 
 

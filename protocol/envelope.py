@@ -20,11 +20,14 @@ from protocol.canonical import dump
 from protocol.errors import ProtocolError
 from protocol.hmac_sha256 import Hmac, equal
 from protocol.ids import valid_id
+from protocol.nesting import within
 
 MAX_MESSAGE = 64 * 1024
 MAX_HEADER = 16 * 1024
 MAX_SEQ = (1 << 53) - 1
 MAX_TYPE = 40
+# The canonical form's own limit: a header nested deeper could never have been sealed.
+MAX_DEPTH = 16
 UP = "up"
 DOWN = "down"
 
@@ -138,6 +141,8 @@ def parse(payload, max_size=MAX_MESSAGE):
     if nl > MAX_HEADER:
         raise ProtocolError("too_large", "header longer than %d bytes" % MAX_HEADER)
     attachment = payload[nl + 1 :]
+    if not within(memoryview(payload)[:nl] if attachment else payload, MAX_DEPTH + 1):
+        raise ProtocolError("malformed", "header nested deeper than %d levels" % MAX_DEPTH)
     # A reply to a device is its header line alone: decoded whole (JSON takes the
     # newline for white space), which spares a sliced copy of it on a small heap.
     try:

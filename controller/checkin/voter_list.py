@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from controller.election.definition import MAX_DEFINITION_ID
+from protocol.nesting import within
+
+# A list of flat voter objects: anything deeper is not a voter list.
+MAX_JSON_DEPTH = 3
 
 FIELDS = (
     "row",
@@ -227,6 +231,8 @@ def parse_json(
     text: str, source: str = "voters.json", styles: Collection[str] | None = None
 ) -> list[Voter]:
     """Parse and validate a JSON voter list (a list of objects)."""
+    if not within(text, MAX_JSON_DEPTH):
+        raise VoterListError([f"{source}: nested deeper than a voter list ({MAX_JSON_DEPTH})"])
     try:
         data = json.loads(text)
     except ValueError as err:

@@ -18,9 +18,13 @@ from typing import Any
 
 from controller.election.definition import Election, ElectionError
 from controller.nist.election_report import from_election_report
+from protocol.nesting import within
 
 MAX_FILE = 1024 * 1024
 MAX_NIST_FILE = 4 * 1024 * 1024
+# Only what keeps the parser from recursing without end: the definition's own depth
+# rule (40 levels, with the path of the offending node) is checked after parsing.
+MAX_DEPTH = 200
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -43,6 +47,8 @@ def decode_json(data: bytes, source: str = "election") -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ElectionError([f"not UTF-8 text (byte {err.start})"], source) from None
+    if not within(data, MAX_DEPTH):
+        raise ElectionError(["nested too deeply"], source)
     try:
         return json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
@@ -53,8 +59,6 @@ def decode_json(data: bytes, source: str = "election") -> Any:
         raise ElectionError(
             [f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"], source
         ) from None
-    except RecursionError:
-        raise ElectionError(["nested too deeply"], source) from None
 
 
 def is_election_report(doc: Any) -> bool:

@@ -31,6 +31,7 @@ from typing import Any
 
 from drivers import escpos
 from drivers.escpos_host import PAPER_80MM
+from protocol.nesting import within
 
 LANGUAGES = ("ky", "ru", "en")
 PAPERS = {"58mm": escpos.PAPER_DOTS, "80mm": PAPER_80MM}
@@ -40,6 +41,7 @@ DEFAULT_BAUD = 9600
 DEFAULT_TCP_PORT = 9100
 DEFAULT_MEMBERS = 4
 MAX_FILE = 64 * 1024
+MAX_DEPTH = 8
 MAX_NAME = 100
 MAX_COMMISSION = 30
 MAX_COPIES = 5
@@ -253,14 +255,14 @@ def load_settings(path: str | Path) -> PrintSettings:
         raise PrintConfigError(f"cannot read print settings {path}: {err.strerror}") from None
     if len(raw) > MAX_FILE:
         raise PrintConfigError(f"{path}: larger than {MAX_FILE} bytes")
+    if not within(raw, MAX_DEPTH):
+        raise PrintConfigError(f"{path}: JSON nested too deeply")
     try:
         data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as err:
         raise PrintConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except PrintConfigError as err:
         raise PrintConfigError(f"{path}: {err}") from None
-    except RecursionError:
-        raise PrintConfigError(f"{path}: JSON nested too deeply") from None
     except ValueError as err:
         raise PrintConfigError(f"{path}: not valid JSON: {err}") from None
     return parse_settings(data, str(path))

@@ -17,8 +17,11 @@ from typing import Any
 
 from controller.station.setup import DeviceSpec, StationSetup
 from protocol.errors import ProtocolError
+from protocol.nesting import within
 
 MAX_STATUS = 1024
+# A status is one flat object with a ``faults`` object inside.
+MAX_STATUS_DEPTH = 3
 MAX_FW = 64
 
 
@@ -67,6 +70,8 @@ class Registry:
             # An empty retained message clears the topic: the device is simply gone.
             status: dict[str, Any] = {"state": "offline"}
         else:
+            if not within(payload, MAX_STATUS_DEPTH):
+                raise ProtocolError("malformed", "status nested too deeply")
             try:
                 status = json.loads(payload)
             except (ValueError, UnicodeError):

@@ -23,11 +23,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.nesting import within
 from protocol.topics import valid_id
 
 ROLES = ("idterminal", "scanner")
 MODES = ("test", "official")
 KEY_BYTES = 32
+# A setup names files rather than holding them: a few kilobytes, a few levels deep.
+MAX_SETUP_BYTES = 1 << 20
+MAX_SETUP_DEPTH = 8
 
 
 class SetupError(ValueError):
@@ -157,11 +161,18 @@ def load_setup(path: str | Path) -> StationSetup:
     """Read and validate a setup file; raise ``SetupError`` with a clear message."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SETUP_BYTES + 1)
     except OSError as err:
         raise SetupError(f"cannot read setup file {path}: {err.strerror}") from None
+    if len(raw) > MAX_SETUP_BYTES:
+        raise SetupError(f"{path}: larger than {MAX_SETUP_BYTES} bytes; not a setup file")
+    if not within(raw, MAX_SETUP_DEPTH):
+        raise SetupError(f"{path}: nested deeper than {MAX_SETUP_DEPTH} levels")
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise SetupError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except ValueError as err:
         raise SetupError(f"{path}: not valid JSON: {err}") from None
     setup = parse_setup(data, path.resolve().parent, str(path))

@@ -16,8 +16,11 @@ from typing import Any
 from hil.history import DEFAULT_TIMEOUT, History
 from hil.peripherals.base import Peripheral
 from hil.pty import PtyPair
+from protocol.nesting import within
 
 MAX_LINE = 4096
+# A screen is a flat object with a list or two inside.
+MAX_DEPTH = 6
 
 
 class Display(Peripheral):
@@ -45,10 +48,12 @@ class Display(Peripheral):
         if not raw:
             return
         text = raw.decode("utf-8", errors="replace")
-        try:
-            screen = json.loads(text)
-        except ValueError:
-            screen = None
+        screen = None
+        if within(raw, MAX_DEPTH):
+            try:
+                screen = json.loads(text)
+            except ValueError:
+                pass
         if not isinstance(screen, dict) or "screen" not in screen:
             screen = {"screen": None, "raw": text}
         self.screens.append(screen)
