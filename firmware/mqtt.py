@@ -136,7 +136,11 @@ def parse_publish(first, body):
         pid = struct.unpack(">H", body[pos : pos + 2])[0]
     if pos > len(body):
         raise MQTTError("PUBLISH topic overruns the packet")
-    topic = bytes(body[2:pos]).decode()
+    try:
+        topic = bytes(body[2:pos]).decode()
+    except UnicodeError:
+        # MQTT topics are UTF-8; a broker that sends anything else is not one to trust.
+        raise MQTTError("PUBLISH topic is not UTF-8")
     return topic, bytes(body[pos + (2 if qos else 0) :]), qos, bool(first & 1), pid
 
 

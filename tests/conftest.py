@@ -8,9 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from hil.broker import Broker, start_broker
 from hil.targets.virtual import micropython_path
+
+# Generated hostile input (tests/fuzz): a short run in every suite, a long one on
+# demand with ``make fuzz`` (``--hypothesis-profile=long``).
+settings.register_profile(
+    "suite", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("SHAILOO_FUZZ_PROFILE", "suite"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

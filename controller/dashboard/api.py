@@ -33,6 +33,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from controller.dashboard import i18n
+from controller.dashboard.body_limits import BodyLimits
 from controller.polls.adjudication import MAX_BODY, AdjudicationError
 from controller.polls.state import PollsError
 
@@ -50,6 +51,7 @@ def _sse(event: str, data: Any) -> str:
 def create_app(station: Station) -> FastAPI:
     """The FastAPI application serving ``station``."""
     app = FastAPI(title="Shailoo station controller", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimits)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     page = env.get_template("index.html")
 
