@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: demo test deps lint venv clean bench
+.PHONY: demo test deps lint venv clean bench fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ deps:
 test: deps $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# The decoders' generated hostile input, long: 20,000 examples each instead of the
+# suite's short run.
+fuzz: $(STAMP)
+	SHAILOO_FUZZ_PROFILE=long $(BIN)/python -m pytest -n 2 tests/fuzz $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
