@@ -28,8 +28,8 @@ nothing is guessed or defaulted for the required keys.
 
 import json
 
+from protocol.canonical import within
 from protocol.ids import valid_id
-from protocol.nesting import within
 
 ROLES = ("idterminal", "scanner")
 BOARDS = ("unix", "esp32s3")

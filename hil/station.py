@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.peripherals import KINDS
-from protocol.nesting import within
+from protocol.canonical import within
 from protocol.topics import valid_id
 
 STATIONS = Path(__file__).resolve().parent / "stations"

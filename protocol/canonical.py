@@ -5,6 +5,12 @@ not lean on either ``json.dumps`` (they differ in spacing, key order and escapin
 Rules: object keys sorted by code point, no whitespace, strings escaped with the
 minimal JSON escapes and every non-ASCII character as ``\\uXXXX`` (UTF-16 pairs
 above the BMP), integers only (floats have no single spelling), true/false/null.
+
+``within`` is the other side's guard: how deep JSON text nests, measured before it is
+parsed. CPython's ``json`` recurses once per ``[`` or ``{`` and a few kilobytes of
+brackets raise ``RecursionError``; MicroPython's keeps its stack on the heap and a
+device runs out of memory instead. It lives here rather than in a module of its own
+because a module costs a terminal's heap more than the function does.
 """
 
 from protocol.errors import ProtocolError
@@ -130,3 +136,47 @@ def dump(value, emit):
     come, so the whole text never needs one contiguous block of its heap.
     """
     _value(value, emit, 0)
+
+
+# Only quotes and brackets matter to the depth. CPython first removes escaped
+# backslashes and escaped quotes (pairs read from the left, as JSON does), then every
+# other byte, so the loop runs over a few percent of a typical document. MicroPython's
+# bytes has no translate: a device walks every byte and keeps no table.
+try:
+    _NOISE = bytes(b for b in range(256) if b not in (34, 91, 93, 123, 125))
+    b"".translate(None, _NOISE)
+except (AttributeError, TypeError):
+    _NOISE = None
+
+
+def within(data, limit):
+    """True when JSON text ``data`` nests no deeper than ``limit`` brackets.
+
+    ``data`` is bytes, bytearray, memoryview or str. Brackets inside strings do not
+    count; an escaped quote does not end a string. Text that is not JSON at all may
+    pass: the parser that follows judges it.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    if _NOISE is not None:
+        data = bytes(data).replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOISE)
+    depth = 0
+    in_string = False
+    escaped = False
+    for byte in data:  # bytes, bytearray and memoryview all give ints, never a copy
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 92:  # backslash
+                escaped = True
+            elif byte == 34:  # quote
+                in_string = False
+        elif byte == 34:
+            in_string = True
+        elif byte == 91 or byte == 123:  # [ {
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte == 93 or byte == 125:  # ] }
+            depth -= 1
+    return True

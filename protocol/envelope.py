@@ -16,11 +16,10 @@ import binascii
 import json
 
 from protocol import PROTOCOL_VERSION
-from protocol.canonical import dump
+from protocol.canonical import dump, within
 from protocol.errors import ProtocolError
 from protocol.hmac_sha256 import Hmac, equal
 from protocol.ids import valid_id
-from protocol.nesting import within
 
 MAX_MESSAGE = 64 * 1024
 MAX_HEADER = 16 * 1024

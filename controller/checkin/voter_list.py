@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.election.definition import MAX_DEFINITION_ID
-from protocol.nesting import within
+from protocol.canonical import within
 
 # A list of flat voter objects: anything deeper is not a voter list.
 MAX_JSON_DEPTH = 3

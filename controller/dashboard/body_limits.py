@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from protocol.nesting import within
+from protocol.canonical import within
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -18,7 +18,7 @@ from typing import Any
 
 from controller.election.definition import Election, ElectionError
 from controller.nist.election_report import from_election_report
-from protocol.nesting import within
+from protocol.canonical import within
 
 MAX_FILE = 1024 * 1024
 MAX_NIST_FILE = 4 * 1024 * 1024

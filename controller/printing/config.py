@@ -31,7 +31,7 @@ from typing import Any
 
 from drivers import escpos
 from drivers.escpos_host import PAPER_80MM
-from protocol.nesting import within
+from protocol.canonical import within
 
 LANGUAGES = ("ky", "ru", "en")
 PAPERS = {"58mm": escpos.PAPER_DOTS, "80mm": PAPER_80MM}

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from controller.station.setup import DeviceSpec, StationSetup
+from protocol.canonical import within
 from protocol.errors import ProtocolError
-from protocol.nesting import within
 
 MAX_STATUS = 1024
 # A status is one flat object with a ``faults`` object inside.

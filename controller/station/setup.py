@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.nesting import within
+from protocol.canonical import within
 from protocol.topics import valid_id
 
 ROLES = ("idterminal", "scanner")

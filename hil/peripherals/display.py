@@ -16,7 +16,7 @@ from typing import Any
 from hil.history import DEFAULT_TIMEOUT, History
 from hil.peripherals.base import Peripheral
 from hil.pty import PtyPair
-from protocol.nesting import within
+from protocol.canonical import within
 
 MAX_LINE = 4096
 # A screen is a flat object with a list or two inside.

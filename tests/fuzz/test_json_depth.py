@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import envelope
+from protocol.canonical import within
 from protocol.errors import ProtocolError
-from protocol.nesting import within
 from tests.fuzz.strategies import deep, depth, json_values
 
 

@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, ".")
 
-from protocol.nesting import within  # noqa: E402
+from protocol.canonical import within  # noqa: E402
 from tests.dual import run  # noqa: E402
 
 
