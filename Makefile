@@ -31,7 +31,7 @@ test: deps $(STAMP)
 # The decoders' generated hostile input, long: 20,000 examples each instead of the
 # suite's short run.
 fuzz: $(STAMP)
-	SHAILOO_FUZZ_PROFILE=long $(BIN)/python -m pytest -n 2 tests/fuzz $(ARGS)
+	SHAILOO_FUZZ_PROFILE=long $(BIN)/python -m pytest -n 2 --timeout 7200 tests/fuzz $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
