@@ -49,6 +49,7 @@ from hil.controller import ControllerError, ControllerInline, ControllerProcess
 from hil.device import DeviceUnit, build_device
 from hil.history import History, wait_until
 from hil.peripherals import Sheet
+from hil.poll_workers import PollWorker, SessionClient, logged_in
 from hil.station import DEFAULT_STATION, StationDescription, load_station, standard_station
 from hil.targets import VirtualBoard
 from hil.voters import (
@@ -145,7 +146,9 @@ class StationRig:
         self.setup_path = self.workdir / "station.json"
         self.data_dir = self.workdir / "data"
         self.log_dir = self.workdir / "logs"
-        self._http: httpx.Client | None = None
+        # The station's chair, whom the rig plays when it closes the polls.
+        self.chair = PollWorker("chair-1", "Training chair", "chair")
+        self._http: SessionClient | None = None
         self._blank: dict[str, tuple[Any, Any]] = {}
         self._render_lock = threading.Lock()
 
@@ -179,7 +182,7 @@ class StationRig:
         self._write_setup(sorted(fw_hashes))
         self._progress("starting the station controller")
         self.controller = self._start_controller()
-        self._http = httpx.Client(base_url=self.controller.url, timeout=60)
+        self._http = logged_in(self.controller.url, self.chair)
         for unit in self.units():
             self._progress(f"powering on {unit.name} ({unit.board.heap} heap)")
             unit.board.start()
@@ -227,6 +230,7 @@ class StationRig:
             ],
             "polls": "open",
             "firmware": fw_hashes,
+            "workers": [self.chair.setup_entry()],
         }
         self.setup_path.write_text(json.dumps(setup, indent=1) + "\n", encoding="utf-8")
 
@@ -311,20 +315,26 @@ class StationRig:
             raise RigError("the station is not running")
         return self.controller.url
 
-    def _client(self) -> httpx.Client:
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """A request in the chair's session; a session that ended (a long training day)
+        is opened again once."""
         if self._http is None:
             raise RigError("the station is not running")
-        return self._http
+        response = self._http.request(method, path, **kw)
+        if response.status_code == 401:
+            self.chair.login(self._http)
+            response = self._http.request(method, path, **kw)
+        return response
 
     def status(self) -> dict[str, Any]:
         """``GET /api/status``."""
-        response = self._client().get("/api/status")
+        response = self._request("GET", "/api/status")
         response.raise_for_status()
         return response.json()
 
     def close_polls(self, force: bool = False) -> dict[str, Any]:
         """``POST /api/polls/close``: the chair closes the polls; returns the results."""
-        response = self._client().post("/api/polls/close", params={"force": force})
+        response = self._request("POST", "/api/polls/close", params={"force": force})
         if response.status_code != 200:
             raise RigError(f"closing the polls failed ({response.status_code}): {response.text}")
         return response.json()

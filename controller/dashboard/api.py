@@ -18,6 +18,15 @@
 ``GET  /api/events``       ``text/event-stream``: an ``status`` event with the full
                            status at connect and after every change
 ``GET  /``                 the dashboard (``?lang=ky|ru|en``)
+``GET  /login``            the login page
+``POST /api/login``        ``{"worker", "pin", "code"}``: a session cookie and its CSRF token
+``POST /api/logout``       end the session
+``GET  /api/session``      who is logged in, the CSRF token, what the role may do
+``GET  /openapi.json``, ``/docs``  only where the station is started with API docs on
+
+Everything but the login needs a session, and each route a role
+(``controller.workers.permissions``); state-changing calls need the session's CSRF
+token in ``X-CSRF-Token`` and JSON bodies (``controller.dashboard.guard``).
 """
 
 from __future__ import annotations
@@ -27,20 +36,34 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from controller.dashboard import i18n
 from controller.dashboard.body_limits import BodyLimits
+from controller.dashboard.guard import COOKIE, AuditMiddleware, Guard, LoginRequired, read_json
 from controller.polls.adjudication import MAX_BODY, AdjudicationError
 from controller.polls.state import PollsError
+from controller.store import audit
+from controller.workers.permissions import actions_of
+from controller.workers.sessions import LoginRefused, Session, SessionLimits, Sessions
 
 if TYPE_CHECKING:
     from controller.station.app import Station
 
 HEARTBEAT_S = 15.0
+MAX_LOGIN_BODY = 1024
+MAX_OVERRIDE_BODY = 4096
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -48,12 +71,126 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(station: Station) -> FastAPI:
-    """The FastAPI application serving ``station``."""
-    app = FastAPI(title="Shailoo station controller", docs_url=None, redoc_url=None)
+def _session_doc(session: Session) -> dict[str, Any]:
+    worker = session.worker
+    return {
+        "worker": worker.id,
+        "name": worker.name,
+        "role": worker.role,
+        "csrf": session.csrf,
+        "actions": sorted(actions_of(worker.role)),
+    }
+
+
+def create_app(
+    station: Station, limits: SessionLimits | None = None, api_docs: bool = False
+) -> FastAPI:
+    """The FastAPI application serving ``station``; ``api_docs`` serves the OpenAPI
+    document and its page (to logged-in workers) at ``/openapi.json`` and ``/docs``."""
+    sessions = Sessions(station.setup.workers, limits or SessionLimits())
+    guard = Guard(sessions)
+    app = FastAPI(
+        title="Shailoo station controller",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(guard)],
+    )
+    app.state.sessions = sessions
+    app.add_middleware(AuditMiddleware, station=station)
+    # Outermost: a body too large or too deep is refused before anything reads it.
     app.add_middleware(BodyLimits)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     page = env.get_template("index.html")
+    login_page = env.get_template("login.html")
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    def language(request: Request, lang: str | None) -> str:
+        return i18n.pick(lang, request.cookies.get("lang"), request.headers.get("accept-language"))
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, lang: str | None = None) -> HTMLResponse:
+        """The login page."""
+        chosen = language(request, lang)
+        html = login_page.render(
+            lang=chosen,
+            t=i18n.TEXTS[chosen],
+            languages=i18n.LANGUAGES,
+            language_names=i18n.NAMES,
+            station=station.station,
+            mode=station.mode,
+        )
+        response = HTMLResponse(html)
+        if lang in i18n.LANGUAGES:
+            response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="strict")
+        return response
+
+    @app.post("/api/login")
+    async def login(request: Request) -> JSONResponse:
+        """Log in with ``{"worker", "pin", "code"}``: the session cookie, and in the body
+        the CSRF token every state-changing call must carry."""
+        body = await read_json(request, MAX_LOGIN_BODY)
+        if not isinstance(body, dict) or set(body) != {"worker", "pin", "code"} or not all(
+            isinstance(v, str) for v in body.values()
+        ):
+            raise HTTPException(
+                422, 'the body must be {"worker": text, "pin": text, "code": text}'
+            )
+        address = request.client.host if request.client else "unknown"
+        known = sessions.worker(body["worker"])
+        try:
+            session = await run_in_threadpool(
+                sessions.login, body["worker"], body["pin"], body["code"], address
+            )
+        except LoginRefused as refused:
+            await run_in_threadpool(
+                _audit_login, station, known.id if known else None, refused.reason
+            )
+            headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+            return JSONResponse({"detail": str(refused)}, refused.status, headers=headers)
+        await run_in_threadpool(_audit_login, station, session.worker.id, "ok")
+        response = JSONResponse(_session_doc(session))
+        response.set_cookie(
+            COOKIE,
+            session.token,
+            max_age=int(sessions.limits.absolute_s),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.post("/api/logout")
+    def logout(request: Request) -> JSONResponse:
+        """End this session."""
+        request.state.action = "session.logout"
+        sessions.logout(request.state.session)
+        response = JSONResponse({"logged_out": True})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/api/session")
+    def session_info(request: Request) -> dict[str, Any]:
+        """Who is logged in, the CSRF token and what the role may do."""
+        return _session_doc(request.state.session)
+
+    if api_docs:
+
+        @app.get("/openapi.json", include_in_schema=False)
+        def openapi_document() -> JSONResponse:
+            """The OpenAPI document of this API."""
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False)
+        def openapi_page() -> HTMLResponse:
+            """The OpenAPI document as a page."""
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
     @app.get("/api/status")
     def status() -> dict[str, Any]:
@@ -69,8 +206,10 @@ def create_app(station: Station) -> FastAPI:
             raise HTTPException(err.status, str(err)) from None
 
     @app.post("/api/polls/close")
-    def close_polls(force: bool = False) -> dict[str, Any]:
+    def close_polls(request: Request, force: bool = False) -> dict[str, Any]:
         """Close the polls; the body is the results document."""
+        if force:
+            guard.require(request, "polls.force_close")
         try:
             return station.close_polls(force=force)
         except PollsError as err:
@@ -90,15 +229,17 @@ def create_app(station: Station) -> FastAPI:
         return station.held_checkins()
 
     @app.post("/api/checkin/override")
-    def override_checkin(body: dict[str, Any]) -> dict[str, Any]:
+    async def override_checkin(request: Request) -> dict[str, Any]:
         """The chair issues a held check-in's ballot: ``{"txn", "reason"}``."""
         from controller.checkin.check_in import OverrideError
 
-        txn, reason = body.get("txn"), body.get("reason")
+        body = await read_json(request, MAX_OVERRIDE_BODY)
+        txn = body.get("txn") if isinstance(body, dict) else None
+        reason = body.get("reason") if isinstance(body, dict) else None
         if not isinstance(txn, str) or not isinstance(reason, str):
             raise HTTPException(422, "the body must be {\"txn\": text, \"reason\": text}")
         try:
-            return station.override_checkin(txn, reason)
+            return await run_in_threadpool(station.override_checkin, txn, reason)
         except OverrideError as err:
             raise HTTPException(err.status, str(err)) from None
 
@@ -147,6 +288,7 @@ def create_app(station: Station) -> FastAPI:
     @app.get("/api/events")
     async def events(request: Request) -> StreamingResponse:
         """Live status as server-sent events."""
+        session: Session = request.state.session
         sub = station.hub.subscribe()
 
         async def stream() -> AsyncIterator[str]:
@@ -156,6 +298,9 @@ def create_app(station: Station) -> FastAPI:
                 while not sub.closed:
                     changes = await sub.wait(HEARTBEAT_S)
                     if sub.closed or await request.is_disconnected():
+                        break
+                    if not sessions.alive(session):
+                        # Logged out or expired: the page learns it when it reconnects.
                         break
                     if changes:
                         yield _sse("status", await run_in_threadpool(station.status))
@@ -172,20 +317,23 @@ def create_app(station: Station) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def dashboard(request: Request, lang: str | None = None) -> HTMLResponse:
-        """The dashboard page in the chosen language."""
-        chosen = i18n.pick(
-            lang, request.cookies.get("lang"), request.headers.get("accept-language")
-        )
+        """The dashboard page in the chosen language, with what the worker's role may do."""
+        chosen = language(request, lang)
+        session: Session = request.state.session
+        can = actions_of(session.worker.role)
         current = station.status()
         closed = current["polls"] == "closed"
         results = flagged = None
-        if closed:
+        if closed and "results.view" in can:
             try:
                 results = station.results()
             except PollsError:
                 results = None  # closed, with results still to be produced
+        if closed and "adjudication.view" in can:
             flagged = station.flagged_ballots()
         html = page.render(
+            session=session,
+            can=can,
             lang=chosen,
             t=i18n.TEXTS[chosen],
             languages=i18n.LANGUAGES,
@@ -203,9 +351,17 @@ def create_app(station: Station) -> FastAPI:
     return app
 
 
+def _audit_login(station: Station, worker: str | None, outcome: str) -> None:
+    store = station.store
+    if store is None:
+        return
+    with store.tx() as conn:
+        audit.append(conn, "worker.login", None, worker=worker, outcome=outcome)
+
+
 def _adjudication_routes(station: Station) -> APIRouter:
-    """The commission's routes, on one router: the place to require a role once people
-    log in."""
+    """The commission's routes, on one router (their roles: ``adjudication.*`` in
+    ``controller.workers.permissions``)."""
     router = APIRouter(prefix="/api/adjudication")
 
     @router.get("")

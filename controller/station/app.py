@@ -54,6 +54,7 @@ from controller.store.database import Store, get_meta, set_meta
 if TYPE_CHECKING:
     from controller.printing.config import PrintSettings
     from controller.printing.service import PrintJob, ProtocolPrinter
+    from controller.workers.sessions import SessionLimits
 
 log = logging.getLogger("shailoo.controller")
 
@@ -94,6 +95,8 @@ class Station:
         reader: Reader | None = None,
         election_loader: ElectionLoader | None = None,
         printer: PrintSettings | None = None,
+        session_limits: SessionLimits | None = None,
+        api_docs: bool = False,
     ) -> None:
         self.setup = setup if isinstance(setup, StationSetup) else load_setup(setup)
         self.data_dir = Path(data_dir)
@@ -112,6 +115,8 @@ class Station:
         self._server: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self._close_lock = threading.Lock()
+        self._session_limits = session_limits
+        self._api_docs = api_docs
         self.printer: ProtocolPrinter | None = None
         if printer is not None:
             from controller.printing.service import ProtocolPrinter
@@ -242,7 +247,7 @@ class Station:
         sock.bind((self.http_host, self.http_port))
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self),
+            create_app(self, self._session_limits, self._api_docs),
             log_level="warning",
             timeout_graceful_shutdown=3,
             lifespan="off",

@@ -7,7 +7,8 @@
  "polls": "open" | "setup",
  "fingers": "fingers/"   (optional: a folder of <voter_id>.iso enrolled fingers),
  "firmware": ["<sha256 hex of an allowed firmware manifest>", ...],
- "return_marginal": true | false   (optional, true by default)}
+ "return_marginal": true | false   (optional, true by default),
+ "workers": [{"id", "name", "role", "pin", "totp"}, ...]   (poll workers who may log in)}
 ```
 
 Paths are relative to the setup file. ``polls`` is the state a fresh station starts
@@ -15,6 +16,8 @@ in; ``firmware`` (optional) lists the allowed firmware hashes, and a device repo
 any other hash is flagged, and in official mode quarantined. ``return_marginal``
 false makes the scanner take a ballot with an unclear mark straight into the box
 (flagged for the commission) instead of handing it back to the voter first.
+``workers`` (``controller.workers.roster``; written by ``shailoo workers add``) are
+the people who may log in to the dashboard and API; an official station needs a chair.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.workers.roster import Worker, WorkerError, parse_workers
 from protocol.canonical import within
 from protocol.topics import valid_id
 
@@ -61,6 +65,7 @@ class StationSetup:
     firmware: frozenset[str] | None
     fingers_path: Path | None = None
     return_marginal: bool = True
+    workers: tuple[Worker, ...] = ()
 
 
 def _is_hex(text: object, length: int) -> bool:
@@ -99,7 +104,7 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         raise SetupError(f"{source}: expected a JSON object")
     extra = set(data) - {
         "station", "mode", "election", "voters", "devices", "polls", "firmware", "fingers",
-        "return_marginal",
+        "return_marginal", "workers",
     }
     if extra:
         raise SetupError(f"{source}: unknown field(s) {', '.join(sorted(extra))}")
@@ -143,6 +148,12 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
     return_marginal = data.get("return_marginal", True)
     if not isinstance(return_marginal, bool):
         raise SetupError(f"{source}: return_marginal must be true or false")
+    try:
+        workers = parse_workers(data.get("workers", []), source)
+    except WorkerError as err:
+        raise SetupError(str(err)) from None
+    if mode == "official" and not any(w.role == "chair" for w in workers):
+        raise SetupError(f"{source}: an official station needs a chair among its workers")
     return StationSetup(
         path=base,
         station=station,
@@ -154,6 +165,7 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         firmware=allowed,
         fingers_path=fingers_path,
         return_marginal=return_marginal,
+        workers=workers,
     )
 
 

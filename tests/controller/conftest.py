@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from controller.station.app import Station
@@ -16,6 +17,7 @@ from tests.controller.helpers import (
     SimVoter,
     WireDevice,
     load_test_election,
+    login,
     make_voters,
     station_id,
     write_station,
@@ -33,6 +35,13 @@ class StationCtx:
     voters: list[SimVoter]
     broker: Broker
     clients: list[WireDevice] = field(default_factory=list)
+    sessions: list[httpx.Client] = field(default_factory=list)
+
+    def http(self, role: str = "chair") -> httpx.Client:
+        """An HTTP client logged in to the station as its worker of ``role``."""
+        client = login(self.station.url, role)
+        self.sessions.append(client)
+        return client
 
     def device(self, device_id: str, key: bytes | None = None) -> WireDevice:
         """A wire-speaking client for ``device_id`` (with its key unless another is given)."""
@@ -107,4 +116,6 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
     for ctx in made:
         for client in ctx.clients:
             client.close()
+        for session in ctx.sessions:
+            session.close()
         ctx.station.stop()

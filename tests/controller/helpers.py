@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.mrz_make import make_td1, make_td3
 from hil.history import wait_until as rig_wait_until
+from hil.poll_workers import PollWorker, SessionClient
 from protocol import envelope, topics
 from protocol.blob import BlobSender
 
@@ -110,6 +112,65 @@ def marked_ballot(
     return np.asarray(image, dtype=np.uint8)
 
 
+# -- poll workers ------------------------------------------------------------------------
+
+# One of each role, the same in every test station of a run (their PINs are hashed once).
+WORKERS: dict[str, PollWorker] = {
+    role: PollWorker(f"{role}-1", name, role)
+    for role, name in (
+        ("chair", "Aida Chair"),
+        ("secretary", "Bolot Secretary"),
+        ("member", "Cholpon Member"),
+        ("technician", "Daniyar Technician"),
+    )
+}
+# A TOTP code is taken once per station: the last step used, per (station URL, worker).
+_USED_STEPS: dict[tuple[str, str], int] = {}
+
+
+def worker_entries() -> list[dict[str, str]]:
+    """The test workers as a setup file lists them."""
+    return [w.setup_entry() for w in WORKERS.values()]
+
+
+def sign_in(client: httpx.Client, role: str = "chair") -> dict[str, Any]:
+    """Log ``client`` (its ``base_url`` a station) in as the worker of ``role``; it then
+    sends the session's CSRF token with every request. Returns the session document."""
+    template = WORKERS[role]
+    key = (str(client.base_url).rstrip("/"), template.id)
+    worker = PollWorker(
+        template.id, template.name, role, template.pin, template.secret,
+        last_step=_USED_STEPS.get(key, -1),
+    )
+    try:
+        return worker.login(client)
+    finally:
+        _USED_STEPS[key] = worker.last_step
+
+
+def code_for(url: str, role: str = "chair") -> str:
+    """A TOTP code of the worker of ``role`` that the station at ``url`` has not taken
+    yet (for a login typed in a browser); it counts as used from now on."""
+    template = WORKERS[role]
+    key = (url.rstrip("/"), template.id)
+    worker = PollWorker(template.id, template.name, role, template.pin, template.secret,
+                        last_step=_USED_STEPS.get(key, -1))
+    step, code = worker.next_code()
+    _USED_STEPS[key] = step
+    return code
+
+
+def login(url: str, role: str = "chair") -> SessionClient:
+    """An HTTP client for the station at ``url``, logged in as its worker of ``role``."""
+    client = SessionClient(base_url=url, timeout=60)
+    try:
+        sign_in(client, role)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 # -- station files ---------------------------------------------------------------------
 
 
@@ -189,8 +250,10 @@ def write_station(
     mode: str = "test",
     polls: str = "open",
     firmware: list[str] | None = None,
+    workers: list[dict[str, str]] | None = None,
 ) -> Path:
-    """Write station.json, election.json and voters.csv into ``folder``; return the setup path."""
+    """Write station.json, election.json and voters.csv into ``folder``; return the setup path.
+    The poll workers are ``WORKERS`` unless others are given."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "election.json").write_text(json.dumps(ELECTION_DOC, indent=1))
     (folder / "voters.csv").write_text(voters_csv(voters))
@@ -201,6 +264,7 @@ def write_station(
         "voters": "voters.csv",
         "devices": [{"id": d.id, "role": d.role, "key": d.key.hex()} for d in devices],
         "polls": polls,
+        "workers": worker_entries() if workers is None else workers,
     }
     if firmware is not None:
         setup["firmware"] = firmware

@@ -128,7 +128,7 @@ def test_fed_again_it_is_cast_and_flagged_for_after_closing(make_station) -> Non
     with pytest.raises(adjudication.AdjudicationError) as err:
         ctx.station.flagged_ballots()
     assert err.value.status == 409
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert http.get("/api/adjudication").status_code == 409
         [record] = _rows(ctx, "SELECT id FROM cvrs")
         assert http.get(f"/api/adjudication/{record[0]}/image").status_code == 404
@@ -163,7 +163,7 @@ def _decide(http: httpx.Client, record: str, decision: str, **extra: Any) -> htt
 def test_the_commission_decides_and_the_results_count_it(make_station, decision: str) -> None:
     ctx = _station(make_station)
     _cast_flagged(ctx)
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert http.post("/api/polls/close").status_code == 409
         [(record,)] = _rows(ctx, "SELECT id FROM cvrs")
         decided = _decide(http, record, decision)
@@ -300,7 +300,7 @@ def test_forged_broken_and_oversized_decisions_change_nothing(make_station) -> N
                  )["decision"] == "accept"
     assert _drop(scan, "scan-1-1-9", 2)["recorded"] is True
     [(clean,)] = _rows(ctx, f"SELECT id FROM cvrs WHERE id != '{record}'")
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         # Before closing: refused, the list is not even shown.
         assert _decide(http, record, "vote").status_code == 409
         http.post("/api/polls/close")
@@ -323,7 +323,8 @@ def test_forged_broken_and_oversized_decisions_change_nothing(make_station) -> N
         oversized = http.post(f"/api/adjudication/{record}", json=huge)
         assert oversized.status_code == 413
         chunked = http.post(f"/api/adjudication/{record}",
-                            content=iter([b"[" + b"1," * 10_000 + b"1]"]))
+                            content=iter([b"[" + b"1," * 10_000 + b"1]"]),
+                            headers={"content-type": "application/json"})
         assert chunked.status_code == 413
         listed = http.get("/api/adjudication").json()
         assert [b["record"] for b in listed["ballots"]] == [record]  # the clean one is not

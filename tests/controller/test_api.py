@@ -26,7 +26,7 @@ def _events(response: httpx.Response):
 
 def test_status_document(make_station) -> None:
     ctx = make_station(voters=7)
-    status = httpx.get(ctx.station.url + "/api/status").json()
+    status = ctx.http("technician").get("/api/status").json()
     assert status["station"] == ctx.station.station
     assert (status["mode"], status["polls"]) == ("test", "open")
     assert (status["voters"], status["checked_in"], status["cast"], status["pending"]) == (
@@ -50,7 +50,7 @@ def test_status_document(make_station) -> None:
 def test_events_stream_live_changes(make_station) -> None:
     ctx = make_station()
     term = ctx.device("term-1")
-    with httpx.Client(base_url=ctx.station.url, timeout=10) as http:
+    with ctx.http() as http:
         with http.stream("GET", "/api/events") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             events = _events(response)
@@ -68,9 +68,10 @@ def test_events_stream_live_changes(make_station) -> None:
 def test_open_streams_end_when_the_station_stops(make_station) -> None:
     ctx = make_station()
     ended = threading.Event()
+    http = ctx.http("member")
 
     def listen() -> None:
-        with httpx.stream("GET", ctx.station.url + "/api/events", timeout=30) as response:
+        with http.stream("GET", "/api/events", timeout=30) as response:
             for _ in response.iter_lines():
                 pass
         ended.set()
@@ -85,7 +86,7 @@ def test_open_streams_end_when_the_station_stops(make_station) -> None:
 
 def test_dashboard_languages_and_test_banner(make_station) -> None:
     ctx = make_station()
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http("member") as http:
         default = http.get("/")
         assert default.status_code == 200
         assert TEXTS["ky"]["test_banner"] in default.text and 'lang="ky"' in default.text
@@ -98,19 +99,19 @@ def test_dashboard_languages_and_test_banner(make_station) -> None:
         english = http.get("/", params={"lang": "en"})
         assert TEXTS["en"]["test_banner"] in english.text
         assert 'lang="en"' in http.get("/", params={"lang": "xx"}).text  # unknown: keep the last
-        fresh = httpx.get(ctx.station.url + "/", headers={"Accept-Language": "ru-RU,ru;q=0.9"})
+        fresh = ctx.http("member").get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9"})
         assert 'lang="ru"' in fresh.text
 
 
 def test_official_station_has_no_test_banner(make_station) -> None:
     ctx = make_station(mode="official", firmware=[])
-    page = httpx.get(ctx.station.url + "/", params={"lang": "en"}).text
+    page = ctx.http("member").get("/", params={"lang": "en"}).text
     assert TEXTS["en"]["test_banner"] not in page and TEXTS["en"]["official"] in page
 
 
 def test_dashboard_shows_results_after_closing(make_station) -> None:
     ctx = make_station()
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert 'id="results"' not in http.get("/").text
         checks = http.post("/api/polls/close").json()["checks"]
         page = http.get("/", params={"lang": "en"}).text

@@ -190,7 +190,7 @@ def test_chair_override_over_http(tmp_path: Path, enrolled_records) -> None:
 
     from controller.dashboard.api import create_app
     from controller.station.app import Station
-    from tests.controller.helpers import DeviceKey, station_id, write_station
+    from tests.controller.helpers import DeviceKey, sign_in, station_id, write_station
 
     sid = station_id("fp")
     voters = make_voters(3)
@@ -210,6 +210,7 @@ def test_chair_override_over_http(tmp_path: Path, enrolled_records) -> None:
                 "finger_mismatch"
             )
         client = TestClient(create_app(station))
+        sign_in(client, "chair")
         assert [h["txn"] for h in client.get("/api/checkin/held").json()] == ["h1"]
         assert client.get("/api/status").json()["held_for_chair"] == 1
         assert client.post("/api/checkin/override", json={"txn": "h1"}).status_code == 422

@@ -18,7 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -564,7 +563,7 @@ def test_api_serves_the_records_once_polls_close(make_station) -> None:
     image = marked_ballot(ctx.station.election, "s1", {"mayor": ["m-asel"], "council": ["c-1"]})
     assert scan.reply_to(scan.upload("scan-1-1-1", image)).body["decision"] == "accept"
     assert scan.request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1}).body["recorded"]
-    with httpx.Client(base_url=ctx.station.url, timeout=30) as http:
+    with ctx.http() as http:
         early = http.get("/api/cvr")
         assert early.status_code == 409 and "polls are closed" in early.json()["detail"]
         assert http.post("/api/polls/close").status_code == 200

@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from controller.dashboard.i18n import TEXTS
 from protocol import topics
-from tests.controller.helpers import marked_ballot
+from tests.controller.helpers import WORKERS, code_for, marked_ballot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -56,9 +56,28 @@ def _text(driver: webdriver.Chrome, element_id: str, expected: str, timeout: flo
     )
 
 
+def log_in(driver: webdriver.Chrome, url: str, role: str = "chair", lang: str = "en") -> None:
+    """Log in on the login page as the test worker of ``role``; land on the dashboard."""
+    driver.get(f"{url}/login?lang={lang}")
+    worker = WORKERS[role]
+    driver.find_element(By.ID, "worker").send_keys(worker.id)
+    driver.find_element(By.ID, "pin").send_keys(worker.pin)
+    driver.find_element(By.ID, "code").send_keys(code_for(url, role))
+    driver.find_element(By.ID, "login-button").click()
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        ec.presence_of_element_located((By.ID, "count-checked_in"))
+    )
+
+
 def test_dashboard_updates_live(make_station, browser: webdriver.Chrome) -> None:
     ctx = make_station()
+    # Without a session the dashboard is the login page.
     browser.get(ctx.station.url + "/?lang=en")
+    assert browser.current_url.endswith("/login")
+    assert browser.find_elements(By.ID, "login") and not browser.find_elements(By.ID, "polls")
+    log_in(browser, ctx.station.url)
+    browser.get(ctx.station.url + "/?lang=en")
+    assert TEXTS["en"]["worker_role_chair"] in browser.find_element(By.ID, "worker").text
     en = TEXTS["en"]
     assert en["test_banner"] in browser.find_element(By.ID, "mode-banner").text
     assert browser.find_element(By.ID, "count-checked_in").text == "0"
@@ -107,6 +126,7 @@ def test_dashboard_updates_live(make_station, browser: webdriver.Chrome) -> None
 
 def test_language_switch(make_station, browser: webdriver.Chrome) -> None:
     ctx = make_station()
+    log_in(browser, ctx.station.url, "member", "ky")
     browser.get(ctx.station.url + "/?lang=ky")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ky"
     assert TEXTS["ky"]["checked_in"] in browser.page_source
@@ -127,6 +147,7 @@ def test_the_commission_decides_an_unclear_mark_on_the_page(
     ctx = _station(make_station)
     _cast_flagged(ctx)
     ru = TEXTS["ru"]
+    log_in(browser, ctx.station.url, "chair", "ru")
     browser.get(ctx.station.url + "/?lang=ru")
     # While polls are open the page says nothing of flagged ballots.
     assert not browser.find_elements(By.ID, "adjudication")

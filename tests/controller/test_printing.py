@@ -715,12 +715,14 @@ def test_printer_endpoints(station_files: tuple[Path, Path], sim: SimPrinter) ->
     from fastapi.testclient import TestClient
 
     from controller.dashboard.api import create_app
+    from tests.controller.helpers import sign_in
 
     setup, data = station_files
     station = Station(setup, data, printer=settings_for(sim, language="en"))
     station.start(http=False, mqtt=False)
     try:
         client = TestClient(create_app(station))
+        sign_in(client, "chair")
         assert client.get("/api/printer").json()["state"] == "ready"
         refused = client.post("/api/results/print")
         assert refused.status_code == 409 and "close the polls" in refused.json()["detail"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.controller.helpers import marked_ballot
 
 BALLOTS = [
@@ -47,7 +45,7 @@ def _day(ctx, ballots=BALLOTS, drop: bool = True) -> None:
 def test_close_polls_tallies_the_day(make_station) -> None:
     ctx = make_station()
     _day(ctx)
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert http.get("/api/results").status_code == 409  # no tally while polls are open
         closed = http.post("/api/polls/close")
         assert closed.status_code == 200, closed.text
@@ -92,7 +90,7 @@ def test_pending_sheet_blocks_closing_unless_forced(make_station) -> None:
     _day(ctx, BALLOTS[:2], drop=False)
     scan = ctx.clients[1]
     scan.request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         refused = http.post("/api/polls/close")
         assert refused.status_code == 409 and "not dropped" in refused.json()["detail"]
         assert ctx.station.status()["polls"] == "open"
@@ -112,7 +110,7 @@ def test_failed_checks_are_reported(make_station) -> None:
     ctx.clients[1].request("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 3})
     with ctx.station.store.tx() as conn:  # someone edits the audit log behind the station's back
         conn.execute("UPDATE audit SET detail = '{}' WHERE id = 2")
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert http.get("/api/audit/verify").json() == {"intact": False, "first_bad_entry": 2}
         checks = http.post("/api/polls/close").json()["checks"]
     assert checks["scanner_counters_match_records"] is False
@@ -122,7 +120,7 @@ def test_failed_checks_are_reported(make_station) -> None:
 
 def test_open_polls_from_setup(make_station) -> None:
     ctx = make_station(polls="setup")
-    with httpx.Client(base_url=ctx.station.url) as http:
+    with ctx.http() as http:
         assert http.get("/api/status").json()["polls"] == "setup"
         assert http.post("/api/polls/close").status_code == 409  # never opened
         assert http.post("/api/polls/open").json() == {"polls": "open"}

@@ -10,14 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
-import httpx
-
 from controller.election.load import load_election
 from hil.broker import Broker, free_port
 from tests.conftest import ROOT
 from tests.controller.conftest import default_devices
 from tests.controller.helpers import (
     WireDevice,
+    login,
     make_voters,
     marked_ballot,
     station_id,
@@ -83,7 +82,8 @@ def test_serve_runs_a_station(tmp_path: Path, broker: Broker) -> None:
             lambda: out.has("dashboard at") or process.poll() is not None, 30, "controller start"
         )
         assert out.has(f"dashboard at http://127.0.0.1:{port}/"), out.lines
-        status = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
+        http = login(f"http://127.0.0.1:{port}")
+        status = http.get("/api/status").json()
         assert (status["station"], status["voters"], status["polls"]) == (sid, 3, "open")
 
         election = load_election(tmp_path / "election.json")
@@ -99,7 +99,8 @@ def test_serve_runs_a_station(tmp_path: Path, broker: Broker) -> None:
         finally:
             term.close()
             scan.close()
-        results = httpx.post(f"http://127.0.0.1:{port}/api/polls/close").json()
+        results = http.post("/api/polls/close").json()
+        http.close()
         assert results["contests"]["mayor"]["options"]["m-chyngyz"] == 1
         assert all(results["checks"].values())
     finally:
@@ -162,9 +163,9 @@ def test_killed_controller_loses_nothing_and_doubles_nothing(
             bodies = {json.dumps(r.body, sort_keys=True) for r in term.replies_to(seq)}
             assert len(bodies) == 1, seq  # a repeated answer is always the same answer
             assert json.loads(bodies.pop())["status"] == "issued"
-        status = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
-        assert status["checked_in"] == len(voters)
-        assert httpx.get(f"http://127.0.0.1:{port}/api/audit/verify").json()["intact"] is True
+        with login(f"http://127.0.0.1:{port}", "technician") as http:
+            assert http.get("/api/status").json()["checked_in"] == len(voters)
+            assert http.get("/api/audit/verify").json()["intact"] is True
     finally:
         term.close()
         process.send_signal(signal.SIGTERM)

@@ -8,8 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
+from hil.poll_workers import logged_in
 from hil.rig import StationRig, wait_idle
 from hil.voters import expected_contests, feed_sheet
 
@@ -77,7 +76,7 @@ def test_an_unclear_mark_is_shown_back_then_cast_flagged_and_decided(
     where, shown = feed_sheet(scanner, Sheet(image, DPI), 120)  # cast as it is
     assert where == "dropped" and shown is not None and shown["counter"] == 1, shown
     wait_idle(rig, 60)
-    with httpx.Client(base_url=rig.url, timeout=60) as http:
+    with logged_in(rig.url, rig.chair) as http:
         closing = http.post("/api/polls/close")
         assert closing.status_code == 409 and "flagged" in closing.json()["detail"]
         [ballot] = http.get("/api/adjudication").json()["ballots"]
