@@ -16,7 +16,8 @@ the target each runs on) says what to build, and ``start()`` walks it up::
 ``start()`` brings the station up in the order a poll worker would: the broker
 (Mosquitto when installed, else amqtt, unless one is passed in), the station files
 in a work directory (the example election, a generated voter list, one random key
-per device, the firmware hash the devices are allowed to run), the controller (a
+per device, the firmware hash the devices are allowed to run, a chair and a technician
+with random PINs and TOTP secrets: ``rig.chair``, ``rig.technician``), the controller (a
 ``shailoo controller serve`` process by default; ``controller="inline"`` runs it
 in this process, where tests can swap its ballot reader), then every device with
 its peripherals (``hil.device.build_device``), and waits until the controller lists
@@ -146,9 +147,12 @@ class StationRig:
         self.setup_path = self.workdir / "station.json"
         self.data_dir = self.workdir / "data"
         self.log_dir = self.workdir / "logs"
-        # The station's chair, whom the rig plays when it closes the polls.
+        # The chair closes the polls (logged in only then, so a trainee at the dashboard
+        # can use the chair's current code); the technician watches the status.
         self.chair = PollWorker("chair-1", "Training chair", "chair")
+        self.technician = PollWorker("tech-1", "Station technician", "technician")
         self._http: SessionClient | None = None
+        self._chair_http: SessionClient | None = None
         self._blank: dict[str, tuple[Any, Any]] = {}
         self._render_lock = threading.Lock()
 
@@ -182,7 +186,7 @@ class StationRig:
         self._write_setup(sorted(fw_hashes))
         self._progress("starting the station controller")
         self.controller = self._start_controller()
-        self._http = logged_in(self.controller.url, self.chair)
+        self._http = logged_in(self.controller.url, self.technician)
         for unit in self.units():
             self._progress(f"powering on {unit.name} ({unit.board.heap} heap)")
             unit.board.start()
@@ -230,7 +234,7 @@ class StationRig:
             ],
             "polls": "open",
             "firmware": fw_hashes,
-            "workers": [self.chair.setup_entry()],
+            "workers": [self.chair.setup_entry(), self.technician.setup_entry()],
         }
         self.setup_path.write_text(json.dumps(setup, indent=1) + "\n", encoding="utf-8")
 
@@ -288,9 +292,10 @@ class StationRig:
             except Exception:  # noqa: BLE001 - keep tearing down the rest
                 logging.getLogger("shailoo.hil").exception("stopping %s", unit.name)
         self.terminals, self.scanners = [], []
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        for client in (self._http, self._chair_http):
+            if client is not None:
+                client.close()
+        self._http = self._chair_http = None
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
@@ -315,15 +320,23 @@ class StationRig:
             raise RigError("the station is not running")
         return self.controller.url
 
-    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        """A request in the chair's session; a session that ended (a long training day)
-        is opened again once."""
-        if self._http is None:
+    def _request(
+        self, method: str, path: str, chair: bool = False, **kw: Any
+    ) -> httpx.Response:
+        """A request in the technician's session, or the chair's; a session that ended
+        (a long training day) is opened again once."""
+        if self._http is None or self.controller is None:
             raise RigError("the station is not running")
-        response = self._http.request(method, path, **kw)
+        if chair and self._chair_http is None:
+            self._chair_http = logged_in(self.controller.url, self.chair)
+        client, worker = (
+            (self._chair_http, self.chair) if chair else (self._http, self.technician)
+        )
+        assert client is not None
+        response = client.request(method, path, **kw)
         if response.status_code == 401:
-            self.chair.login(self._http)
-            response = self._http.request(method, path, **kw)
+            worker.login(client)
+            response = client.request(method, path, **kw)
         return response
 
     def status(self) -> dict[str, Any]:
@@ -334,7 +347,7 @@ class StationRig:
 
     def close_polls(self, force: bool = False) -> dict[str, Any]:
         """``POST /api/polls/close``: the chair closes the polls; returns the results."""
-        response = self._request("POST", "/api/polls/close", params={"force": force})
+        response = self._request("POST", "/api/polls/close", chair=True, params={"force": force})
         if response.status_code != 200:
             raise RigError(f"closing the polls failed ({response.status_code}): {response.text}")
         return response.json()

@@ -33,6 +33,8 @@ SUBCOMMANDS = {
     "printer": ("controller.printing.cli", "printer",
                 "Thermal printer: status, print the results protocol again."),
     "devices": ("drivers.discovery_cli", "devices", "Attached serial and USB devices."),
+    "workers": ("controller.workers.cli", "workers",
+                "Poll workers: enrol (PIN and TOTP secret), list, remove."),
 }
 
 

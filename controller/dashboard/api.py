@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 HEARTBEAT_S = 15.0
 MAX_LOGIN_BODY = 1024
+# Pages a person opens in the browser: without a session they lead to the login page.
+PAGES = frozenset({"/", "/docs"})
 MAX_OVERRIDE_BODY = 4096
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -106,9 +108,9 @@ def create_app(
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": exc.detail}, status_code=401)
-        return RedirectResponse("/login", status_code=303)
+        if request.url.path in PAGES:
+            return RedirectResponse("/login", status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=401)
 
     def language(request: Request, lang: str | None) -> str:
         return i18n.pick(lang, request.cookies.get("lang"), request.headers.get("accept-language"))
@@ -283,7 +285,7 @@ def create_app(
         ok, bad = station.verify_audit()
         return {"intact": ok, "first_bad_entry": bad}
 
-    app.include_router(_adjudication_routes(station))
+    _add_adjudication_routes(app, station)
 
     @app.get("/api/events")
     async def events(request: Request) -> StreamingResponse:
@@ -359,12 +361,13 @@ def _audit_login(station: Station, worker: str | None, outcome: str) -> None:
         audit.append(conn, "worker.login", None, worker=worker, outcome=outcome)
 
 
-def _adjudication_routes(station: Station) -> APIRouter:
-    """The commission's routes, on one router (their roles: ``adjudication.*`` in
-    ``controller.workers.permissions``)."""
-    router = APIRouter(prefix="/api/adjudication")
+def _add_adjudication_routes(app: FastAPI, station: Station) -> None:
+    """The commission's routes (their roles: ``adjudication.*`` in
+    ``controller.workers.permissions``). Added to the app itself, not through a router:
+    the app's route list is what the access rules are checked against."""
+    prefix = "/api/adjudication"
 
-    @router.get("")
+    @app.get(prefix)
     def flagged() -> dict[str, Any]:
         """The flagged ballots, in record-id order, and the protocol's counts."""
         try:
@@ -372,7 +375,7 @@ def _adjudication_routes(station: Station) -> APIRouter:
         except AdjudicationError as err:
             raise HTTPException(err.status, str(err)) from None
 
-    @router.post("/{record}")
+    @app.post(prefix + "/{record}")
     async def decide(record: str, request: Request) -> dict[str, Any]:
         """The commission's decision on marginal marks of one flagged ballot."""
         declared = request.headers.get("content-length")
@@ -392,12 +395,10 @@ def _adjudication_routes(station: Station) -> APIRouter:
         except AdjudicationError as err:
             raise HTTPException(err.status, str(err)) from None
 
-    @router.get("/{record}/image")
+    @app.get(prefix + "/{record}/image")
     def image(record: str) -> FileResponse:
         """The scan of a flagged ballot (404 for any other id, or while polls are open)."""
         path = station.flagged_image(record)
         if path is None:
             raise HTTPException(404, "no flagged ballot image with that id")
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
-
-    return router

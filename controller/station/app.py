@@ -12,6 +12,10 @@ the results protocol when the polls close, in the background, and prints it agai
 on ``print_results()``; ``printer_status()`` says whether the printer is ready, out
 of paper or open, and how the last print job ended.
 
+The dashboard and API need a poll worker's login (``controller.workers``):
+``session_limits`` sets how long a session lives, ``api_docs`` serves the OpenAPI
+document to logged-in workers.
+
 A station refuses to start on a data directory that belongs to another station,
 or whose election or voter list changed after ballots were issued: the records
 of a day are never silently mixed with another setup.

@@ -48,6 +48,11 @@ def controller() -> None:
     help="Thermal printer for the results protocol: a settings file, or "
     "usb:VID:PID, serial:/dev/ttyUSB0[:baud], tcp:host[:port], file:PATH.",
 )
+@click.option(
+    "--api-docs",
+    is_flag=True,
+    help="Serve the OpenAPI document (/openapi.json, /docs) to logged-in workers.",
+)
 def serve(
     setup_path: Path,
     data_dir: Path,
@@ -57,6 +62,7 @@ def serve(
     http_port: int,
     log_level: str,
     printer_spec: str | None,
+    api_docs: bool,
 ) -> None:
     """Run the controller until interrupted (Ctrl-C or SIGTERM)."""
     from controller.printing.config import PrintConfigError, load_settings, parse_settings
@@ -92,6 +98,7 @@ def serve(
             http_host=http_host,
             http_port=http_port,
             printer=printer,
+            api_docs=api_docs,
         ).start()
     except (SetupError, StationError, RuntimeError, OSError) as err:
         raise click.ClickException(str(err)) from None

@@ -94,6 +94,8 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
         firmware: list[str] | None = None,
         http: bool = True,
         reader: Any = None,
+        session_limits: Any = None,
+        api_docs: bool = False,
     ) -> StationCtx:
         sid = station_id()
         devs = devices or default_devices()
@@ -107,6 +109,8 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
             broker.port,
             reader=reader,
             election_loader=load_test_election,
+            session_limits=session_limits,
+            api_docs=api_docs,
         ).start(http=http)
         ctx = StationCtx(station, setup, data, {d.id: d for d in devs}, people, broker)
         made.append(ctx)
