@@ -121,25 +121,34 @@ class Guard:
         return session
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a decoded JSON value, stopping once past ``limit``."""
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+def _nesting(data: bytes, limit: int) -> int:
+    """How deep the brackets of a JSON text nest (outside strings), stopping past
+    ``limit``: measured before parsing, so no decoder recursion depends on the input."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
     return deepest
 
 
 async def read_json(request: Request, limit: int) -> Any:
     """The request's JSON body, read at most ``limit`` bytes far (413 beyond, 400 for
-    what is not JSON or nested deeper than any request of this API)."""
+    what is not JSON or nests deeper than any request of this API)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise HTTPException(413, f"the body is at most {limit} bytes")
@@ -148,16 +157,12 @@ async def read_json(request: Request, limit: int) -> Any:
         data += part
         if len(data) > limit:
             raise HTTPException(413, f"the body is at most {limit} bytes")
-    # Small and bounded in size, a body could still nest deep enough to hurt a
-    # recursive decoder: count brackets first.
-    if data.count(b"[") + data.count(b"{") > 4 * limit // 5 + MAX_JSON_DEPTH:
-        raise HTTPException(400, "the body is not JSON")
+    if _nesting(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise HTTPException(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise HTTPException(400, "the body is not JSON") from None
-    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise HTTPException(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
 
 
