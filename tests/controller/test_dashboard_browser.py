@@ -205,3 +205,37 @@ def test_the_commission_decides_an_unclear_mark_on_the_page(
     assert results["contests"]["mayor"]["options"][VOTES["mayor"][0]] == 1
     # Final: the decision is shown, no longer a form to change it.
     assert not browser.find_elements(By.CSS_SELECTOR, "form.flagged input[type=radio]")
+
+
+def test_login_refusal_roles_and_logout(make_station, browser: webdriver.Chrome) -> None:
+    ctx = make_station(voters=2)
+    url = ctx.station.url
+    en = TEXTS["en"]
+    browser.get(url + "/login?lang=en")
+    member = WORKERS["member"]
+    browser.find_element(By.ID, "worker").send_keys(member.id)
+    browser.find_element(By.ID, "pin").send_keys("00000000")
+    browser.find_element(By.ID, "code").send_keys("123456")
+    browser.find_element(By.ID, "login-button").click()
+    _text(browser, "login-error", en["login_refused"])
+    assert "login refused" in browser.find_element(By.ID, "login-error").text
+    assert browser.find_element(By.ID, "pin").get_attribute("value") == ""  # not kept
+    # A member sees the station but no button that changes it.
+    log_in(browser, url, "member")
+    assert TEXTS["en"]["worker_role_member"] in browser.find_element(By.ID, "worker").text
+    assert not browser.find_element(By.ID, "close-polls").is_displayed()
+    # The page's script itself cannot close the polls for a member: the station says no.
+    answer = browser.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "var t = document.querySelector('meta[name=csrf-token]').content;"
+        "fetch('/api/polls/close', {method: 'POST', headers: {'X-CSRF-Token': t}})"
+        ".then(function (r) { done(r.status); });"
+    )
+    assert answer == 403
+    # The session cookie is out of the page script's reach.
+    assert "shailoo_session" not in browser.execute_script("return document.cookie;")
+    browser.find_element(By.ID, "logout").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/login"))
+    browser.get(url + "/")
+    assert browser.current_url.endswith("/login")
+    assert ctx.http("member").get("/api/status").json()["polls"] == "open"
