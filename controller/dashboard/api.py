@@ -150,9 +150,10 @@ def create_app(
                 sessions.login, body["worker"], body["pin"], body["code"], address
             )
         except LoginRefused as refused:
-            await run_in_threadpool(
-                _audit_login, station, known.id if known else None, refused.reason
-            )
+            if refused.status != 429:
+                await run_in_threadpool(
+                    _audit_login, station, known.id if known else None, refused.reason
+                )
             headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
             return JSONResponse({"detail": str(refused)}, refused.status, headers=headers)
         await run_in_threadpool(_audit_login, station, session.worker.id, "ok")

@@ -32,7 +32,8 @@ MAX_SESSIONS = 64
 
 class LoginRefused(Exception):
     """A login was refused: ``status`` (401 wrong credentials, 429 locked), a message
-    safe to show, and the reason kept for the audit log."""
+    safe to show, and the reason kept for the audit log (a 429 needs no entry: the
+    failure that set the lock has one, and a guesser must not fill the log)."""
 
     def __init__(self, status: int, message: str, reason: str, retry_after: int = 0) -> None:
         super().__init__(message)
@@ -101,13 +102,16 @@ class Sessions:
             return 0
         return max(1, int(entry.locked_until - now + 0.999))
 
-    def _fail(self, key: str, now: float) -> None:
+    def _fail(self, key: str, now: float) -> bool:
+        """Count a failure of ``key``; True when it locks ``key`` now."""
         entry = self._failures.setdefault(key, _Failures())
         entry.count += 1
         if entry.count >= MAX_FAILURES:
             entry.locked_until = now + min(MAX_LOCK_S, LOCK_S * 2**entry.locks)
             entry.locks += 1
             entry.count = 0
+            return True
+        return False
 
     def login(self, worker_id: object, pin: object, code: object, address: str) -> Session:
         """A new session for the worker whose PIN and current code these are, or
@@ -139,8 +143,9 @@ class Sessions:
             elif step <= self._last_step.get(worker.id, -1):
                 reason = "code already used"
             if reason is not None:
-                for key in keys:
-                    self._fail(key, now)
+                locks = [key.split(":")[0] for key in keys if self._fail(key, now)]
+                if locks:
+                    reason += f"; {' and '.join(locks)} now locked"
                 raise LoginRefused(
                     401,
                     "login refused: the worker id, PIN or code is wrong, or the code was "
