@@ -202,11 +202,9 @@ def run_demo(
             raise
         echo("")
         echo(f"Station dashboard: {rig.url}/   (open it in a browser)")
-        echo(
-            f"Log in as the chair: worker {rig.chair.id}, PIN {rig.chair.pin}, and the code of"
-            f" TOTP secret {rig.chair.secret} (an authenticator app), or of\n"
-            f"  shailoo workers code --setup {rig.setup_path} --id {rig.chair.id}"
-        )
+        echo(f"Log in as the chair: worker {rig.chair.id}, PIN {rig.chair.pin}, and the code")
+        echo(f"  of TOTP secret {rig.chair.secret} in an authenticator app, or shown by")
+        echo(f"  shailoo workers code --setup {rig.setup_path} --id {rig.chair.id}")
         echo(rig.describe())
         echo(f"station up in {time.monotonic() - started:.1f} s; {count} voters are coming")
         echo("")
