@@ -191,6 +191,8 @@ class Station:
         except BaseException:
             self.stop()
             raise
+        if not self.setup.workers:
+            log.warning("the setup lists no poll workers: nobody can log in to the dashboard")
         log.info("station %s (%s mode) running at %s", self.station, self.mode, self.url)
         return self
 

@@ -10,6 +10,9 @@ import time
 from typing import Any
 
 import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.workers.roster import TOTP_STEP, code_at
 from controller.workers.sessions import MAX_FAILURES, SessionLimits
@@ -217,3 +220,67 @@ def test_the_dashboard_without_a_session_is_the_login_page(make_station) -> None
     assert 'id="close-polls" data-action="polls.close" hidden' in page
     chair_page = ctx.http("chair").get("/?lang=en").text
     assert 'id="close-polls" data-action="polls.close" >' in chair_page
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=JSON_VALUES)
+def test_nesting_is_measured_like_the_decoder_sees_it(value: Any) -> None:
+    from controller.dashboard.guard import _nesting
+
+    def depth(v: Any) -> int:
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        return 0
+
+    text = json.dumps(value).encode()
+    assert _nesting(text, 100) == depth(value)
+
+
+@pytest.fixture(scope="module")
+def login_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app of a station that is not connected to anything: only its login is used."""
+    from fastapi.testclient import TestClient
+
+    from controller.dashboard.api import create_app
+    from controller.station.app import Station
+    from tests.controller.conftest import default_devices
+    from tests.controller.helpers import load_test_election, make_voters, station_id
+    from tests.controller.helpers import write_station as write
+
+    folder = tmp_path_factory.mktemp("login")
+    sid = station_id()
+    setup = write(folder, sid, default_devices(), make_voters(2))
+    station = Station(setup, folder / "data", election_loader=load_test_election)
+    station.start(http=False, mqtt=False)
+    try:
+        yield TestClient(create_app(station))
+    finally:
+        station.stop()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({"worker": st.text(max_size=40), "pin": st.text(max_size=20),
+                           "code": st.text(max_size=8)}),
+    st.binary(max_size=300),
+))
+def test_any_login_body_gets_a_clear_refusal(login_app: Any, body: Any) -> None:
+    if isinstance(body, bytes):
+        answer = login_app.post("/api/login", content=body,
+                                headers={"content-type": "application/json"})
+    else:
+        answer = login_app.post("/api/login", json=body)
+    assert answer.status_code in (400, 401, 413, 422, 429), (body, answer.text)
+    assert isinstance(answer.json()["detail"], str) and "set-cookie" not in answer.headers
