@@ -230,22 +230,6 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(value=JSON_VALUES)
-def test_nesting_is_measured_like_the_decoder_sees_it(value: Any) -> None:
-    from controller.dashboard.guard import _nesting
-
-    def depth(v: Any) -> int:
-        if isinstance(v, dict):
-            return 1 + max((depth(x) for x in v.values()), default=0)
-        if isinstance(v, list):
-            return 1 + max((depth(x) for x in v), default=0)
-        return 0
-
-    text = json.dumps(value).encode()
-    assert _nesting(text, 100) == depth(value)
-
-
 @pytest.fixture(scope="module")
 def login_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The app of a station that is not connected to anything: only its login is used."""

@@ -4,8 +4,6 @@ refused with a 4xx and the station's state is what it was."""
 
 from __future__ import annotations
 
-import httpx
-
 from controller.dashboard.body_limits import MAX_BODY_BYTES
 from tests.fuzz.strategies import deep
 
@@ -14,9 +12,8 @@ ROUTES = ("/api/checkin/override", "/api/polls/close", "/api/adjudication/x")
 
 def test_deep_large_and_endless_bodies_are_refused_and_change_nothing(make_station) -> None:
     ctx = make_station(voters=3)
-    base = ctx.station.url
-    before = httpx.get(base + "/api/status").json()
-    with httpx.Client(base_url=base, timeout=20) as http:
+    with ctx.http() as http:
+        before = http.get("/api/status").json()
         for route in ROUTES:
             deep_body = '{"txn":%s}' % deep(20_000)
             answer = http.post(route, content=deep_body,
@@ -32,6 +29,6 @@ def test_deep_large_and_endless_bodies_are_refused_and_change_nothing(make_stati
                     yield b"x" * 65536
 
             assert http.post(route, content=pieces()).status_code == 413
-    after = httpx.get(base + "/api/status").json()
+        after = http.get("/api/status").json()
     assert after["polls"] == before["polls"] == "open"
     assert (after["checked_in"], after["cast"]) == (before["checked_in"], before["cast"])
