@@ -98,7 +98,6 @@ def create_app(
         openapi_url=None,
         dependencies=[Depends(guard)],
     )
-    app.state.sessions = sessions
     app.add_middleware(AuditMiddleware, station=station)
     # Outermost: a body too large or too deep is refused before anything reads it.
     app.add_middleware(BodyLimits)
@@ -109,7 +108,9 @@ def create_app(
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.url.path in PAGES:
-            return RedirectResponse("/login", status_code=303)
+            lang = request.query_params.get("lang")
+            where = f"/login?lang={lang}" if lang in i18n.LANGUAGES else "/login"
+            return RedirectResponse(where, status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=401)
 
     def language(request: Request, lang: str | None) -> str:

@@ -73,7 +73,7 @@ def test_dashboard_updates_live(make_station, browser: webdriver.Chrome) -> None
     ctx = make_station()
     # Without a session the dashboard is the login page.
     browser.get(ctx.station.url + "/?lang=en")
-    assert browser.current_url.endswith("/login")
+    assert browser.current_url.endswith("/login?lang=en")
     assert browser.find_elements(By.ID, "login") and not browser.find_elements(By.ID, "polls")
     log_in(browser, ctx.station.url)
     browser.get(ctx.station.url + "/?lang=en")

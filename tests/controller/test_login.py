@@ -211,7 +211,9 @@ def test_logout_ends_the_session_and_its_event_stream(make_station) -> None:
 def test_the_dashboard_without_a_session_is_the_login_page(make_station) -> None:
     ctx = make_station(voters=2)
     page = httpx.get(ctx.station.url + "/?lang=ru")
-    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert page.status_code == 303 and page.headers["location"] == "/login?lang=ru"
+    odd = httpx.get(ctx.station.url + "/?lang=//evil.example")
+    assert odd.headers["location"] == "/login"
     login = httpx.get(ctx.station.url + "/login?lang=ru")
     assert login.status_code == 200 and 'id="login"' in login.text
     assert "Вход для членов комиссии" in login.text and ctx.station.station in login.text
