@@ -58,11 +58,11 @@ class Worker:
     pin_hash: str
     totp_secret: str
 
-    def check_pin(self, pin: str) -> bool:
+    def check_pin(self, pin: object) -> bool:
         """True when ``pin`` is this worker's PIN (constant-time compare of the hashes)."""
         return verify_pin(self.pin_hash, pin)
 
-    def code_step(self, code: str, now: float | None = None) -> int | None:
+    def code_step(self, code: object, now: float | None = None) -> int | None:
         """The TOTP time step that ``code`` belongs to, if it is valid now; else None."""
         return totp_step(self.totp_secret, code, now)
 

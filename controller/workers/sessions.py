@@ -130,8 +130,8 @@ class Sessions:
             burn_pin_time(pin)
             pin_ok, step = False, None
         else:
-            pin_ok = worker.check_pin(pin)  # type: ignore[arg-type]
-            step = worker.code_step(code, self.wall()) if pin_ok else None  # type: ignore[arg-type]
+            pin_ok = worker.check_pin(pin)
+            step = worker.code_step(code, self.wall()) if pin_ok else None
         with self._lock:
             reason = None
             if worker is None:

@@ -208,6 +208,16 @@ def test_logout_ends_the_session_and_its_event_stream(make_station) -> None:
     assert reused.status_code == 401
 
 
+def test_a_restarted_controller_forgets_every_session(make_station) -> None:
+    ctx = make_station(voters=2)
+    http = ctx.http("member")
+    assert http.get("/api/status").status_code == 200
+    ctx.restart()
+    http.base_url = ctx.station.url  # a new port; the same cookie
+    answer = http.get("/api/status")
+    assert answer.status_code == 401 and "no such session" in answer.json()["detail"]
+
+
 def test_the_dashboard_without_a_session_is_the_login_page(make_station) -> None:
     ctx = make_station(voters=2)
     page = httpx.get(ctx.station.url + "/?lang=ru")
