@@ -115,10 +115,9 @@ class Guard:
     def require(self, request: Request, action: str) -> Session:
         """A further action a route needs in some cases (closing with force, say)."""
         session: Session = request.state.session
+        request.state.action = action  # what the audit entry names, refused or done
         if not allowed(session.worker.role, action):
-            request.state.action = action
             raise HTTPException(403, f"a {session.worker.role} may not do {action}")
-        request.state.action = action
         return session
 
 
