@@ -24,6 +24,8 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # name -> (module, attribute, one-line help)
 SUBCOMMANDS = {
     "controller": ("controller.station.cli", "controller", "Run the station controller."),
+    "broker": ("controller.broker.cli", "broker",
+               "Station broker: CA, certificates, accounts, ACL, mosquitto.conf."),
     "demo": ("hil.cli", "demo", "Run a whole training station on this machine."),
     "ballots": ("controller.ballots.cli", "ballots", "Render and read ballots."),
     "id": ("drivers.id_cli", "id_group", "ID documents: parse machine-readable zones."),
