@@ -56,8 +56,9 @@ def _boot_free(board) -> int:
 def _device(broker, flash: Path, name: str, role: str, uarts: dict[str, str]) -> DeviceUnit:
     """A device built as the rig builds it, on a board that stays off when it exits."""
     wanted = parse_device({"id": name, "role": role, "uarts": uarts})
+    broker.add_device(STATION, name, make_key(name))
     return build_device(wanted, STATION, broker.host, broker.port, make_key(name),
-                        flash / name, auto_restart=False)
+                        flash / name, auto_restart=False, broker_ca=broker.ca_der)
 
 
 def _sheet(width: int, height: int) -> Sheet:
@@ -73,7 +74,7 @@ def terminal(broker, flash: Path, name: str, equipped: bool,
     if equipped:
         uarts.update(finger="fingerprint-sensor", printer="printer")
     unit = _device(broker, flash, name, "idterminal", uarts)
-    ctl = FakeController(broker.host, broker.port, [name])
+    ctl = FakeController(broker, [name])
     ctl.handlers["checkin.request"] = checkin_answer
     try:
         unit.board.start()
@@ -87,7 +88,8 @@ def terminal(broker, flash: Path, name: str, equipped: bool,
                 personal_number="2140219850%04d" % n))
             shown = unit.display.wait_screen(("checkin", "error"), 60, start=start)
             if shown["screen"] != "checkin":
-                raise RuntimeError(f"check-in {n} of {name} ended in {shown}")
+                console = "\n".join(unit.board.console.items()[-25:])
+                raise RuntimeError(f"check-in {n} of {name} ended in {shown}:\n{console}")
         lows = [int(m.group(2)) for line in unit.board.console.items()
                 if (m := ANSWER.search(line))]
         if len(lows) != checkins:
@@ -102,7 +104,7 @@ def scanner(broker, flash: Path, name: str, sheets: int) -> tuple[int, list[int]
     """Boot one scanner and feed it ``sheets`` sheets; free heap after boot and per sheet."""
     unit = _device(broker, flash, name, "scanner", {"scan": "scan-engine", "display": "display"})
     board, display = unit.board, unit.display
-    ctl = FakeController(broker.host, broker.port, [name])
+    ctl = FakeController(broker, [name])
     try:
         board.start()
         boot = _boot_free(board)
@@ -125,9 +127,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheets", type=int, default=3)
     parser.add_argument("--checkins", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--link", choices=("tls", "clear", "both"), default="tls",
+        help="tls: the station's Mosquitto (TLS, accounts); clear: the training broker "
+        "(amqtt, no TLS), the figure TLS is compared with; both: one after the other",
+    )
     args = parser.parse_args(argv)
+    for link in ("tls", "clear") if args.link == "both" else (args.link,):
+        print(f"-- link: {link}")
+        measure(args, link)
+    return 0
+
+
+def measure(args: argparse.Namespace, link: str) -> None:
+    """Run the boards on one kind of link and print the figures."""
     plain, plain_low, equipped, scan_boot, scan_sheet = [], [], [], [], []
-    with start_broker() as broker, tempfile.TemporaryDirectory(prefix="shailoo-heap-") as tmp:
+    kind = "mosquitto" if link == "tls" else "amqtt"
+    with start_broker(kind) as broker, tempfile.TemporaryDirectory(prefix="shailoo-heap-") as tmp:
         for run in range(args.runs):
             free, lows = terminal(broker, Path(tmp), f"heap-term-{run}", False, args.checkins)
             plain.append(free)
@@ -145,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scanner 128 KB, free after boot: min {min(scan_boot)} max {max(scan_boot)}")
     print(f"scanner 128 KB, free at the start of a sheet: min {min(scan_sheet)} "
           f"max {max(scan_sheet)} ({len(scan_sheet)} sheets)")
-    return 0
 
 
 if __name__ == "__main__":

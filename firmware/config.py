@@ -4,7 +4,7 @@ Keys (see docs/wire.md and the provisioning tools)::
 
     {"device": id, "role": "idterminal" | "scanner", "station": id,
      "key": 64 hex digits (the 32-byte HMAC key), "broker": {"host", "port",
-     optional "username", "password"}, "board": "unix" | "esp32s3",
+     "ca", optional "username", "password"}, "board": "unix" | "esp32s3",
      "uart": {name: path or pin description}, "keepalive": 30}
 
 Optional tuning keys: ``reply_timeout`` (seconds a terminal waits for a check-in
@@ -22,10 +22,19 @@ finger, default 3), ``finger_timeout`` (seconds to wait for the finger on each
 attempt, default 10), ``slip_wait`` (seconds a slip waits for a printer fault to be
 cleared before the poll worker is asked to write the row by hand, default 120).
 
+``broker.ca`` is the station CA's certificate (base64 of its DER form, as
+``shailoo broker config`` writes it in ``device-broker.json``): the device connects
+over TLS and only to a broker whose certificate that CA signed, for the host name or
+address in ``broker.host``. Without it the device connects in clear, which only the
+training broker of a machine without Mosquitto accepts. The user name is the device
+id and the password is derived from the key (``protocol.broker_login``) unless the
+configuration names others.
+
 Every problem is reported as a ``ConfigError`` naming the key and what is wrong;
 nothing is guessed or defaulted for the required keys.
 """
 
+import binascii
 import json
 
 from protocol.canonical import within
@@ -45,6 +54,25 @@ _HEXDIGITS = "0123456789abcdefABCDEF"
 # deeper is not one, and must not take the heap a device boots with.
 MAX_CONFIG = 16384
 MAX_CONFIG_DEPTH = 4
+MAX_CA = 4096  # base64 characters: a P-256 CA is about 600, an RSA-4096 one about 2000
+
+
+def _check_ca(text):
+    """Raise ``ConfigError`` unless ``text`` is base64 of one DER certificate."""
+    if not isinstance(text, str) or not text or len(text) > MAX_CA:
+        raise ConfigError("'broker.ca' must be the station CA certificate as base64 DER "
+                          "(at most %d characters)" % MAX_CA)
+    try:
+        der = binascii.a2b_base64(text)
+    except ValueError:
+        raise ConfigError("'broker.ca' is not valid base64")
+    # A DER certificate is one SEQUENCE with a long-form length that covers the rest.
+    if len(der) < 4 or der[0] != 0x30 or der[1] not in (0x81, 0x82):
+        raise ConfigError("'broker.ca' is not a DER certificate (a PEM file needs its "
+                          "base64 body only)")
+    size = der[2] + 3 if der[1] == 0x81 else (der[2] << 8 | der[3]) + 4
+    if size != len(der):
+        raise ConfigError("'broker.ca' is truncated or has bytes after the certificate")
 
 
 class ConfigError(Exception):
@@ -90,8 +118,10 @@ def check(cfg):
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ConfigError("'broker.port' must be a TCP port (1-65535), not %r" % (port,))
     for name in ("username", "password"):
-        if name in broker and not isinstance(broker[name], str):
-            raise ConfigError("'broker.%s' must be a string" % name)
+        if name in broker and (not isinstance(broker[name], str) or not broker[name]):
+            raise ConfigError("'broker.%s' must be a non-empty string" % name)
+    if "ca" in broker:
+        _check_ca(broker["ca"])
     uart = cfg["uart"]
     if not isinstance(uart, dict):
         raise ConfigError("'uart' must be an object mapping UART names to ports")

@@ -14,6 +14,12 @@
 * Presence: a retained ``online`` status on every connect, the will publishes
   ``offline``. ``hello`` (role, firmware version, firmware hash, boot counter)
   follows every connect.
+* The status is a signed envelope (type ``status``) whose ``seq`` is a status
+  counter: each connect takes a fresh number ``c`` from the sequence store (strictly
+  increasing across restarts), the statuses of that connection carry ``c * 1024 + n``
+  and its will ``c * 1024 + 1023``. The will is thus newer than every status of its
+  connection and older than any of the next, so the controller, which takes only a
+  counter above the last it accepted, never takes an old status replayed.
 * Faults of the device's peripherals (``set_fault(part, code)``: a printer out of
   paper, a jammed scan engine) ride in that retained status as ``"faults": {part:
   code}``, republished whenever they change, so the station's dashboard shows what
@@ -36,13 +42,15 @@ from firmware.mqtt import MQTTClient
 from protocol import envelope
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
-from protocol.messages import HELLO, HELLO_ACK
+from protocol.messages import HELLO, HELLO_ACK, STATUS
 from protocol.replay import DUPLICATE, NEW, ReplayWindow
 
 # Replies that arrived before anyone waited for them (e.g. after a restart); each
 # holds about 1 KB of a small heap, so only a few are kept.
 _KEPT_REPLIES = const(4)
 _MAX_INCOMING = const(8192)
+# Status counters per connection; the last one is the will's.
+_STATUS_SLOTS = const(1024)
 
 
 def _log(*args):
@@ -52,7 +60,9 @@ def _log(*args):
 class Link:
     """Signs, sends, receives and verifies the device's messages."""
 
-    def __init__(self, config, seqstore, outbox, fw):
+    def __init__(self, config, seqstore, outbox, fw, tls=None):
+        """``tls``: the broker's TLS context (made at boot, ``firmware.main``); None
+        connects in clear. User name and password come from ``config["broker"]``."""
         self.device = config["device"]
         self.station = config["station"]
         self.role = config["role"]
@@ -68,15 +78,18 @@ class Link:
         self.down_topic = topics.down(self.station, self.device)
         self.status_topic = topics.status(self.station, self.device)
         broker = config["broker"]
+        if tls is None:
+            _log("no broker CA in the configuration: connecting WITHOUT TLS")
         self.mqtt = MQTTClient(
             self.device,
             broker["host"],
             broker["port"],
             keepalive=config["keepalive"],
             clean=False,
-            will=(self.status_topic, self._status("offline"), 1, True),
+            will=self._will,
             username=broker.get("username"),
             password=broker.get("password"),
+            tls=tls,
             on_message=self._on_message,
             on_connect=self._on_connect,
             max_incoming=_MAX_INCOMING,
@@ -84,6 +97,8 @@ class Link:
         self.mqtt.subscribe(self.down_topic, 1)
         self.window = ReplayWindow(64)
         self.hello_ack = None
+        self._status_base = 0
+        self._status_n = 0
         self.refused = 0
         self._replies = {}
         self._order = []
@@ -100,11 +115,29 @@ class Link:
         if free < self.low:
             self.low = free
 
-    def _status(self, state):
+    def _status(self, state, counter):
+        """The signed status envelope with ``counter``."""
         status = {"fw": self.fw["version"], "role": self.role, "state": state}
         if self.faults and state == "online":
             status["faults"] = self.faults
-        return dumps(status)
+        return envelope.seal(self.key, self.device, envelope.UP, counter, STATUS, status)
+
+    def _will(self):
+        """The will of the connection about to open (``MQTTClient`` asks at each connect)."""
+        self._status_base = self.seqstore.next() * _STATUS_SLOTS
+        self._status_n = 0
+        offline = self._status("offline", self._status_base + _STATUS_SLOTS - 1)
+        return (self.status_topic, offline, 1, True)
+
+    async def _publish_status(self):
+        """Publish the retained ``online`` status under the connection's next counter."""
+        if self._status_n >= _STATUS_SLOTS - 1:
+            # Every counter below the will's is used: a new connection brings new ones.
+            self.mqtt._drop("status counters of this connection used up")
+            return
+        counter = self._status_base + self._status_n
+        self._status_n += 1
+        await self.mqtt.publish(self.status_topic, self._status("online", counter), 1, True)
 
     def set_fault(self, part, code):
         """Report a fault of ``part`` (e.g. ``"printer"``, ``"paper-out"``); None clears it."""
@@ -125,7 +158,7 @@ class Link:
             await self._faults_changed.wait()
             self._faults_changed.clear()
             try:
-                await self.mqtt.publish(self.status_topic, self._status("online"), 1, True)
+                await self._publish_status()
             except Exception as err:  # noqa: BLE001 - the next connect publishes it again
                 _log("status not published:", err)
 
@@ -182,7 +215,7 @@ class Link:
 
     async def _on_connect(self, session):
         try:
-            await self.mqtt.publish(self.status_topic, self._status("online"), 1, True)
+            await self._publish_status()
             body = {
                 "role": self.role,
                 "fw": self.fw["version"],

@@ -56,6 +56,38 @@ def _boot():
     return config, fw
 
 
+def _broker(config):
+    """Complete the broker login and make the TLS context, at boot while the heap is
+    whole: Mbed TLS allocates the context as one block of about 2.5 KB (in the unix
+    port's heap; on the ESP32 in ESP-IDF's), which a running terminal no longer has.
+
+    The password, unless the configuration names one, is derived from the key
+    (``protocol.broker_login``); the modules that do this are dropped again.
+    """
+    import binascii
+
+    broker = config["broker"]
+    if "username" not in broker:
+        broker["username"] = config["device"]
+    if "password" not in broker:
+        from protocol.broker_login import device_password
+
+        broker["password"] = device_password(binascii.unhexlify(config["key"]))
+    # Popped: the context holds the parsed certificate, the text would only take heap.
+    ca = broker.pop("ca", None)
+    tls = None
+    if ca is not None:
+        from firmware.broker_tls import client_context
+
+        tls = client_context(binascii.a2b_base64(ca))
+    for name in ("protocol.broker_login", "firmware.broker_tls"):
+        package, _, attr = name.partition(".")
+        sys.modules.pop(name, None)
+        if hasattr(sys.modules.get(package), attr):
+            delattr(sys.modules[package], attr)
+    return tls
+
+
 def _warm(names):
     if not names:
         return
@@ -79,21 +111,23 @@ def main():
     config, fw = _boot()
     gc.collect()
     scratch = _scratch(config)
+    tls = _broker(config)
+    gc.collect()  # the CA's text and DER are garbage now: free them before more code loads
     _warm([OVERLAYS[name] for name in OVERLAYS if name in config["uart"]])
     board = _board(config)
     if config["role"] == "idterminal":
         from firmware.apps.idterminal import run
     else:
         from firmware.apps.scanner import run
-    asyncio.run(_start(config, fw, board, run, scratch))
+    asyncio.run(_start(config, fw, board, run, scratch, tls))
 
 
-async def _start(config, fw, board, run, scratch):
+async def _start(config, fw, board, run, scratch, tls):
     from firmware.runtime import Device, unload
 
     try:
         await board.start()
-        device = Device(config, fw, board, scratch)
+        device = Device(config, fw, board, scratch, tls)
         # Each module took the message type names it uses, the link has made its
         # topics and the board profile is loaded: the modules that name every type,
         # build topics and choose a profile would only hold heap from here on.

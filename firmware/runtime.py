@@ -38,9 +38,10 @@ def unload(names):
 class Device:
     """The services an app uses: ``board``, ``config``, ``seq``, ``outbox``, ``link``,
     ``display``, ``fw``, ``scratch`` (the app's large buffer, allocated at boot, or
-    None), and ``path(name)`` for its own state files."""
+    None), and ``path(name)`` for its own state files. ``tls`` is the broker's TLS
+    context when the boot made one (see ``firmware.link.Link``)."""
 
-    def __init__(self, config, fw, board, scratch=None):
+    def __init__(self, config, fw, board, scratch=None, tls=None):
         self.config = config
         self.board = board
         self.scratch = scratch
@@ -51,7 +52,7 @@ class Device:
         self.seq = SeqStore(self.path("seq.json"))
         self.boot = self.seq.boot
         self.outbox = Outbox(self.path("outbox"))
-        self.link = Link(config, self.seq, self.outbox, self.fw)
+        self.link = Link(config, self.seq, self.outbox, self.fw, tls)
         self.display = None
         print("[fw] %s %s version %s hash %s boot %d, %d message(s) in the outbox" % (
             config["role"], config["device"], self.fw["version"], self.fw["fw_hash"][:16],

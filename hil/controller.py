@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from controller.broker.login import BrokerLogin
 from hil.broker import Broker, free_port
 from hil.history import History, RigTimeout
 
@@ -38,6 +39,7 @@ class ControllerProcess:
         broker: Broker,
         http_port: int,
         log_path: Path,
+        login_file: Path | None = None,
     ) -> None:
         self.http_port = http_port or free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -63,6 +65,8 @@ class ControllerProcess:
             "--http-port",
             str(self.http_port),
         ]
+        if login_file is not None:
+            command += ["--broker-login", str(login_file)]
         self._file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
@@ -145,6 +149,7 @@ class ControllerInline:
         http_port: int,
         reader: Any = None,
         election_loader: Any = None,
+        login: BrokerLogin | None = None,
     ) -> None:
         from controller.station.app import Station
 
@@ -162,6 +167,7 @@ class ControllerInline:
             http_port=http_port,
             reader=reader,
             election_loader=election_loader,
+            broker_login=login,
         ).start()
         self.url = self.station.url
 

@@ -15,6 +15,7 @@ and so do the firmware tests, one device at a time.
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,16 +91,25 @@ class DeviceUnit:
 
 
 def device_config(
-    description: DeviceDescription, station: str, broker_host: str, broker_port: int, key: bytes
+    description: DeviceDescription,
+    station: str,
+    broker_host: str,
+    broker_port: int,
+    key: bytes,
+    broker_ca: bytes | None = None,
 ) -> dict[str, Any]:
     """The device's ``config.json`` without its wiring (the target adds ``board`` and
-    ``uart``): identity, key, broker, then the description's tuning keys."""
+    ``uart``): identity, key, broker (with the station CA, DER, when it speaks TLS),
+    then the description's tuning keys."""
+    broker: dict[str, Any] = {"host": broker_host, "port": broker_port}
+    if broker_ca is not None:
+        broker["ca"] = base64.b64encode(broker_ca).decode()
     return {
         "device": description.id,
         "role": description.role,
         "station": station,
         "key": key.hex(),
-        "broker": {"host": broker_host, "port": broker_port},
+        "broker": broker,
         "keepalive": KEEPALIVE,
         **description.config,
     }
@@ -131,8 +141,11 @@ def build_device(
     log_dir: Path | None = None,
     given: dict[str, Peripheral] | None = None,
     auto_restart: bool = True,
+    broker_ca: bytes | None = None,
 ) -> DeviceUnit:
     """Make the peripherals and the target of ``description``; nothing is started.
+
+    ``broker_ca`` is the station CA (DER) the device checks the broker with.
 
     ``given`` maps UART names to peripherals made by the caller; they take the place
     of the ones the description would make, and must be of the kind it names.
@@ -157,7 +170,7 @@ def build_device(
         if pinned:
             assert target.broker_host is not None
             broker_host = target.broker_host
-        config = device_config(description, station, broker_host, broker_port, key)
+        config = device_config(description, station, broker_host, broker_port, key, broker_ca)
         pairs = {uart: p.pair for uart, p in peripherals.items()}
         board: Target
         if pinned:

@@ -184,6 +184,7 @@ class StationRig:
             self._progress(f"building the flash of {unit.name}")
             fw_hashes.add(unit.board.build())
         self._write_setup(sorted(fw_hashes))
+        self.broker.add_station(self.station_id, dict(self.keys))
         self._progress("starting the station controller")
         self.controller = self._start_controller()
         self._http = logged_in(self.controller.url, self.technician)
@@ -218,6 +219,7 @@ class StationRig:
                 key,
                 self.workdir / "flash" / wanted.id,
                 log_dir=self.log_dir,
+                broker_ca=self.broker.ca_der,
             )
             (self.terminals if unit.role == "idterminal" else self.scanners).append(unit)
 
@@ -254,6 +256,7 @@ class StationRig:
                 self.http_port,
                 self._reader,
                 self._election_loader,
+                login=self.broker.controller_login(self.station_id),
             )
         return ControllerProcess(
             self.setup_path,
@@ -261,6 +264,7 @@ class StationRig:
             self.broker,
             self.http_port,
             self.log_dir / "controller.log",
+            login_file=self.broker.controller_login_file(self.station_id),
         )
 
     def units(self) -> list[DeviceUnit]:

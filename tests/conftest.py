@@ -38,8 +38,8 @@ needs_fvc = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    """A real MQTT broker (Mosquitto when installed) for the tests of one module."""
-    with start_broker() as b:
+    """A real Mosquitto running the generated station configuration, for one module."""
+    with start_broker("mosquitto") as b:
         yield b
 
 

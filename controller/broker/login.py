@@ -36,8 +36,13 @@ class BrokerLogin:
     ca_file: Path | None
 
     def configure(self, client: mqtt.Client) -> None:
-        """Give a paho client the credentials and, with a CA, TLS that checks the broker."""
-        client.username_pw_set(self.username, self.password)
+        """Give a paho client the credentials and, with a CA, TLS that checks the broker.
+
+        A login without a password is the training broker's, which takes anyone and
+        is given no credentials.
+        """
+        if self.password:
+            client.username_pw_set(self.username, self.password)
         if self.ca_file is not None:
             # CERT_REQUIRED and host-name checking: a machine on the station's network
             # that answers on the broker's address cannot pose as the broker.

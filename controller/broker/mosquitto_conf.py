@@ -43,6 +43,9 @@ def mosquitto_conf(
         f"acl_file {paths.acl_file}",
         *([f"user {user}"] if user else []),
         f"max_queued_messages {MAX_QUEUED}",
+        # A device waits for the PUBACK of each image chunk: Nagle's algorithm would
+        # hold each small acknowledgement back until the previous one was acknowledged.
+        "set_tcp_nodelay true",
         "",
         f"listener {port}" + (f" {bind}" if bind else ""),
         f"cafile {paths.cafile}",

@@ -56,6 +56,7 @@ from controller.store import audit
 from controller.store.database import Store, get_meta, set_meta
 
 if TYPE_CHECKING:
+    from controller.broker.login import BrokerLogin
     from controller.printing.config import PrintSettings
     from controller.printing.service import PrintJob, ProtocolPrinter
     from controller.workers.sessions import SessionLimits
@@ -101,11 +102,13 @@ class Station:
         printer: PrintSettings | None = None,
         session_limits: SessionLimits | None = None,
         api_docs: bool = False,
+        broker_login: BrokerLogin | None = None,
     ) -> None:
         self.setup = setup if isinstance(setup, StationSetup) else load_setup(setup)
         self.data_dir = Path(data_dir)
         self.broker_host = broker_host
         self.broker_port = broker_port
+        self.broker_login = broker_login
         self.http_host = http_host
         self.http_port = http_port
         self._reader = reader
@@ -184,7 +187,11 @@ class Station:
                 self._start_http()
             if mqtt:
                 self.bridge = Bridge(
-                    self.station, self.broker_host, self.broker_port, self.dispatcher.on_message
+                    self.station,
+                    self.broker_host,
+                    self.broker_port,
+                    self.dispatcher.on_message,
+                    login=self.broker_login,
                 )
                 self.dispatcher.publish = self.bridge.publish
                 self.bridge.start()

@@ -1,10 +1,11 @@
 """The controller's MQTT connection (paho-mqtt).
 
-The controller connects with a fixed client id and a persistent session (clean
-session off), so messages that devices publish while it is down are queued by the
-broker and delivered when it comes back. Every message is handled to the end
-inside paho's callback, and paho acknowledges a QoS 1 message only after the
-callback returns: a controller killed half-way gets the message again.
+The controller logs in with its own account over TLS (``controller.broker.login``)
+and keeps a persistent session (clean session off), so messages that devices
+publish while it is down are queued by the broker and delivered when it comes
+back. Every message is handled to the end inside paho's callback, and paho
+acknowledges a QoS 1 message only after the callback returns: a controller
+killed half-way gets the message again.
 Replies go out with QoS 1 on ``shailoo/v1/<station>/ctl/<device>``.
 """
 
@@ -19,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from controller.broker.login import BrokerLogin
 from protocol import topics
 
 log = logging.getLogger("shailoo.bridge")
@@ -30,14 +32,22 @@ class Bridge:
     """One paho client subscribed to the station's device topics."""
 
     def __init__(
-        self, station: str, host: str, port: int, handler: Handler, keepalive: int = 30
+        self,
+        station: str,
+        host: str,
+        port: int,
+        handler: Handler,
+        keepalive: int = 30,
+        login: BrokerLogin | None = None,
     ) -> None:
         self.station = station
         self.host = host
         self.port = port
         self.handler = handler
         self.keepalive = keepalive
-        self.client_id = f"shailoo-ctl-{station}"
+        # The station broker takes the user name as the client id; the same id here
+        # keeps one persistent session whichever broker it is.
+        self.client_id = login.username if login is not None else f"ctl.{station}"
         self._ready = threading.Event()
         self._pending_subs: set[int] = set()
         self._client = mqtt.Client(
@@ -46,6 +56,11 @@ class Bridge:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
+        if login is not None:
+            login.configure(self._client)
+        else:
+            log.warning("no broker login: connecting without TLS and password "
+                        "(the training broker only)")
         self._client.max_queued_messages_set(0)  # replies are never dropped for lack of room
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect

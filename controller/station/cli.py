@@ -32,7 +32,15 @@ def controller() -> None:
     help="Directory for the station database and ballot images.",
 )
 @click.option("--broker-host", default="127.0.0.1", show_default=True)
-@click.option("--broker-port", default=1883, show_default=True, type=int)
+@click.option("--broker-port", default=8883, show_default=True, type=int)
+@click.option(
+    "--broker-login",
+    "login_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The controller's broker login (controller.json of `shailoo broker config`); "
+    "without it the controller connects in clear, as only the training broker allows.",
+)
 @click.option("--http-host", default="127.0.0.1", show_default=True)
 @click.option("--http-port", default=8080, show_default=True, type=int)
 @click.option(
@@ -58,6 +66,7 @@ def serve(
     data_dir: Path,
     broker_host: str,
     broker_port: int,
+    login_path: Path | None,
     http_host: str,
     http_port: int,
     log_level: str,
@@ -65,10 +74,17 @@ def serve(
     api_docs: bool,
 ) -> None:
     """Run the controller until interrupted (Ctrl-C or SIGTERM)."""
+    from controller.broker.login import LoginError, read_login
     from controller.printing.config import PrintConfigError, load_settings, parse_settings
     from controller.station.app import Station, StationError
     from controller.station.setup import SetupError
 
+    login = None
+    if login_path is not None:
+        try:
+            login = read_login(login_path)
+        except LoginError as err:
+            raise click.ClickException(str(err)) from None
     printer = None
     if printer_spec:
         try:
@@ -99,6 +115,7 @@ def serve(
             http_port=http_port,
             printer=printer,
             api_docs=api_docs,
+            broker_login=login,
         ).start()
     except (SetupError, StationError, RuntimeError, OSError) as err:
         raise click.ClickException(str(err)) from None

@@ -41,7 +41,7 @@ from controller.checkin.check_in import check_in
 from controller.checkin.finger_samples import Fingers
 from controller.intake.sheets import Intake
 from controller.polls.state import polls_state
-from controller.station.registry import Registry
+from controller.station.registry import ForgedStatus, Registry
 from controller.store import audit
 from controller.store.database import Store
 from protocol import envelope, messages, topics
@@ -167,6 +167,11 @@ class Dispatcher:
                 faults = _faults(status)
                 if faults != self._faults.get(device, {}):
                     audit.append(conn, "device.faults", device, faults=faults)
+        except ForgedStatus as err:
+            # Not the device's word: logged, and neither presence nor faults change. Not
+            # audited: whoever can write the topic could otherwise fill the audit log.
+            log.warning("ignored a status of %s (%s): %s", device, err.code, err.message[:200])
+            return
         except ProtocolError as err:
             self._refuse(device, err)
             return

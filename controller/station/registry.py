@@ -1,28 +1,35 @@
 """The devices of the station: keys, roles, presence and firmware.
 
 Which devices exist and their keys come from the setup file alone; nothing a
-device says can add one. Presence comes from the retained status topic (unsigned,
-so it only colours the dashboard and never gates anything) and from signed
-``hello`` messages, which also report the firmware version and manifest hash. A
+device says can add one. Presence comes from the retained status topic and from
+signed ``hello`` messages. A status is a signed envelope of type ``status`` whose
+``seq`` is the device's status counter (firmware/link.py): one that does not verify
+under the device's key, or whose counter is not above the last one accepted, is a
+``ForgedStatus`` and changes nothing. The counters are kept in memory: after a
+restart the first status taken is the one the broker holds retained. ``hello``
+messages which also report the firmware version and manifest hash. A
 hash outside the setup's allowed list is reported as unknown; in official mode
 such a device is quarantined and its check-in and ballot messages are refused.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from typing import Any
 
 from controller.station.setup import DeviceSpec, StationSetup
-from protocol.canonical import within
+from protocol import envelope
 from protocol.errors import ProtocolError
+from protocol.messages import STATUS
 
-MAX_STATUS = 1024
-# A status is one flat object with a ``faults`` object inside.
-MAX_STATUS_DEPTH = 3
+MAX_STATUS = 2048
 MAX_FW = 64
+
+
+class ForgedStatus(ProtocolError):
+    """A status that is not the device's own latest word: unsigned, wrongly signed,
+    for another device, or older than one already taken."""
 
 
 class Registry:
@@ -32,6 +39,7 @@ class Registry:
         self.mode = setup.mode
         self.allowed = setup.firmware
         self._specs = {d.id: d for d in setup.devices}
+        self._status_counter: dict[str, int] = {}
 
     def spec(self, device: str) -> DeviceSpec | None:
         """The setup entry of ``device``, or None for a device the station does not know."""
@@ -63,26 +71,17 @@ class Registry:
         return not self.known(row[0] if row else None)
 
     def on_status(self, conn: sqlite3.Connection, device: str, payload: bytes) -> dict[str, Any]:
-        """Record a retained status message; return it parsed. Raises ``ProtocolError``."""
-        if len(payload) > MAX_STATUS:
-            raise ProtocolError("too_large", f"status of {len(payload)} bytes")
-        if not payload:
-            # An empty retained message clears the topic: the device is simply gone.
-            status: dict[str, Any] = {"state": "offline"}
-        else:
-            if not within(payload, MAX_STATUS_DEPTH):
-                raise ProtocolError("malformed", "status nested too deeply")
-            try:
-                status = json.loads(payload)
-            except (ValueError, UnicodeError):
-                raise ProtocolError("malformed", "status is not JSON") from None
-            if not isinstance(status, dict) or status.get("state") not in ("online", "offline"):
-                raise ProtocolError("malformed", "status needs state online or offline")
+        """Record a retained status message; return its body.
+
+        Raises ``ForgedStatus`` for anything not signed by the device or replayed, and
+        ``ProtocolError`` for a signed status that is malformed.
+        """
+        spec = self._specs[device]
+        status = self._verified_status(spec, payload)
         fw = status.get("fw")
         if fw is not None and (not isinstance(fw, str) or len(fw) > MAX_FW):
             raise ProtocolError("malformed", "status fw must be a short string")
         role = status.get("role")
-        spec = self._specs[device]
         if role is not None and role != spec.role:
             raise ProtocolError(
                 "wrong_role", f"{device} says it is a {role!r}, setup says {spec.role}"
@@ -92,6 +91,34 @@ class Registry:
             "UPDATE devices SET online = ?, fw = COALESCE(?, fw), last_seen = ? WHERE id = ?",
             (int(online), fw, time.time(), device),
         )
+        return status
+
+    def _verified_status(self, spec: DeviceSpec, payload: bytes) -> dict[str, Any]:
+        """The body of a status signed by ``spec``'s device with a new counter."""
+        device = spec.id
+        if not payload:
+            # Only an account with write access to the topic can clear it; the device
+            # itself never does, so this is not the device speaking.
+            raise ForgedStatus("unsigned", "empty status (a cleared retained topic)")
+        if len(payload) > MAX_STATUS:
+            raise ForgedStatus("too_large", f"status of {len(payload)} bytes")
+        try:
+            msg = envelope.parse(payload, MAX_STATUS)
+        except ProtocolError as err:
+            raise ForgedStatus("unsigned", f"status is not a signed envelope: {err}") from None
+        if msg.dev != device or msg.type != STATUS or msg.dir != envelope.UP:
+            raise ForgedStatus("malformed", f"{msg.type} of {msg.dev} on the status of {device}")
+        try:
+            msg.verify(spec.key)
+        except ProtocolError:
+            raise ForgedStatus("bad_tag", f"status tag does not verify for {device}") from None
+        last = self._status_counter.get(device)
+        if last is not None and msg.seq <= last:
+            raise ForgedStatus("stale", f"status counter {msg.seq} not above {last}")
+        status = msg.body
+        if status.get("state") not in ("online", "offline"):
+            raise ProtocolError("malformed", "status needs state online or offline")
+        self._status_counter[device] = msg.seq
         return status
 
     def on_hello(

@@ -51,11 +51,22 @@ RESET_WINDOW = 10.0
 UARTS = {"idterminal": ("mrz", "display"), "scanner": ("scan", "display")}
 
 
-def heap_for(role: str, uarts: Any) -> str:
-    """The ``-X heapsize=`` of a board of ``role`` with UARTs named ``uarts``."""
+# Mbed TLS on the reference board (ESP32-S3) allocates from ESP-IDF's heap, outside
+# the MicroPython heap the figures above stand for; the unix port allocates it in the
+# MicroPython heap. A board that speaks TLS gets this much more, the measured peak of
+# a handshake and its context (3.5 KB, firmware/README.md, "Memory") with the room a
+# fragmented heap needs to place them.
+TLS_HEAP_KB = 8
+
+
+def heap_for(role: str, uarts: Any, tls: bool = False) -> str:
+    """The ``-X heapsize=`` of a board of ``role`` with UARTs named ``uarts`` (and TLS
+    to the broker)."""
     if role == "idterminal" and any(name in uarts for name in TERMINAL_EXTRAS):
-        return EQUIPPED_TERMINAL_HEAP
-    return HEAP[role]
+        heap = EQUIPPED_TERMINAL_HEAP
+    else:
+        heap = HEAP[role]
+    return f"{int(heap[:-1]) + TLS_HEAP_KB}k" if tls else heap
 
 
 def micropython_path() -> str:
@@ -100,7 +111,8 @@ class VirtualBoard(Target):
             raise BoardError(f"a {role} needs the UART(s) {', '.join(missing)}")
         config = dict(config, board="unix", uart={n: p.device_path for n, p in uarts.items()})
         super().__init__(config, flash, log_dir)
-        self.heap = heap or heap_for(role, uarts)
+        tls = isinstance(config.get("broker"), dict) and "ca" in config["broker"]
+        self.heap = heap or heap_for(role, uarts, tls)
         self.uarts = uarts
         self.boots = 0
         self.auto_restart = auto_restart

@@ -45,13 +45,11 @@ class StationCtx:
 
     def device(self, device_id: str, key: bytes | None = None) -> WireDevice:
         """A wire-speaking client for ``device_id`` (with its key unless another is given)."""
-        dev = WireDevice(
-            self.broker.host,
-            self.broker.port,
-            self.station.station,
-            device_id,
-            key or self.keys[device_id].key,
-        )
+        # The device's own broker account; ``key`` (if given) only seals its messages.
+        own = self.keys[device_id].key if device_id in self.keys else key
+        assert own is not None, f"{device_id} is not in the setup: give it a key"
+        login = self.broker.device_login(device_id, own)
+        dev = WireDevice(self.broker, self.station.station, device_id, key or own, login)
         self.clients.append(dev)
         return dev
 
@@ -65,6 +63,7 @@ class StationCtx:
             self.broker.port,
             reader=kw.pop("reader", None),
             election_loader=load_test_election,
+            broker_login=self.broker.controller_login(self.station.station),
         ).start(**kw)
         return self.station
 
@@ -102,6 +101,7 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
         people = make_voters(voters)
         setup = write_station(tmp_path / sid, sid, devs, people, mode, polls, firmware)
         data = tmp_path / sid / "data"
+        login = broker.add_station(sid, {d.id: d.key for d in devs})
         station = Station(
             setup,
             data,
@@ -111,6 +111,7 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
             election_loader=load_test_election,
             session_limits=session_limits,
             api_docs=api_docs,
+            broker_login=login,
         ).start(http=http)
         ctx = StationCtx(station, setup, data, {d.id: d for d in devs}, people, broker)
         made.append(ctx)

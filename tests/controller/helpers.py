@@ -17,7 +17,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from controller.broker.login import BrokerLogin
 from drivers.mrz_make import make_td1, make_td3
+from hil.broker import Broker
 from hil.history import wait_until as rig_wait_until
 from hil.poll_workers import PollWorker, SessionClient
 from protocol import envelope, topics
@@ -273,17 +275,32 @@ def write_station(
     return path
 
 
+def station_login(broker: Broker, setup: Path) -> BrokerLogin:
+    """Give the station of ``setup`` (its controller and devices) accounts on ``broker``;
+    return the controller's login."""
+    data = json.loads(setup.read_text())
+    return broker.add_station(
+        data["station"], {d["id"]: bytes.fromhex(d["key"]) for d in data.get("devices", [])}
+    )
+
+
 # -- a device that speaks the wire contract (stands in for firmware in controller tests) ---
 
 
 class WireDevice:
     """An MQTT client that seals messages like a device and collects verified replies."""
 
-    def __init__(self, host: str, port: int, station: str, device: str, key: bytes) -> None:
+    def __init__(
+        self, broker: Broker, station: str, device: str, key: bytes,
+        login: BrokerLogin | None = None,
+    ) -> None:
+        """Log in as ``device`` (its own broker account unless ``login`` names another)
+        and seal with ``key``."""
         self.station = station
         self.device = device
         self.key = key
         self.seq = 0
+        self.status_counter = 0
         self.replies: list[envelope.Message] = []
         self.raw_replies: list[bytes] = []
         self._cond = threading.Condition()
@@ -293,10 +310,11 @@ class WireDevice:
             client_id=f"{device}-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv311,
         )
+        (login or broker.device_login(device, key)).configure(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(host, port, 30)
+        self.client.connect(broker.host, broker.port, 30)
         self.client.loop_start()
         if not self._subscribed.wait(DEFAULT_TIMEOUT):
             raise AssertionError("test device did not subscribe")
@@ -325,6 +343,19 @@ class WireDevice:
             topic or topics.up(self.station, self.device), payload, qos=1, retain=retain
         )
         info.wait_for_publish(DEFAULT_TIMEOUT)
+
+    def status(
+        self, state: str = "online", counter: int | None = None, key: bytes | None = None,
+        **body: Any,
+    ) -> int:
+        """Publish a retained signed status (``counter`` default: one above the last)."""
+        if counter is None:
+            self.status_counter += 1
+            counter = self.status_counter
+        payload = envelope.seal(key or self.key, self.device, "up", counter, "status",
+                                {"state": state, **body})
+        self.publish(payload, topics.status(self.station, self.device), retain=True)
+        return counter
 
     def seal(
         self,

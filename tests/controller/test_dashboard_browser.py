@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -91,11 +90,7 @@ def test_dashboard_updates_live(make_station, browser: webdriver.Chrome) -> None
     assert reply.body["status"] == "issued"
     _text(browser, "count-checked_in", "1")
 
-    scan.publish(
-        json.dumps({"state": "online", "fw": "0.1.0", "role": "scanner"}).encode(),
-        topics.status(ctx.station.station, "scan-1"),
-        retain=True,
-    )
+    scan.status("online", fw="0.1.0", role="scanner")
     WebDriverWait(browser, 15).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-device="scan-1"] td.online')
     )

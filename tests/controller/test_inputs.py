@@ -17,6 +17,7 @@ from tests.controller.helpers import (
     load_test_election,
     make_voters,
     station_id,
+    station_login,
     voters_csv,
     write_station,
 )
@@ -194,6 +195,7 @@ def _station(setup: Path, data: Path, broker) -> Station:
         broker.port,
         reader=None,
         election_loader=load_test_election,
+        broker_login=station_login(broker, setup),
     )
 
 

@@ -25,6 +25,7 @@ from tests.controller.helpers import (
     make_voters,
     marked_ballot,
     station_id,
+    station_login,
     wait_until,
     write_station,
 )
@@ -286,7 +287,8 @@ def warned_station(tmp_path: Path, broker: Broker) -> Iterator[Callable[..., Sta
         doc = copy.deepcopy(ELECTION_DOC) | {"warn_voter": rules}
         (tmp_path / sid / "election.json").write_text(json.dumps(doc))
         station = Station(setup, tmp_path / sid / "data", broker.host, broker.port,
-                          election_loader=load_test_election).start(http=False)
+                          election_loader=load_test_election,
+                          broker_login=station_login(broker, setup)).start(http=False)
         if review_seconds is not None:
             station.dispatcher.intake.review_seconds = review_seconds
         ctx = StationCtx(station, setup, tmp_path / sid / "data",

@@ -26,6 +26,11 @@ from tests.controller.helpers import (
 
 
 def _serve(setup: Path, data: Path, broker: Broker, port: int) -> subprocess.Popen[str]:
+    station = json.loads(setup.read_text())
+    broker.add_station(
+        station["station"],
+        {d["id"]: bytes.fromhex(d["key"]) for d in station.get("devices", [])},
+    )
     return subprocess.Popen(
         [
             sys.executable,
@@ -41,6 +46,8 @@ def _serve(setup: Path, data: Path, broker: Broker, port: int) -> subprocess.Pop
             broker.host,
             "--broker-port",
             str(broker.port),
+            "--broker-login",
+            str(broker.controller_login_file(station["station"])),
             "--http-port",
             str(port),
         ],
@@ -87,8 +94,8 @@ def test_serve_runs_a_station(tmp_path: Path, broker: Broker) -> None:
         assert (status["station"], status["voters"], status["polls"]) == (sid, 3, "open")
 
         election = load_election(tmp_path / "election.json")
-        term = WireDevice(broker.host, broker.port, sid, "term-1", devices[0].key)
-        scan = WireDevice(broker.host, broker.port, sid, "scan-1", devices[2].key)
+        term = WireDevice(broker, sid, "term-1", devices[0].key)
+        scan = WireDevice(broker, sid, "scan-1", devices[2].key)
         try:
             issued = term.request("checkin.request", {"txn": "a", "mrz": voters[0].mrz()})
             assert issued.body["status"] == "issued" and issued.body["style"] == voters[0].style
@@ -136,7 +143,7 @@ def test_killed_controller_loses_nothing_and_doubles_nothing(
         return process, out
 
     process, _ = start()
-    term = WireDevice(broker.host, broker.port, sid, "term-1", devices[0].key)
+    term = WireDevice(broker, sid, "term-1", devices[0].key)
     try:
         term.hello(role="idterminal")  # the controller's persistent session now exists
         sent = [term.seal("checkin.request", {"txn": v.voter_id, "mrz": v.mrz()}) for v in voters]

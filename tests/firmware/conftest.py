@@ -129,11 +129,12 @@ def dump(device: str, unit: DeviceUnit) -> None:
         print(screen)
 
 
-def _build(description: dict[str, Any], host: str, port: int, flash: Path,
+def _build(description: dict[str, Any], broker: Broker, host: str, port: int, flash: Path,
            given: dict[str, Any] | None = None) -> tuple[DeviceUnit, dict]:
     wanted = parse_device(description)
+    broker.add_device(STATION, wanted.id, make_key(wanted.id))
     unit = build_device(wanted, STATION, host, port, make_key(wanted.id), flash,
-                        given=given, auto_restart=False)
+                        given=given, auto_restart=False, broker_ca=broker.ca_der)
     unit.board.build()
     return unit, unit.board.config
 
@@ -151,7 +152,8 @@ def make_terminal(tmp_path: Path, broker: Broker) -> Iterator:
             uarts.update(finger="fingerprint-sensor", printer="printer")
         given = {"finger": sensor} if sensor is not None else None
         unit, cfg = _build({"id": device, "role": "idterminal", "uarts": uarts, "config": extra},
-                           host or broker.host, port or broker.port, tmp_path / device, given)
+                           broker, host or broker.host, port or broker.port, tmp_path / device,
+                           given)
         if peripherals and sensor is None:
             unit.sensor.place(finger_image(1))
         term = Terminal(device, unit, cfg)
@@ -170,12 +172,13 @@ def make_scanner(tmp_path: Path, broker: Broker) -> Iterator:
     """Factory: ``make_scanner(width, height, **config_overrides) -> Scanner`` (not started)."""
     made: list[Scanner] = []
 
-    def make(width: int = 200, height: int = 60, **extra: object) -> Scanner:
+    def make(width: int = 200, height: int = 60, host: str | None = None,
+             port: int | None = None, **extra: object) -> Scanner:
         device = unique_id("scan")
         unit, cfg = _build(
             {"id": device, "role": "scanner",
              "uarts": {"scan": "scan-engine", "display": "display"}, "config": extra},
-            broker.host, broker.port, tmp_path / device)
+            broker, host or broker.host, port or broker.port, tmp_path / device)
         scanner = Scanner(device, unit, cfg, width, height)
         made.append(scanner)
         return scanner
@@ -192,8 +195,8 @@ def controller(broker: Broker) -> Iterator:
     """Factory: ``controller(*device_ids) -> FakeController`` on the module's broker."""
     made: list[FakeController] = []
 
-    def make(*devices: str, host: str | None = None, port: int | None = None) -> FakeController:
-        ctl = FakeController(host or broker.host, port or broker.port, list(devices))
+    def make(*devices: str) -> FakeController:
+        ctl = FakeController(broker, list(devices))
         made.append(ctl)
         return ctl
 

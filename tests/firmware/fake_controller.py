@@ -10,7 +10,6 @@ tells it to.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from hil.broker import Broker
 from hil.history import History
 from protocol import blob, envelope, topics
 from protocol.errors import ProtocolError
@@ -83,10 +83,11 @@ class FakeController:
     seq gets the cached reply again, as the real controller promises.
     """
 
-    def __init__(self, host: str, port: int, devices: list[str]) -> None:
+    def __init__(self, broker: Broker, devices: list[str]) -> None:
         self.keys = {d: make_key(d) for d in devices}
         self.messages: History[envelope.Message] = History("messages")
         self.status: History[tuple[str, dict, bool]] = History("status")
+        self.status_counters: History[tuple[str, int]] = History("status counters")
         self.duplicates: History[envelope.Message] = History("duplicates")
         self.refused: History[str] = History("refused")
         self.errors: History[str] = History("errors")
@@ -110,6 +111,8 @@ class FakeController:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-controller-{os.getpid()}-{id(self)}"
         )
+        # The station controller's own account: the broker lets nobody else read uplinks.
+        broker.add_station(STATION, self.keys).configure(self.client)
         self.client.on_message = self._on_message
         # Devices may talk only once the broker confirmed the subscriptions (SUBACK).
         subscribed = threading.Event()
@@ -117,7 +120,7 @@ class FakeController:
             (f"shailoo/v1/{STATION}/dev/+/up", 1),
             (f"shailoo/v1/{STATION}/dev/+/status", 1)])
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.connect(host, port)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         if not subscribed.wait(10):
             raise RuntimeError("fake controller could not connect and subscribe")
@@ -137,8 +140,14 @@ class FakeController:
     def _handle(self, m: mqtt.MQTTMessage) -> None:
         station, device, kind = topics.parse(m.topic)
         if kind == "status":
-            if m.payload:
-                self.status.append((device, json.loads(m.payload), m.retain))
+            # Retained statuses of other tests' devices come too; only its own count.
+            if m.payload and device in self.keys:
+                # A status is signed like every message (its seq is the status counter).
+                status = envelope.parse(m.payload)
+                status.verify(self.keys[device])
+                assert status.type == "status" and status.dev == device, status.header
+                self.status.append((device, status.body, m.retain))
+                self.status_counters.append((device, status.seq))
             return
         try:
             msg = envelope.parse(m.payload)

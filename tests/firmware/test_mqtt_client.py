@@ -13,22 +13,29 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from firmware.mqtt import encode_length
-from hil.broker import free_port, start_broker
+from hil.broker import Broker, free_port, start_broker
 from hil.history import History
 from tests.conftest import ROOT, micropython_path
 
 CLIENT = """
 import sys, asyncio
 from firmware.mqtt import MQTTClient
+from firmware.broker_tls import client_context
 host, cid = sys.argv[1], sys.argv[3]
 port, keepalive, count = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
+user, password, tls = None, None, None
+if len(sys.argv) > 6:  # the station broker: TLS with its CA, an account
+    user, password = sys.argv[6], sys.argv[7]
+    with open(sys.argv[8], "rb") as f:
+        tls = client_context(f.read())
 
 def on_message(topic, payload, retained):
     print("got", topic, len(payload), bytes(payload[:20]))
 
 will = ("t/" + cid + "/status", b"offline", 1, True)
 c = MQTTClient(cid, host, port, keepalive=keepalive, will=will, on_message=on_message,
-               max_incoming=2048, backoff_min=0.2, backoff_max=1)
+               max_incoming=2048, backoff_min=0.2, backoff_max=1, username=user,
+               password=password, tls=tls)
 c.subscribe("t/" + cid + "/in", 1)
 
 async def main():
@@ -48,14 +55,22 @@ asyncio.run(main())
 class Device:
     """The client script in a micropython process; its stdout lines in ``out``."""
 
-    def __init__(self, tmp: Path, port: int, cid: str, keepalive: int = 30, count: int = 0):
+    def __init__(self, tmp: Path, port: int, cid: str, keepalive: int = 30, count: int = 0,
+                 broker: Broker | None = None):
         script = tmp / "client.py"
         script.write_text(CLIENT)
+        login = []
+        if broker is not None:
+            # An account with exactly this client's test topics, over TLS.
+            account = broker.client_login(cid, read=(f"t/{cid}/#",), write=(f"t/{cid}/#",))
+            assert broker.ca_der is not None
+            (tmp / "ca.der").write_bytes(broker.ca_der)
+            login = [account.username, account.password, str(tmp / "ca.der")]
         self.out: History[str] = History("client")
         self._partial = b""
         self.proc = subprocess.Popen(
             [micropython_path(), "-X", "heapsize=96k", str(script), "127.0.0.1", str(port),
-             cid, str(keepalive), str(count)],
+             cid, str(keepalive), str(count), *login],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen"),
         )
@@ -83,13 +98,15 @@ class Device:
 class Watcher:
     """A paho subscriber that records (topic, payload, retain)."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, broker: Broker, topic: str) -> None:
         self.got: History[tuple] = History("got")
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        name = "watch-" + topic.split("/")[1]
+        broker.client_login(name, read=(topic,), write=(topic,)).configure(self.client)
         self.client.on_message = lambda c, u, m: self.got.append((m.topic, m.payload, m.retain))
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.connect("127.0.0.1", port)
+        self.client.connect(broker.host, broker.port)
         self.client.subscribe(topic, 1)
         self.client.loop_start()
         assert subscribed.wait(10)
@@ -100,8 +117,8 @@ class Watcher:
 
 
 def test_round_trip_and_retained_will_on_power_cut(tmp_path, broker):
-    watcher = Watcher(broker.port, "t/mq-a/#")
-    device = Device(tmp_path, broker.port, "mq-a", count=3)
+    watcher = Watcher(broker, "t/mq-a/#")
+    device = Device(tmp_path, broker.port, "mq-a", count=3, broker=broker)
     try:
         device.wait("done")
         outs = sorted(t for t, _, _ in watcher.got.items() if "/out/" in t)
@@ -117,7 +134,7 @@ def test_round_trip_and_retained_will_on_power_cut(tmp_path, broker):
     finally:
         device.kill()
         watcher.stop()
-    late = Watcher(broker.port, "t/mq-a/status")  # retained: a newcomer sees it too
+    late = Watcher(broker, "t/mq-a/status")  # retained: a newcomer sees it too
     try:
         assert late.got.wait_for(lambda m: True)[1:] == (b"offline", True)
     finally:
@@ -126,13 +143,13 @@ def test_round_trip_and_retained_will_on_power_cut(tmp_path, broker):
 
 def test_publishes_during_a_broker_outage_arrive_after_restart(tmp_path):
     port = free_port()
-    first = start_broker(port=port)
-    device = Device(tmp_path, port, "mq-b", count=40)
+    first = start_broker("mosquitto", port=port)
+    device = Device(tmp_path, port, "mq-b", count=40, broker=first)
     try:
         device.wait("acked 3")
         first.stop()  # broker restart: every connection dropped, sessions forgotten
         device.wait("connection lost")
-        with start_broker(port=port) as second:
+        with start_broker("mosquitto", port=port, like=first) as second:
             device.wait("done", timeout=30)
             acked = [int(line.split()[1]) for line in device.out.items()
                      if line.startswith("acked")]
@@ -142,7 +159,7 @@ def test_publishes_during_a_broker_outage_arrive_after_restart(tmp_path):
                            if "connection lost" in line)
             after = [int(line.split()[1]) for line in device.out.items()[restart:]
                      if line.startswith("acked")]
-            watcher = Watcher(second.port, "t/mq-b/out/#")
+            watcher = Watcher(second, "t/mq-b/out/#")
             try:
                 for i in after:
                     watcher.got.wait_for(lambda m, i=i: m[0] == f"t/mq-b/out/{i}")

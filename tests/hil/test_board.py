@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -16,18 +17,22 @@ from hil.broker import Broker
 from hil.history import History, wait_until
 from hil.peripherals import Display, MrzReader, ScanEngine
 from hil.targets.virtual import BoardError, VirtualBoard
-from protocol import topics
+from protocol import envelope, topics
 
 STATION = "hil-board"
 
 
 def config(broker: Broker, device: str, role: str) -> dict:
+    key = os.urandom(32)
+    broker.add_device(STATION, device, key)
+    assert broker.ca_der is not None
     return {
         "device": device,
         "role": role,
         "station": STATION,
-        "key": os.urandom(32).hex(),
-        "broker": {"host": broker.host, "port": broker.port},
+        "key": key.hex(),
+        "broker": {"host": broker.host, "port": broker.port,
+                   "ca": base64.b64encode(broker.ca_der).decode()},
         "keepalive": 30,
     }
 
@@ -38,6 +43,9 @@ class StatusWatch:
     def __init__(self, broker: Broker) -> None:
         self.seen: History[tuple[str, str]] = History("status")
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="status-watch")
+        broker.client_login(
+            "status-watch", read=(f"shailoo/v1/{STATION}/dev/+/status",)
+        ).configure(self.client)
         subscribed = threading.Event()
         self.client.on_connect = lambda c, *a: c.subscribe(
             f"shailoo/v1/{STATION}/dev/+/status", 1
@@ -50,7 +58,8 @@ class StatusWatch:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         _, device, _ = topics.parse(msg.topic)
-        self.seen.append((device, json.loads(msg.payload)["state"]))
+        # Signed, like every status; this watcher has no keys and reads the body only.
+        self.seen.append((device, envelope.parse(msg.payload).body["state"]))
 
     def stop(self) -> None:
         self.client.loop_stop()
@@ -83,7 +92,7 @@ def test_terminal_runs_with_96k_heap_and_survives_a_power_cut(
             "display": display.device_path,
         }
         board.start()
-        assert "heapsize=96k" in board.cmdline()
+        assert "heapsize=104k" in board.cmdline()  # 96 KB and the TLS allowance
         assert board.cmdline()[-1] == "main.py"
         display.wait_screen("ready", 20)
         watch.seen.wait_for(lambda s: s == ("term-7", "online"), 20)
@@ -118,7 +127,7 @@ def test_scanner_runs_with_128k_heap(tmp_path: Path, broker: Broker) -> None:
     )
     try:
         board.start()
-        assert "heapsize=128k" in board.cmdline()
+        assert "heapsize=136k" in board.cmdline()  # 128 KB and the TLS allowance
         display.wait_screen("ready", 20, counter=0)
         # Once up, the scanner asks its engine whether a sheet is already waiting.
         engine.commands.wait_for(lambda c: c == scanlink.STATUS, 10)

@@ -86,8 +86,9 @@ def scanner_on(port: str, broker: Broker, tmp_path: Path, name: str = "scan-seri
         "uarts": {"scan": "scan-engine", "display": "display"},
         "target": {"kind": "serial", "port": port},
     })
+    broker.add_device(STATION, name, make_key(name))
     return build_device(wanted, STATION, broker.host, broker.port, make_key(name),
-                        tmp_path / "image", log_dir=tmp_path / "logs")
+                        tmp_path / "image", log_dir=tmp_path / "logs", broker_ca=broker.ca_der)
 
 
 def test_scanner_flashed_over_the_raw_repl_counts_a_ballot_and_keeps_it_across_a_power_cycle(
@@ -97,7 +98,7 @@ def test_scanner_flashed_over_the_raw_repl_counts_a_ballot_and_keeps_it_across_a
     first = repl_board(board_fs)
     unit = scanner_on(first.port, broker, tmp_path)
     assert isinstance(unit.board, SerialBoard)
-    ctl = FakeController(broker.host, broker.port, [unit.name])
+    ctl = FakeController(broker, [unit.name])
     try:
         fw_hash = unit.board.build()
         unit.board.start()

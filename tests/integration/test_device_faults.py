@@ -8,7 +8,6 @@ maps are refused and change nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +17,13 @@ from controller.station.app import Station
 from controller.store import audit
 from hil.broker import Broker
 from hil.history import wait_until
-from protocol import topics
 from tests.controller.helpers import (
     DeviceKey,
     WireDevice,
     load_test_election,
     make_voters,
     station_id,
+    station_login,
     write_station,
 )
 
@@ -35,9 +34,10 @@ def running(tmp_path: Path, broker: Broker) -> Iterator[tuple[Station, WireDevic
     devices = [DeviceKey("term-1", "idterminal"), DeviceKey("scan-1", "scanner")]
     setup = write_station(tmp_path / sid, sid, devices, make_voters(2), "test", "open", None)
     st = Station(setup, tmp_path / sid / "data", broker.host, broker.port,
-                 election_loader=load_test_election).start(http=False)
-    term = WireDevice(broker.host, broker.port, sid, "term-1", devices[0].key)
-    scan = WireDevice(broker.host, broker.port, sid, "scan-1", devices[1].key)
+                 election_loader=load_test_election,
+                 broker_login=station_login(broker, setup)).start(http=False)
+    term = WireDevice(broker, sid, "term-1", devices[0].key)
+    scan = WireDevice(broker, sid, "scan-1", devices[1].key)
     try:
         yield st, term, scan
     finally:
@@ -47,9 +47,7 @@ def running(tmp_path: Path, broker: Broker) -> Iterator[tuple[Station, WireDevic
 
 
 def status(device: WireDevice, role: str, **extra: object) -> None:
-    body = {"state": "online", "fw": "0.1.0", "role": role, **extra}
-    device.publish(json.dumps(body).encode(),
-                   topics.status(device.station, device.device), retain=True)
+    device.status("online", fw="0.1.0", role=role, **extra)
 
 
 def entries(st: Station, kind: str) -> list[dict]:
@@ -74,8 +72,7 @@ def test_faults_are_kept_per_device_and_audited_when_they_change(running) -> Non
     assert changes == [("term-1", {"printer": "paper-out"}),
                        ("scan-1", {"engine": "ballot-stuck"}), ("scan-1", {})]
     # Offline (the last will) clears what the device said.
-    term.publish(json.dumps({"state": "offline"}).encode(),
-                 topics.status(term.station, term.device), retain=True)
+    term.status("offline")
     wait_until(lambda: st.dispatcher.faults() == {}, 10, "no device at fault")
 
 

@@ -35,6 +35,7 @@ from tests.controller.helpers import (
     load_test_election,
     make_voters,
     station_id,
+    station_login,
     write_station,
 )
 
@@ -234,12 +235,13 @@ def station(tmp_path: Path, broker: Broker) -> Iterator[tuple[Station, dict, lis
     people = make_voters(6)
     setup = write_station(tmp_path / sid, sid, devices, people, "test", "open", None)
     st = Station(setup, tmp_path / sid / "data", broker.host, broker.port,
-                 election_loader=load_test_election).start(http=False)
+                 election_loader=load_test_election,
+                 broker_login=station_login(broker, setup)).start(http=False)
     clients: list[WireDevice] = []
 
     def device(name: str) -> WireDevice:
         key = next(d.key for d in devices if d.id == name)
-        client = WireDevice(broker.host, broker.port, sid, name, key)
+        client = WireDevice(broker, sid, name, key)
         clients.append(client)
         return client
 

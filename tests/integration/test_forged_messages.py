@@ -36,6 +36,10 @@ class Sniffer:
         self.messages: History[Seen] = History("sniffed")
         self.highest: dict[str, int] = {}
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sniffer")
+        # An insider with read and write on every uplink (a stolen broker password of
+        # each device, say): what the message keys alone must still defend against.
+        uplinks = f"shailoo/v1/{STATION}/dev/+/up"
+        broker.client_login("sniffer", read=(uplinks,), write=(uplinks,)).configure(self.client)
         subscribed = threading.Event()
         self.client.on_connect = lambda c, *a: c.subscribe(f"shailoo/v1/{STATION}/dev/+/up", 1)
         self.client.on_subscribe = lambda *a: subscribed.set()

@@ -16,9 +16,9 @@ def test_a_station_day_matches_the_ground_truth(station: Callable[..., StationRi
     rig = station(terminals=2, scanners=1, voters=VOTERS, seed=11)
     for unit in rig.terminals:
         # A terminal with a fingerprint sensor and a slip printer (hil.targets.virtual.heap_for).
-        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
+        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=136k", "main.py"]
     for unit in rig.scanners:
-        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=128k", "main.py"]
+        assert unit.board.cmdline()[-3:] == ["-X", "heapsize=136k", "main.py"]
     status = rig.status()
     assert status["mode"] == "test" and status["polls"] == "open"
     assert all(d["online"] and d["known"] for d in status["devices"])
