@@ -42,7 +42,7 @@ from firmware.mqtt import MQTTClient
 from protocol import envelope
 from protocol.canonical import dumps
 from protocol.errors import ProtocolError
-from protocol.messages import HELLO, HELLO_ACK, STATUS
+from protocol.messages import HELLO, HELLO_ACK
 from protocol.replay import DUPLICATE, NEW, ReplayWindow
 
 # Replies that arrived before anyone waited for them (e.g. after a restart); each
@@ -120,7 +120,7 @@ class Link:
         status = {"fw": self.fw["version"], "role": self.role, "state": state}
         if self.faults and state == "online":
             status["faults"] = self.faults
-        return envelope.seal(self.key, self.device, envelope.UP, counter, STATUS, status)
+        return envelope.seal(self.key, self.device, envelope.UP, counter, envelope.STATUS, status)
 
     def _will(self):
         """The will of the connection about to open (``MQTTClient`` asks at each connect)."""

@@ -117,7 +117,8 @@ def document() -> dict[str, Any]:
     components["messages"]["status"] = {
         "name": "status",
         "title": "status",
-        "summary": "Retained presence of a device (plain JSON, not signed)",
+        "summary": "Retained presence of a device: the body of a signed envelope of "
+        "type status",
         "contentType": "application/json",
         "payload": _ref("#/components/schemas/status"),
     }

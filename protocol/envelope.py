@@ -29,6 +29,9 @@ MAX_TYPE = 40
 MAX_DEPTH = 16
 UP = "up"
 DOWN = "down"
+# The type of the retained status (presence and faults) on a device's status topic:
+# a channel of its own, not answered, its ``seq`` a status counter (docs/wire.md).
+STATUS = "status"
 
 
 class Message:

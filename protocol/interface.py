@@ -99,9 +99,11 @@ TOPICS = {
         "publisher": "device",
         "qos": QOS,
         "retain": True,
-        "description": "Retained presence, plain JSON (not signed): online on every "
-        "connect and on every change of the device's faults; the device's last will "
-        "publishes offline.",
+        "description": "Retained presence, a signed envelope of type status (dir up) "
+        "whose body is described here and whose seq is a status counter: connection "
+        "number * 1024 + n, the last will's n = 1023; the controller takes only a "
+        "counter above the last it took. Online on every connect and on every change of "
+        "the device's faults; the device's last will publishes offline.",
     },
 }
 PARAMETERS = {

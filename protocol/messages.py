@@ -8,11 +8,6 @@ Plain string constants (no tuples, no classes): on a device every name here cost
 slot in the heap.
 """
 
-# device -> controller, retained on the device's status topic: presence (online, or
-# offline as the last will) and peripheral faults. Not answered. Its ``seq`` is a
-# status counter of its own (see firmware/link.py), not a message sequence number.
-STATUS = "status"
-
 # device -> controller; answered by HELLO_ACK. Sent after every connect.
 HELLO = "hello"
 HELLO_ACK = "hello.ack"

@@ -21,7 +21,6 @@ from typing import Any
 from controller.station.setup import DeviceSpec, StationSetup
 from protocol import envelope
 from protocol.errors import ProtocolError
-from protocol.messages import STATUS
 
 MAX_STATUS = 2048
 MAX_FW = 64
@@ -106,7 +105,7 @@ class Registry:
             msg = envelope.parse(payload, MAX_STATUS)
         except ProtocolError as err:
             raise ForgedStatus("unsigned", f"status is not a signed envelope: {err}") from None
-        if msg.dev != device or msg.type != STATUS or msg.dir != envelope.UP:
+        if msg.dev != device or msg.type != envelope.STATUS or msg.dir != envelope.UP:
             raise ForgedStatus("malformed", f"{msg.type} of {msg.dev} on the status of {device}")
         try:
             msg.verify(spec.key)
