@@ -164,6 +164,30 @@ def check_config_errors_name_the_problem():
     assert check(_config(future_key=1))["device"] == "term-1"  # unknown keys only warn
 
 
+# A DER certificate's outer shape: SEQUENCE, two-byte length, then that many bytes.
+_DER = b"\x30\x82\x01\x00" + bytes(256)
+
+
+def check_broker_ca_is_checked():
+    ca = binascii.b2a_base64(_DER).decode().strip()
+    assert check(_config(broker={"host": "h", "port": 8883, "ca": ca}))["broker"]["ca"] == ca
+    for bad, word in (
+        (5, "base64 DER"),
+        ("", "base64 DER"),
+        ("A" * 5000, "at most"),
+        ("-----BEGIN CERTIFICATE-----", "base64"),
+        ("@@@@", "base64"),
+        (binascii.b2a_base64(b"not a certificate").decode(), "not a DER certificate"),
+        (binascii.b2a_base64(_DER[:100]).decode(), "truncated"),
+        (binascii.b2a_base64(_DER + b"extra").decode(), "truncated or has bytes after"),
+    ):
+        cfg = _config(broker={"host": "h", "port": 8883, "ca": bad})
+        message = str(_raises(ConfigError, check, cfg))
+        assert "broker.ca" in message and word in message, message
+    empty_password = _config(broker={"host": "h", "port": 1, "password": ""})
+    assert "broker.password" in str(_raises(ConfigError, check, empty_password))
+
+
 def check_terminal_peripheral_keys():
     ok = check(_config())
     assert (ok["finger_kind"], ok["finger_attempts"], ok["finger_timeout"], ok["slip_wait"]) == (
