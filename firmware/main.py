@@ -80,7 +80,9 @@ def _broker(config):
         from firmware.broker_tls import client_context
 
         tls = client_context(binascii.a2b_base64(ca))
-    for name in ("protocol.broker_login", "firmware.broker_tls"):
+    # firmware.broker_tls stays when there is TLS: its stream carries the connection.
+    for name in ("protocol.broker_login",) if tls else ("protocol.broker_login",
+                                                           "firmware.broker_tls"):
         package, _, attr = name.partition(".")
         sys.modules.pop(name, None)
         if hasattr(sys.modules.get(package), attr):

@@ -180,12 +180,14 @@ async def _open_tls(host, port, ctx):
         while not poller.poll(0):
             await asyncio.sleep_ms(10)
         # The handshake runs in the stream's first reads and writes, without blocking.
-        sock = ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
-        sock.setblocking(False)
+        wrapped = ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+        wrapped.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    stream = asyncio.StreamWriter(sock, {})
+    from firmware.broker_tls import TlsStream
+
+    stream = TlsStream(sock, wrapped)
     return stream, stream
 
 

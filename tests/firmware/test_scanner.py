@@ -147,9 +147,7 @@ def test_power_cut_mid_upload_loses_nothing_counts_nothing_twice(make_scanner, c
     scanner.display.wait_screen("ready", counter=0, start=len(scanner.display.screens) - 1)
     # The voter inserts the ballot again: a new sheet id, counted once.
     scanner.insert()
-    # 2.4 MB over TLS: the unix port's poller slows every wait of the scanner while a
-    # TLS socket is among its objects (firmware/README.md, "Memory" and "TLS").
-    shown = scanner.display.wait_screen("accepted", timeout=180)
+    shown = scanner.display.wait_screen("accepted", timeout=60)
     assert shown == {"screen": "accepted", "sheet": f"{scanner.device}-2-1", "counter": 1}
     ctl.wait("ballot.dropped")
     dropped = [m.body for m in ctl.of_type("ballot.dropped")]

@@ -241,6 +241,8 @@ def test_a_days_traffic_sniffed_holds_no_voter_and_no_ballot(
         scanner.board.start()
         term.display.wait_screen("ready")
         scanner.display.wait_screen("ready", counter=0)
+        for device in (term.device, scanner.device):
+            ctl.wait("hello", pred=lambda m, device=device: m.dev == device)
         term.present(DOC)
         term.display.wait_screen("checkin", status="issued", timeout=30)
         sheet = scanner.insert()
