@@ -45,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from controller.integrity import station_key
 from hil.broker import Broker, start_broker
 from hil.controller import ControllerError, ControllerInline, ControllerProcess
 from hil.device import DeviceUnit, build_device
@@ -239,6 +240,10 @@ class StationRig:
             "workers": [self.chair.setup_entry(), self.technician.setup_entry()],
         }
         self.setup_path.write_text(json.dumps(setup, indent=1) + "\n", encoding="utf-8")
+        key = self.workdir / station_key.DEFAULT_NAME
+        if self.mode == "official" and not key.exists():
+            # An official station starts only with a key made at its setup.
+            station_key.generate(key)
 
     def _start_controller(self) -> ControllerProcess | ControllerInline:
         try:

@@ -5,7 +5,8 @@
 ``POST /api/polls/close``  close the polls and return the results (``?force=true`` to
                            close while a scanner still holds an accepted sheet)
 ``GET  /api/results``      the results (409 while polls are not closed)
-``GET  /api/audit/verify`` whether the audit chain is intact
+``GET  /api/audit/verify`` whether the audit chain, its signatures, the cast vote
+                           records and the results agree (``intact``, ``problems``)
 ``GET  /api/cvr``          the cast vote records (NIST SP 1500-103) with their hashes
                            (409 while polls are not closed)
 ``GET  /api/adjudication`` the ballots flagged for the commission (a mark the reader
@@ -283,9 +284,8 @@ def create_app(
 
     @app.get("/api/audit/verify")
     def audit_verify() -> dict[str, Any]:
-        """Walk the audit chain."""
-        ok, bad = station.verify_audit()
-        return {"intact": ok, "first_bad_entry": bad}
+        """Check the audit chain, its signatures, the records and the results."""
+        return station.verify_audit().to_json()
 
     _add_adjudication_routes(app, station)
 

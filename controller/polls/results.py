@@ -20,6 +20,7 @@ import json
 import sqlite3
 from typing import Any
 
+from controller.integrity import cvr_set
 from controller.polls import adjudication
 from controller.polls.state import CLOSED, AwaitingAdjudication, PollsError, counts, polls_state
 from controller.polls.tally import tally
@@ -84,6 +85,9 @@ def produce(
     results, problems = build_results(conn, station, election, mode, closed_at)
     text = json.dumps(results, sort_keys=True)
     conn.execute("INSERT INTO results (id, body) VALUES (1, ?)", (text,))
+    # The records counted, hash by hash: the entry below and its seal sign their digest.
+    records = cvr_set.manifest(conn)
+    cvr_set.keep(conn, records)
     audit.append(
         conn,
         kind,
@@ -93,6 +97,7 @@ def produce(
         issued=results["ballots_issued"],
         problems=problems[:100],
         results_sha256=hashlib.sha256(dumps(results)).hexdigest(),
+        cvrs_sha256=cvr_set.digest(records),
     )
     return results
 

@@ -70,6 +70,7 @@ def protocol(setup_path: Path, data_dir: Path, spec: str, copies: int | None) ->
     """Print the results protocol of a closed station again."""
     from controller.election.definition import ElectionError
     from controller.election.load import load_election
+    from controller.integrity import seals
     from controller.polls.results import get_results
     from controller.polls.state import PollsError
     from controller.printing.job import PrintFailed, print_protocol
@@ -88,12 +89,15 @@ def protocol(setup_path: Path, data_dir: Path, spec: str, copies: int | None) ->
     store = Store(db)
     try:
         results = get_results(store)
+        with store.read() as conn:
+            close = seals.closing(conn)
     except PollsError as err:
         raise click.ClickException(str(err)) from None
     finally:
         store.close()
     try:
-        done = print_protocol(settings, results, election, copies=copies)
+        seal = seals.paper_code(close) if close is not None else None
+        done = print_protocol(settings, results, election, copies=copies, seal=seal)
     except (PrintFailed, LayoutError) as err:
         raise click.ClickException(f"protocol not printed: {err}") from None
     note = "" if done.checked else " (write-only link: paper and cover not checked)"

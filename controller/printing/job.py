@@ -141,13 +141,14 @@ def print_protocol(
     opener: Callable[[PrintSettings], PrinterLink] = open_printer,
     copies: int | None = None,
     printed_at: str | None = None,
+    seal: str | None = None,
 ) -> Printed:
     """Lay out and print the protocol ``copies`` times (the settings' number by default),
     stamped with ``printed_at`` (now, by default)."""
     count = copies or settings.copies
     printed_at = printed_at or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     layouts = [
-        protocol_sections(results, election, settings, n, count, printed_at)
+        protocol_sections(results, election, settings, n, count, printed_at, seal)
         for n in range(1, count + 1)
     ]
     warnings: list[str] = []

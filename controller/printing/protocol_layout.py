@@ -14,7 +14,10 @@ which draws lines with Kyrgyz ң ө ү. Texts from the election and the settings
 their control characters replaced, so no name can smuggle a command to the printer.
 
 The hash is the SHA-256 of the results' canonical JSON, the same value the audit log
-records as ``results_sha256`` when polls close.
+records as ``results_sha256`` when polls close. ``seal``, when given, is the short code
+of the station's closing seal (``controller.integrity.seals.paper_code``), which signs
+the audit log's end, the cast vote records and these results: printed under the hash,
+it ties the paper the commission signs to the signed records.
 """
 
 from __future__ import annotations
@@ -224,6 +227,7 @@ def protocol_sections(
     copy: int = 1,
     copies: int = 1,
     printed_at: str = "",
+    seal: str | None = None,
 ) -> list[Section]:
     """The protocol as sections of lines for ``settings.paper_dots`` wide paper."""
     if not isinstance(results, Mapping):
@@ -330,6 +334,9 @@ def protocol_sections(
         b.text(" ".join(groups[i : i + per_line]))
     if settings.qr:
         b.image(qr_image(f"sha256:{digest}", settings.paper_dots))
+    if seal:
+        b.text(t["seal"], bold=True)
+        b.text(printable(seal))
     if copies > 1:
         b.text(t["copy"] % (copy, copies), align=escpos.CENTER)
     if printed_at:

@@ -158,28 +158,35 @@ class ProtocolPrinter:
     # -- jobs -------------------------------------------------------------------------------
 
     def submit(
-        self, results: Mapping[str, Any], election: Any, copies: int | None = None
+        self,
+        results: Mapping[str, Any],
+        election: Any,
+        copies: int | None = None,
+        seal: str | None = None,
     ) -> PrintJob:
-        """Start printing the protocol in the background; the job is returned at once."""
+        """Start printing the protocol in the background; the job is returned at once.
+        ``seal`` is the closing seal's code, printed under the protocol's hash."""
         count = copies or self.settings.copies
         job = PrintJob(next(self._ids), count, results_sha256(results))
         with self._lock:
             self.last_job = job
         thread = threading.Thread(
-            target=self._run, args=(job, dict(results), election), name=f"print-{job.id}"
+            target=self._run, args=(job, dict(results), election, seal), name=f"print-{job.id}"
         )
         thread.daemon = True
         thread.start()
         return job
 
-    def _run(self, job: PrintJob, results: dict[str, Any], election: Any) -> None:
+    def _run(
+        self, job: PrintJob, results: dict[str, Any], election: Any, seal: str | None
+    ) -> None:
         with self._device_lock:
             job.state, job.started_at = PRINTING, _now()
             if self._on_change is not None:
                 self._on_change()
             try:
                 done: Printed = print_protocol(
-                    self.settings, results, election, self._opener, job.copies
+                    self.settings, results, election, self._opener, job.copies, seal=seal
                 )
             except PrintFailed as err:
                 job.state, job.code, job.error = FAILED, err.code, str(err)

@@ -44,6 +44,8 @@ from controller.checkin.voter_list import VoterListError, digest, load_voters, s
 from controller.dashboard.api import create_app
 from controller.intake.decision import Reader
 from controller.intake.sheets import Intake
+from controller.integrity import seals, station_key
+from controller.integrity.verify import Report, check
 from controller.polls.closing import close_polls
 from controller.polls.results import get_results, has_results
 from controller.polls.state import CLOSED, OPEN, SETUP, PollsError, open_polls, polls_state
@@ -56,6 +58,8 @@ from controller.store import audit
 from controller.store.database import Store, get_meta, set_meta
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from controller.broker.login import BrokerLogin
     from controller.printing.config import PrintSettings
     from controller.printing.service import PrintJob, ProtocolPrinter
@@ -124,6 +128,7 @@ class Station:
         self._close_lock = threading.Lock()
         self._session_limits = session_limits
         self._api_docs = api_docs
+        self.signing_key: Ed25519PrivateKey | None = None
         self.printer: ProtocolPrinter | None = None
         if printer is not None:
             from controller.printing.service import ProtocolPrinter
@@ -165,7 +170,9 @@ class Station:
                 fingers = load_references(self.setup.fingers_path, voters)
             except FingerReferenceError as err:
                 raise StationError(str(err)) from None
+        self._load_key()
         self.store = Store(self.data_dir / "station.db")
+        seals.attach(self.store.path, self.signing_key)
         try:
             self._initialise(voters, fingers)
         except BaseException:
@@ -214,6 +221,10 @@ class Station:
                 )
             issued = conn.execute("SELECT COUNT(*) FROM issuances").fetchone()[0]
             started = polls_state(conn) != SETUP or issued > 0
+            try:
+                station_key.record(conn, self.signing_key, started)
+            except station_key.StationKeyError as err:
+                raise StationError(str(err)) from None
             for key, value in (
                 ("mode", self.mode),
                 ("election_hash", self.election.hash),
@@ -254,6 +265,18 @@ class Station:
             if fresh:
                 open_polls(self.store)
 
+    def _load_key(self) -> None:
+        path = self.setup.signing_key_path or self.setup.path.parent / station_key.DEFAULT_NAME
+        try:
+            self.signing_key, made = station_key.for_station(
+                path, self.mode, self.setup.public_key
+            )
+        except station_key.StationKeyError as err:
+            raise StationError(str(err)) from None
+        public = station_key.public_hex(self.signing_key.public_key())
+        if made:
+            log.warning("test station: made a signing key at %s (public key %s)", path, public)
+
     def _start_http(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -289,6 +312,7 @@ class Station:
                 self._http_thread.join(10)
             self._server = None
         if self.store is not None:
+            seals.detach(self.store.path)
             self.store.close()
             self.store = None
 
@@ -357,7 +381,7 @@ class Station:
             finally:
                 self.hub.publish("polls")
         if not produced_before and self.printer is not None:
-            self.printer.submit(results, self.election)
+            self.printer.submit(results, self.election, seal=self.paper_code())
         return results
 
     def flagged_ballots(self) -> dict[str, Any]:
@@ -410,7 +434,7 @@ class Station:
             raise PollsError("no printer is configured for this station", 409)
         if copies is not None and not 1 <= copies <= MAX_COPIES:
             raise PollsError(f"copies must be 1..{MAX_COPIES}", 422)
-        job = self.printer.submit(self.results(), self.election, copies)
+        job = self.printer.submit(self.results(), self.election, copies, self.paper_code())
         return job.to_json()
 
     def printer_status(self, refresh: bool = True) -> dict[str, Any]:
@@ -453,7 +477,15 @@ class Station:
         """The stored results (``PollsError`` while polls are not closed)."""
         return get_results(self._store())
 
-    def verify_audit(self) -> tuple[bool, int | None]:
-        """Walk the audit chain."""
+    def verify_audit(self) -> Report:
+        """Check the audit chain, its seals and the records against each other with the
+        station's public key (``controller.integrity.verify``)."""
+        assert self.signing_key is not None  # loaded before the store opens
         with self._store().read() as conn:
-            return audit.verify(conn)
+            return check(conn, self.signing_key.public_key(), self.election)
+
+    def paper_code(self) -> str | None:
+        """The closing seal's code that the results protocol prints (None before it)."""
+        with self._store().read() as conn:
+            close = seals.closing(conn)
+        return seals.paper_code(close) if close is not None else None

@@ -8,7 +8,9 @@
  "fingers": "fingers/"   (optional: a folder of <voter_id>.iso enrolled fingers),
  "firmware": ["<sha256 hex of an allowed firmware manifest>", ...],
  "return_marginal": true | false   (optional, true by default),
- "workers": [{"id", "name", "role", "pin", "totp"}, ...]   (poll workers who may log in)}
+ "workers": [{"id", "name", "role", "pin", "totp"}, ...]   (poll workers who may log in),
+ "signing_key": "station.key"   (optional, this by default),
+ "public_key": "<64 hex>"   (optional)}
 ```
 
 Paths are relative to the setup file. ``polls`` is the state a fresh station starts
@@ -18,6 +20,9 @@ false makes the scanner take a ballot with an unclear mark straight into the box
 (flagged for the commission) instead of handing it back to the voter first.
 ``workers`` (``controller.workers.roster``; written by ``shailoo workers add``) are
 the people who may log in to the dashboard and API; an official station needs a chair.
+``signing_key`` is the station's Ed25519 key file (``shailoo controller keygen``), which
+signs the audit log and the results (``docs/audit.md``); ``public_key``, when given,
+is the public key that file must hold.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class StationSetup:
     fingers_path: Path | None = None
     return_marginal: bool = True
     workers: tuple[Worker, ...] = ()
+    signing_key_path: Path | None = None
+    public_key: str | None = None
 
 
 def _is_hex(text: object, length: int) -> bool:
@@ -104,7 +111,7 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         raise SetupError(f"{source}: expected a JSON object")
     extra = set(data) - {
         "station", "mode", "election", "voters", "devices", "polls", "firmware", "fingers",
-        "return_marginal", "workers",
+        "return_marginal", "workers", "signing_key", "public_key",
     }
     if extra:
         raise SetupError(f"{source}: unknown field(s) {', '.join(sorted(extra))}")
@@ -154,6 +161,12 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         raise SetupError(str(err)) from None
     if mode == "official" and not any(w.role == "chair" for w in workers):
         raise SetupError(f"{source}: an official station needs a chair among its workers")
+    signing_key = data.get("signing_key", "station.key")
+    if not isinstance(signing_key, str) or not signing_key:
+        raise SetupError(f"{source}: signing_key must be the path of the station's key file")
+    public_key = data.get("public_key")
+    if public_key is not None and not _is_hex(public_key, 2 * KEY_BYTES):
+        raise SetupError(f"{source}: public_key must be 32 bytes as 64 hex digits")
     return StationSetup(
         path=base,
         station=station,
@@ -166,6 +179,8 @@ def parse_setup(data: object, base: Path, source: str = "setup") -> StationSetup
         fingers_path=fingers_path,
         return_marginal=return_marginal,
         workers=workers,
+        signing_key_path=(base / signing_key).resolve(),
+        public_key=public_key.lower() if public_key else None,
     )
 
 

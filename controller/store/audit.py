@@ -9,6 +9,16 @@ Entries never hold voter data or selections: a check-in is referred to by its
 issuance number, a ballot by its sheet id and image hash, the commission's decision on
 a flagged ballot (made after closing) by its record id, counts and a hash of the
 decision, never the option decided.
+
+Entries about ballots (kinds ``ballot.*`` and ``sheet.*``) carry their time to the hour
+only (``2026-11-29T14Z``): a finer time would line a sheet up with the check-in just
+before it. State changes and check-ins keep the time to the microsecond.
+
+The chain's hash (format ``shailoo-audit/1``, kept stable: a change is a new format
+name) is the SHA-256 of the canonical JSON (``protocol.canonical``) of
+``{"id", "ts", "kind", "device", "detail", "prev"}``, ``prev`` being the hash of the
+entry before (64 zeros for the first). Each entry is sealed in the same transaction
+with the station's key when one is attached (``controller.integrity.seals``).
 """
 
 from __future__ import annotations
@@ -20,14 +30,21 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.integrity import seals
 from protocol.canonical import dumps
 
 GENESIS = "0" * 64
 log = logging.getLogger("shailoo.audit")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+COARSE_KINDS = ("ballot.", "sheet.")
+
+
+def _now(kind: str) -> str:
+    now = datetime.now(UTC)
+    if kind.startswith(COARSE_KINDS):
+        return now.strftime("%Y-%m-%dT%HZ")
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _digest(entry_id: int, ts: str, kind: str, device: str | None, detail: Any, prev: str) -> str:
@@ -47,12 +64,13 @@ def append(conn: sqlite3.Connection, kind: str, device: str | None = None, /, **
     """
     last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     entry_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    ts = _now()
+    ts = _now(kind)
     digest = _digest(entry_id, ts, kind, device, detail, prev)
     conn.execute(
         "INSERT INTO audit (id, ts, kind, device, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (entry_id, ts, kind, device, json.dumps(detail, sort_keys=True), prev, digest),
     )
+    seals.seal_entry(conn, entry_id, digest, kind, detail)
     return digest
 
 
@@ -78,8 +96,16 @@ def entries(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str,
     ]
 
 
+def digest_of(entry: dict[str, Any], prev: str) -> str:
+    """The chain hash of ``entry`` (a row of ``entries``) when it follows ``prev``."""
+    return _digest(entry["id"], entry["ts"], entry["kind"], entry["device"], entry["detail"], prev)
+
+
 def verify(conn: sqlite3.Connection) -> tuple[bool, int | None]:
-    """Walk the chain; return ``(True, None)`` or ``(False, id of the first bad entry)``."""
+    """Walk the chain; return ``(True, None)`` or ``(False, id of the first bad entry)``.
+
+    This proves only that the chain is consistent; who wrote it is proved by the seals
+    (``controller.integrity.verify``)."""
     prev = GENESIS
     expected_id = 1
     for r in conn.execute("SELECT id, ts, kind, device, detail, prev, hash FROM audit ORDER BY id"):

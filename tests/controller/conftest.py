@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from controller.integrity import station_key
 from controller.station.app import Station
 from hil.broker import Broker
 from tests.controller.helpers import (
@@ -100,6 +101,8 @@ def make_station(tmp_path: Path, broker: Broker) -> Iterator[Any]:
         devs = devices or default_devices()
         people = make_voters(voters)
         setup = write_station(tmp_path / sid, sid, devs, people, mode, polls, firmware)
+        if mode == "official":  # made at setup; a test-mode station makes its own
+            station_key.generate(setup.parent / station_key.DEFAULT_NAME)
         data = tmp_path / sid / "data"
         login = broker.add_station(sid, {d.id: d.key for d in devs})
         station = Station(

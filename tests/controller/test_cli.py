@@ -6,6 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from controller.integrity import seals, station_key
 from controller.store import audit
 from controller.store.database import Store
 from shailoo.cli import main
@@ -26,20 +27,31 @@ def test_check_voters(tmp_path: Path) -> None:
 
 def test_verify_audit(tmp_path: Path) -> None:
     runner = CliRunner()
-    assert (
-        runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)]).exit_code == 1
-    )
+    made = runner.invoke(main, ["controller", "keygen", "--out", str(tmp_path / "station.key")])
+    assert made.exit_code == 0, made.output
+    public = str(tmp_path / "station.pub")
+    args = ["controller", "verify-audit", "--data", str(tmp_path), "--public-key", public]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "no station database" in result.output
     store = Store(tmp_path / "station.db")
-    with store.tx() as conn:
-        for i in range(3):
-            audit.append(conn, "test", None, n=i)
-    result = runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)])
-    assert result.exit_code == 0 and "intact: 3 entries" in result.output
+    seals.attach(store.path, station_key.load_private(tmp_path / "station.key"))
+    try:
+        with store.tx() as conn:
+            for i in range(3):
+                audit.append(conn, "test", None, n=i)
+    finally:
+        seals.detach(store.path)
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "intact: 3 entries, signed up to entry 3" in result.output
     with store.tx() as conn:
         conn.execute("UPDATE audit SET ts = 'yesterday' WHERE id = 2")
+        audit.append(conn, "test", None, n=3)  # no key attached: not signed
     store.close()
-    result = runner.invoke(main, ["controller", "verify-audit", "--data", str(tmp_path)])
-    assert result.exit_code == 1 and "broken at entry 2 (of 3)" in result.output
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert "audit entry 2 (test): its content does not match its hash" in result.output
+    assert "entries 4..4 were added after the last entry the station signed (3)" in result.output
 
 
 def test_numeric_thread_pools_default_to_one_thread() -> None:

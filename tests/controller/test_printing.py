@@ -143,10 +143,13 @@ def black(img: Image.Image) -> int:
     return img.convert("L").histogram()[0]
 
 
-def layouts(results: dict[str, Any], election: Any, settings: Any, when: str) -> list:
+def layouts(
+    results: dict[str, Any], election: Any, settings: Any, when: str, seal: str | None = None
+) -> list:
     count = settings.copies
     return [
-        protocol_sections(results, election, settings, n, count, when) for n in range(1, count + 1)
+        protocol_sections(results, election, settings, n, count, when, seal)
+        for n in range(1, count + 1)
     ]
 
 
@@ -628,7 +631,9 @@ def test_station_reports_paper_out_at_close_and_reprints_whole(
         assert sim.wait(lambda s: s.cuts == 1)
         settings = settings_for(sim, language="en")
         when = station.printer.last_job.printed_at  # type: ignore[union-attr]
-        expected = layouts(station.results(), station.election, settings, when)
+        seal = station.paper_code()  # the closing seal's code, printed under the hash
+        assert seal is not None
+        expected = layouts(station.results(), station.election, settings, when, seal)
         assert differing(sim.paper(), reference(expected, sim.paper_dots)) == 0
     finally:
         station.stop()

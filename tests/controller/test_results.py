@@ -111,7 +111,9 @@ def test_failed_checks_are_reported(make_station) -> None:
     with ctx.station.store.tx() as conn:  # someone edits the audit log behind the station's back
         conn.execute("UPDATE audit SET detail = '{}' WHERE id = 2")
     with ctx.http() as http:
-        assert http.get("/api/audit/verify").json() == {"intact": False, "first_bad_entry": 2}
+        verdict = http.get("/api/audit/verify").json()
+        assert (verdict["intact"], verdict["first_bad_entry"]) == (False, 2)
+        assert "audit entry 2 (polls.opened): its content does not match" in verdict["problems"][0]
         checks = http.post("/api/polls/close").json()["checks"]
     assert checks["scanner_counters_match_records"] is False
     assert checks["audit_chain_intact"] is False
