@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from typing import Any
 
 from protocol.canonical import dumps
 
@@ -79,4 +80,44 @@ def compare(signed: dict[str, str], current: dict[str, str]) -> list[str]:
         elif signed[cvr_id] != current[cvr_id]:
             problems.append(f"cvrs: record {cvr_id} was changed after closing (votes, "
                             "reading or decisions)")
+    return problems
+
+
+def export_records(conn: sqlite3.Connection, election: Any, station: str, mode: str) -> list[Any]:
+    """The CVR list of the NIST SP 1500-103 export of the records now in the store (what
+    ``records_sha256`` covers); ``ValueError`` when a record cannot be written."""
+    from controller.intake.ledger import cast_ballots
+    from controller.nist.cvr import build_report
+
+    try:
+        return list(build_report(election, cast_ballots(conn), station, mode)["CVR"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"the records cannot be exported: {err!r}") from None
+
+
+def records_digest(records: list[Any]) -> str:
+    """SHA-256 of a CVR list's canonical JSON: the export's ``records_sha256``."""
+    return hashlib.sha256(dumps(records)).hexdigest()
+
+
+def compare_exports(signed: list[Any], given: list[Any], source: str) -> list[str]:
+    """What differs between the CVRs made from the signed records and those of an export
+    file, by ``UniqueId``."""
+    def by_id(records: list[Any]) -> dict[str, str]:
+        out = {}
+        for n, cvr in enumerate(records):
+            key = cvr.get("UniqueId") if isinstance(cvr, dict) else None
+            out[str(key) if key is not None else f"#{n}"] = hashlib.sha256(
+                dumps(cvr)).hexdigest()
+        return out
+
+    mine, theirs = by_id(signed), by_id(given)
+    problems = []
+    for cvr_id in sorted(set(mine) | set(theirs)):
+        if cvr_id not in theirs:
+            problems.append(f"{source}: record {cvr_id} is missing")
+        elif cvr_id not in mine:
+            problems.append(f"{source}: record {cvr_id} is not one of the station's")
+        elif mine[cvr_id] != theirs[cvr_id]:
+            problems.append(f"{source}: record {cvr_id} differs from the station's")
     return problems

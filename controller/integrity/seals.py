@@ -17,7 +17,11 @@ Statement (canonical JSON, signed with Ed25519)::
 
     {"format": "shailoo-audit-seal/1", "chain": "shailoo-audit/1", "station": id,
      "entry": n, "head": hash of entry n, "kind": kind of entry n, "key": fingerprint
-     [, "cvrs_sha256": ..., "results_sha256": ...]}   (the closing seal)
+     [, "cvrs_sha256", "results_sha256", "cvr_records_sha256"]}   (the closing seal)
+
+``cvr_records_sha256`` is the ``records_sha256`` of the NIST SP 1500-103 export of the
+records (``controller.nist.export``), so an export file can be checked against the
+closing seal with the public key alone.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ STATE_KINDS = frozenset(
     {"station.started", "polls.opened", "polls.closed", "results.final"}
 )
 CLOSING_FIELDS = ("cvrs_sha256", "results_sha256")
+OPTIONAL_CLOSING_FIELDS = ("cvr_records_sha256",)  # the NIST export's records, when written
 PAPER_DIGITS = 20  # 80 bits: a forged closing with the same printed code costs 2**80 tries
 
 
@@ -128,8 +133,9 @@ def seal_entry(
         "key": fingerprint(key.public_key()),
     }
     if kind in ("polls.closed", "results.final") and all(f in detail for f in CLOSING_FIELDS):
-        for name in CLOSING_FIELDS:
-            statement[name] = detail[name]
+        for name in (*CLOSING_FIELDS, *OPTIONAL_CLOSING_FIELDS):
+            if name in detail:
+                statement[name] = detail[name]
     value = json.dumps(
         {"statement": statement, "signature": key.sign(dumps(statement)).hex()}, sort_keys=True
     )

@@ -9,8 +9,9 @@ counts votes:
   entry (a recomputed chain does not), the head seal at the last entry (entries cut
   off the end, or added after the station last signed, show here);
 * the closing seal: the stored results and the cast vote records are those signed at
-  closing, record by record (``controller.integrity.cvr_set``); with ``paper``, the
-  short code printed on the results protocol is this closing seal's;
+  closing, record by record (``controller.integrity.cvr_set``), and so is their NIST
+  export, written again from the store and, with ``cvr_file``, an export file; with
+  ``paper``, the short code printed on the results protocol is this closing seal's;
 * the counts: ballots cast in the audit log, in ``sheets``, in ``cvrs`` and in the
   results; ballots issued in the audit log, in ``issuances`` and in the results; the
   audit entry of the results against the stored results; and a recount of the records
@@ -25,6 +26,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -35,6 +37,7 @@ from controller.store import audit
 from protocol.canonical import dumps
 
 RESULT_KINDS = ("polls.closed", "results.final")
+MAX_CVR_FILE = 512 * 1024 * 1024  # an export of 100,000 ballots is far below this
 
 
 @dataclass
@@ -79,12 +82,18 @@ def check(
     key: Ed25519PublicKey | None,
     election: Any = None,
     paper: str | None = None,
+    cvr_file: Path | None = None,
 ) -> Report:
-    """Check the store read through ``conn`` (one read transaction); see the module."""
+    """Check the store read through ``conn`` (one read transaction); see the module.
+
+    ``election`` defaults to the definition kept with the records."""
     report = Report(key=fingerprint(key) if key is not None else None)
+    election = election if election is not None else _kept_election(conn)
     entries, computed = _walk_chain(conn, report)
     if key is not None:
-        _check_seals(conn, key, computed, report, paper)
+        _check_seals(conn, key, computed, report, paper, election, cvr_file)
+    elif cvr_file is not None:
+        report.add("cvr export: checked against the closing seal only, which needs the key")
     _check_counts(conn, entries, report)
     _check_results(conn, entries, election, report)
     return report
@@ -149,6 +158,8 @@ def _check_seals(
     computed: dict[int, str | None],
     report: Report,
     paper: str | None,
+    election: Any,
+    cvr_file: Path | None,
 ) -> None:
     head, kept, unreadable = seals.stored(conn)
     for problem in unreadable:
@@ -207,14 +218,16 @@ def _check_seals(
                 f"checkpoint at entry {newest_kept} (an old head was put back)",
                 signed_head.entry + 1,
             )
-    _check_closing(conn, [s for s in good if s.closing], report, paper)
+    closings = [s for s in good if s.closing]
+    close = closings[-1] if closings else None
+    _check_closing(conn, close, report, paper)
+    _check_export(conn, close, election, cvr_file, report)
 
 
 def _check_closing(
-    conn: sqlite3.Connection, closings: list[seals.Seal], report: Report, paper: str | None
+    conn: sqlite3.Connection, close: seals.Seal | None, report: Report, paper: str | None
 ) -> None:
     results_row = conn.execute("SELECT body FROM results WHERE id = 1").fetchone()
-    close = closings[-1] if closings else None
     if close is None:
         if results_row is not None:
             report.add("results: stored, but no closing seal of the station signs them")
@@ -249,6 +262,62 @@ def _check_closing(
                 f"paper: the protocol's audit seal {paper.strip()!r} is not the closing seal "
                 f"of this store ({report.paper_code}): closed again, or another station's"
             )
+
+
+def _check_export(
+    conn: sqlite3.Connection,
+    close: seals.Seal | None,
+    election: Any,
+    cvr_file: Path | None,
+    report: Report,
+) -> None:
+    signed = close.statement.get("cvr_records_sha256") if close is not None else None
+    if signed is None:
+        if cvr_file is not None:
+            report.add(f"cvr export {cvr_file}: no closing seal signs an export to compare with")
+        return
+    mine: list[Any] | None = None
+    if election is not None:
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('station', 'mode')"))
+        try:
+            mine = cvr_set.export_records(
+                conn, election, meta.get("station", ""), meta.get("mode", "official")
+            )
+        except ValueError as err:
+            report.add(f"cvr export: {err}")
+        if mine is not None and cvr_set.records_digest(mine) != signed:
+            report.add("cvr export: the records written from this store are not those "
+                       "signed at closing")
+            mine = None
+    if cvr_file is None:
+        return
+    given = _read_export(cvr_file, report)
+    if given is None or cvr_set.records_digest(given) == signed:
+        return
+    report.add(f"cvr export {cvr_file}: its records are not those signed at closing")
+    if mine is not None:
+        for problem in cvr_set.compare_exports(mine, given, f"cvr export {cvr_file}"):
+            report.add(problem)
+
+
+def _read_export(path: Path, report: Report) -> list[Any] | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_CVR_FILE:
+            report.add(f"cvr export {path}: {size} bytes, more than an export can be")
+            return None
+        doc = json.loads(path.read_bytes())
+    except OSError as err:
+        report.add(f"cvr export {path}: cannot be read ({err.strerror or err})")
+        return None
+    except (ValueError, RecursionError):
+        report.add(f"cvr export {path}: not JSON")
+        return None
+    records = doc.get("CVR", []) if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        report.add(f"cvr export {path}: not a CastVoteRecordReport (no CVR list)")
+        return None
+    return records
 
 
 def _results_digest(body: str) -> str | None:
@@ -343,7 +412,6 @@ def _recount(
 ) -> None:
     from controller.polls.tally import tally
 
-    election = election if election is not None else _kept_election(conn)
     if election is None:
         if results.get("ballots_cast"):
             report.add("results: cannot recount: no election definition (give --election)")

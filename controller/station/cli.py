@@ -204,8 +204,18 @@ def keygen(out: Path, force: bool) -> None:
     default=None,
     help="The audit seal code printed on the signed results protocol, to compare.",
 )
+@click.option(
+    "--cvr",
+    "cvr_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A cast vote record export (export-cvr) to check against the closing seal.",
+)
 def verify_audit(
-    data_dir: Path, public_key: str, election_path: Path | None, paper: str | None
+    data_dir: Path,
+    public_key: str,
+    election_path: Path | None,
+    paper: str | None,
+    cvr_file: Path | None,
 ) -> None:
     """Check a station's audit log, its signatures, cast vote records and results.
 
@@ -235,7 +245,7 @@ def verify_audit(
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         try:
             conn.execute("BEGIN")
-            report = check(conn, key, election, paper)
+            report = check(conn, key, election, paper, cvr_file)
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
@@ -253,6 +263,8 @@ def verify_audit(
                    "as signed")
     if report.recounted:
         click.echo("recount of the cast vote records matches the results")
+    if cvr_file is not None:
+        click.echo(f"{cvr_file}: the cast vote records signed at closing")
 
 
 @controller.command("export-cvr")

@@ -437,3 +437,55 @@ def test_the_api_reports_the_same(day: Day, data: Path, db: sqlite3.Connection) 
             assert verdict["first_bad_entry"] == last
     finally:
         station.stop()
+
+
+# -- an export file, checked against the closing seal ----------------------------------------
+
+
+def _export(data: Path, out: Path) -> dict[str, Any]:
+    made = CliRunner().invoke(main, ["controller", "export-cvr", "--data", str(data),
+                                     "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    return json.loads(out.read_bytes())
+
+
+def test_an_export_file_is_checked_record_by_record(
+    day: Day, data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cvr.json"
+    report = _export(data, out)
+    code, text = verify(data, day.public, "--cvr", str(out))
+    assert code == 0 and f"{out}: the cast vote records signed at closing" in text
+    # One vote changed in the file, one record dropped from it.
+    changed = next(c for c in report["CVR"] if "m-asel" in json.dumps(c))
+    changed_text = json.dumps(changed).replace("m-asel", "m-bakyt")
+    report["CVR"][report["CVR"].index(changed)] = json.loads(changed_text)
+    dropped = next(c for c in report["CVR"] if c is not report["CVR"][0] and
+                   c["UniqueId"] != changed["UniqueId"])
+    report["CVR"].remove(dropped)
+    out.write_text(json.dumps(report))
+    code, text = verify(data, day.public, "--cvr", str(out))
+    assert code == 1
+    assert f"cvr export {out}: its records are not those signed at closing" in text
+    assert f"cvr export {out}: record {changed['UniqueId']} differs from the station's" in text
+    assert f"cvr export {out}: record {dropped['UniqueId']} is missing" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{\"CVR\": [", "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (b"\xff\xfe\x00", "not JSON"),
+        (b"{\"CVR\": 7}", "not a CastVoteRecordReport (no CVR list)"),
+        (b"[1, 2]", "not a CastVoteRecordReport (no CVR list)"),
+    ],
+    ids=["cut", "deeply-nested", "binary", "cvr-not-a-list", "not-an-object"],
+)
+def test_a_broken_export_file_is_reported(
+    day: Day, data: Path, tmp_path: Path, content: bytes, message: str
+) -> None:
+    out = tmp_path / "cvr.json"
+    out.write_bytes(content)
+    code, text = verify(data, day.public, "--cvr", str(out))
+    assert code == 1 and f"cvr export {out}: {message}" in text
