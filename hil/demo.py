@@ -10,6 +10,7 @@ the voters marked.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,22 @@ def _results_table(results: dict[str, Any], expected: dict[str, Any], echo: Echo
     echo(f"  scanner counters: {results.get('scanner_counters')}")
 
 
+def _verify_records(rig: StationRig, echo: Echo) -> list[str]:
+    """The day's records checked as a verifier would: the station's public key only."""
+    from controller.integrity import station_key
+    from controller.integrity.verify import check_data
+
+    try:
+        key = station_key.load_public(str(rig.workdir / "station.pub"))
+        found = check_data(rig.data_dir, key, rig.election)
+    except (station_key.StationKeyError, sqlite3.DatabaseError) as err:
+        return [f"audit log not verified: {err}"]
+    if found.ok:
+        echo(f"  audit log: {found.entries} entries, signed by station key {found.key}; "
+             f"audit log seal {found.paper_code}")
+    return [f"audit log: {problem}" for problem in found.problems]
+
+
 def run_day(
     rig: StationRig, echo: Echo, close: bool, pace: float = 0.0, bar: bool = True
 ) -> DayReport:
@@ -165,6 +182,7 @@ def run_day(
     for name, ok in results.get("checks", {}).items():
         if not ok:
             report.problems.append(f"control check {name} failed")
+    report.problems += _verify_records(rig, echo)
     report.seconds = time.monotonic() - started
     return report
 

@@ -99,6 +99,25 @@ def check(
     return report
 
 
+def check_data(
+    data_dir: Path,
+    key: Ed25519PublicKey | None,
+    election: Any = None,
+    paper: str | None = None,
+    cvr_file: Path | None = None,
+) -> Report:
+    """``check`` on the database of a station's data folder, opened read-only (checking
+    records never changes them: no migration, no write), also while the station runs.
+    ``sqlite3.DatabaseError`` when the database is damaged or truncated."""
+    db = data_dir / "station.db"
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("BEGIN")  # one snapshot for every query
+        return check(conn, key, election, paper, cvr_file)
+    finally:
+        conn.close()
+
+
 def _walk_chain(
     conn: sqlite3.Connection, report: Report
 ) -> tuple[list[dict[str, Any]], dict[int, str | None]]:

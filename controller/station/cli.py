@@ -227,7 +227,7 @@ def verify_audit(
     from controller.election.definition import ElectionError
     from controller.election.load import load_election
     from controller.integrity import station_key
-    from controller.integrity.verify import check
+    from controller.integrity.verify import check_data
 
     try:
         key = station_key.load_public(public_key)
@@ -241,13 +241,7 @@ def verify_audit(
     if not db.is_file():
         raise click.ClickException(f"no station database in {data_dir}")
     try:
-        # Read-only: checking records must never change them (no migration, no write).
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            conn.execute("BEGIN")
-            report = check(conn, key, election, paper, cvr_file)
-        finally:
-            conn.close()
+        report = check_data(data_dir, key, election, paper, cvr_file)
     except sqlite3.DatabaseError as err:
         raise click.ClickException(f"{db} cannot be read ({err}): damaged or truncated") from None
     for problem in report.problems:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -13,10 +14,14 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from controller.integrity import station_key
+from controller.integrity import seals, station_key
 from controller.station.app import Station, StationError
 from controller.station.setup import SetupError, load_setup
+from controller.store import audit
+from controller.store.database import Store
 from shailoo.cli import main
 from tests.controller.conftest import default_devices
 from tests.controller.helpers import load_test_election, make_voters, station_id, write_station
@@ -186,3 +191,66 @@ def test_verify_a_truncated_database(tmp_path: Path, keep: int) -> None:
     )
     assert result.exit_code == 1
     assert "cannot be read" in result.output and "damaged or truncated" in result.output
+
+
+# -- generated input: whatever a file or a forger holds, a clear refusal and no crash --------
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.hex())))
+def test_any_public_key_text_is_a_key_or_a_clear_refusal(text: str) -> None:
+    try:
+        key = station_key.load_public(text) if "\x00" not in text else None
+    except station_key.StationKeyError as err:
+        assert "public key" in str(err) or "hex digits" in str(err)
+        return
+    if key is not None:
+        assert station_key.public_hex(key) == text.strip().lower()
+
+
+@pytest.fixture(scope="module")
+def sealed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store with three sealed entries, and its public key."""
+    folder = tmp_path_factory.mktemp("sealed")
+    public = station_key.generate(folder / "station.key")
+    store = Store(folder / "station.db")
+    seals.attach(store.path, station_key.load_private(folder / "station.key"))
+    try:
+        with store.tx() as conn:
+            for n in range(3):
+                audit.append(conn, "test", None, n=n)
+    finally:
+        seals.detach(store.path)
+        store.close()
+    return folder / "station.db", station_key.public_hex(public)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(["seal:head", "seal:000000002", "seal:000000016"]),
+    value=st.one_of(
+        st.text(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                st.sampled_from(["statement", "signature", "entry", "head", "format", "chain"]),
+                inner, max_size=6),
+            max_leaves=20,
+        ).map(json.dumps),
+    ),
+)
+def test_any_stored_seal_is_checked_without_a_crash(
+    sealed_store: tuple[Path, str], name: str, value: str
+) -> None:
+    from controller.integrity.verify import check
+
+    db, public = sealed_store
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (name, value))
+        report = check(conn, station_key.parse_public(public))
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    assert not report.ok  # a forged seal is never taken for the station's
+    assert all(isinstance(p, str) and p for p in report.problems)
