@@ -86,7 +86,7 @@ class SealError(ValueError):
 
 # Signers by database file: ``audit.append`` gets a connection, and every thread's
 # connection to the station's database seals with the station's key.
-_signers: dict[str, Ed25519PrivateKey] = {}
+_signers: dict[str, tuple[Ed25519PrivateKey, str]] = {}  # key and its fingerprint
 _lock = threading.Lock()
 
 
@@ -98,7 +98,7 @@ def _db_file(conn: sqlite3.Connection) -> str:
 def attach(db_path: os.PathLike[str] | str, key: Ed25519PrivateKey) -> None:
     """Seal every audit entry appended to the database at ``db_path`` with ``key``."""
     with _lock:
-        _signers[os.path.realpath(db_path)] = key
+        _signers[os.path.realpath(db_path)] = (key, fingerprint(key.public_key()))
 
 
 def detach(db_path: os.PathLike[str] | str) -> None:
@@ -107,8 +107,8 @@ def detach(db_path: os.PathLike[str] | str) -> None:
         _signers.pop(os.path.realpath(db_path), None)
 
 
-def signer(conn: sqlite3.Connection) -> Ed25519PrivateKey | None:
-    """The key that seals entries of ``conn``'s database, if any."""
+def signer(conn: sqlite3.Connection) -> tuple[Ed25519PrivateKey, str] | None:
+    """The key that seals entries of ``conn``'s database, and its fingerprint, if any."""
     with _lock:
         if not _signers:
             return None
@@ -119,9 +119,10 @@ def seal_entry(
     conn: sqlite3.Connection, entry: int, head: str, kind: str, detail: dict[str, Any]
 ) -> None:
     """Seal entry ``entry`` (inside the caller's transaction) if a key is attached."""
-    key = signer(conn)
-    if key is None:
+    found = signer(conn)
+    if found is None:
         return
+    key, name = found
     row = conn.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
     statement: dict[str, Any] = {
         "format": FORMAT,
@@ -130,7 +131,7 @@ def seal_entry(
         "entry": entry,
         "head": head,
         "kind": kind,
-        "key": fingerprint(key.public_key()),
+        "key": name,
     }
     if kind in ("polls.closed", "results.final") and all(f in detail for f in CLOSING_FIELDS):
         for name in (*CLOSING_FIELDS, *OPTIONAL_CLOSING_FIELDS):
