@@ -226,6 +226,16 @@ def test_the_commission_decides_and_the_results_count_it(make_station, decision:
     assert chosen["council.c-2"]["Status"] == ["adjudicated"]
     assert chosen["council.c-2"]["NumberVotes"] == int(counted)
     assert council["Selections"] == 1 + int(counted)
+    # The closing seal (results.final) signs the decisions with the records: a decision
+    # changed in the store afterwards is named, and the recount differs.
+    verdict = ctx.station.verify_audit()
+    assert verdict.ok and verdict.paper_code and verdict.recounted, verdict.problems
+    with ctx.station.store.tx() as conn:
+        conn.execute("UPDATE adjudications SET decision = ? WHERE cvr = ?", (other, record))
+    problems = ctx.station.verify_audit().problems
+    assert f"cvrs: record {record} was changed after closing (votes, reading or decisions)" \
+        in problems
+    assert any(p.startswith("results: council / c-2: the results say") for p in problems)
 
 
 def test_an_adjudicated_vote_can_make_an_overvote() -> None:
