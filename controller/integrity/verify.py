@@ -32,7 +32,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from controller.integrity import cvr_set, seals
-from controller.integrity.station_key import fingerprint
+from controller.integrity.station_key import fingerprint, public_hex
 from controller.store import audit
 from protocol.canonical import dumps
 
@@ -184,6 +184,15 @@ def _check_seals(
     for problem in unreadable:
         report.add(f"seal {problem}")
     last = max(computed) if computed else 0
+    if not last:
+        # A station's first start writes ``station.started``: an empty log was emptied.
+        report.add("audit: the log is empty")
+    recorded = conn.execute(
+        "SELECT value FROM meta WHERE key = 'station_public_key'"
+    ).fetchone()
+    if recorded is not None and recorded[0] != public_hex(key):
+        report.add(f"the store names station key {str(recorded[0])[:16]}…, not the key given "
+                   f"({public_hex(key)[:16]}…)")
     station = conn.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
     good: list[seals.Seal] = []
     for seal in [*kept, *([head] if head else [])]:
@@ -351,13 +360,18 @@ def _count(conn: sqlite3.Connection, sql: str) -> int:
 
 
 def _check_counts(conn: sqlite3.Connection, entries: list[dict[str, Any]], report: Report) -> None:
+    def named(entry: dict[str, Any], field_name: str) -> Any:
+        # An entry counts once per sheet or issuance it names (a resent message is
+        # logged once, but the log is read as it is); one naming none counts alone.
+        return entry["detail"].get(field_name) or ("entry", entry["id"])
+
     cast_entries = {
-        e["detail"].get("sheet") for e in entries
+        named(e, "sheet") for e in entries
         if e["kind"] == "ballot.cast" and isinstance(e["detail"], dict)
     }
     without_record = sum(1 for e in entries if e["kind"] == "ballot.cast_without_record")
     issued_entries = {
-        e["detail"].get("issuance") for e in entries
+        named(e, "issuance") for e in entries
         if isinstance(e["detail"], dict) and (
             e["kind"] == "checkin.issued"
             or (e["kind"] == "checkin.override" and e["detail"].get("status") == "issued")

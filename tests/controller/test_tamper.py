@@ -308,6 +308,8 @@ def test_seals_signed_with_another_key_are_found(
         statement["head"] = hashes[statement["entry"]]
         forged = {"statement": statement, "signature": forger.sign(dumps(statement)).hex()}
         db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps(forged), name))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'station_public_key'",
+               (public_hex(forger.public_key()),))
     code, out = verify(data, day.public)
     assert code == 1
     assert "head seal (entry" in out and "not signed by the station key" in out
@@ -489,3 +491,18 @@ def test_a_broken_export_file_is_reported(
     out.write_bytes(content)
     code, text = verify(data, day.public, "--cvr", str(out))
     assert code == 1 and f"cvr export {out}: {message}" in text
+
+
+def test_an_emptied_log_and_another_public_key_are_reported(
+    day: Day, data: Path, db: sqlite3.Connection
+) -> None:
+    other = public_hex(Ed25519PrivateKey.generate().public_key())
+    code, out = verify(data, other)
+    assert code == 1
+    assert f"the store names station key {day.public[:16]}…, not the key given ({other[:16]}…)" \
+        in out
+    db.execute("DELETE FROM audit")
+    db.execute("DELETE FROM meta WHERE key LIKE 'seal:%'")
+    code, out = verify(data, day.public)
+    assert code == 1 and "audit: the log is empty" in out
+    assert f"sheets: {len(BALLOTS)} sheets are cast, the audit log records 0 cast ballots" in out
