@@ -176,6 +176,7 @@ class Station:
         try:
             self._initialise(voters, fingers)
         except BaseException:
+            seals.detach(self.store.path)
             self.store.close()
             raise
         intake = Intake(
@@ -273,8 +274,8 @@ class Station:
             )
         except station_key.StationKeyError as err:
             raise StationError(str(err)) from None
-        public = station_key.public_hex(self.signing_key.public_key())
         if made:
+            public = station_key.public_hex(self.signing_key.public_key())
             log.warning("test station: made a signing key at %s (public key %s)", path, public)
 
     def _start_http(self) -> None:
