@@ -16,12 +16,16 @@ commission signs, which anchors the end of the chain outside the database.
 Statement (canonical JSON, signed with Ed25519)::
 
     {"format": "shailoo-audit-seal/1", "chain": "shailoo-audit/1", "station": id,
-     "entry": n, "head": hash of entry n, "kind": kind of entry n, "key": fingerprint
+     "role": "head" | "checkpoint", "entry": n, "head": hash of entry n,
+     "kind": kind of entry n, "key": fingerprint
      [, "cvrs_sha256", "results_sha256", "cvr_records_sha256"]}   (the closing seal)
 
 ``cvr_records_sha256`` is the ``records_sha256`` of the NIST SP 1500-103 export of the
 records (``controller.nist.export``), so an export file can be checked against the
 closing seal with the public key alone.
+
+The role is signed so that a checkpoint cannot be put back as the head: cutting the
+log back to a checkpoint and copying its seal to ``seal:head`` shows.
 """
 
 from __future__ import annotations
@@ -68,8 +72,10 @@ class Seal:
 
     @property
     def closing(self) -> bool:
-        """Whether it is the closing seal (it names the records and the results)."""
-        return all(f in self.statement for f in CLOSING_FIELDS)
+        """Whether it is the closing seal (a checkpoint naming the records and results)."""
+        return self.statement.get("role") == "checkpoint" and all(
+            f in self.statement for f in CLOSING_FIELDS
+        )
 
     def verifies(self, key: Ed25519PublicKey) -> bool:
         """Whether ``key`` made the signature over this statement."""
@@ -122,7 +128,7 @@ def seal_entry(
     found = signer(conn)
     if found is None:
         return
-    key, name = found
+    key, key_name = found
     row = conn.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
     statement: dict[str, Any] = {
         "format": FORMAT,
@@ -131,24 +137,30 @@ def seal_entry(
         "entry": entry,
         "head": head,
         "kind": kind,
-        "key": name,
+        "key": key_name,
     }
-    if kind in ("polls.closed", "results.final") and all(f in detail for f in CLOSING_FIELDS):
-        for name in (*CLOSING_FIELDS, *OPTIONAL_CLOSING_FIELDS):
-            if name in detail:
-                statement[name] = detail[name]
+    _store(conn, HEAD, key, {**statement, "role": "head"})
+    if kind in STATE_KINDS or entry % EVERY == 0:
+        checkpoint = {**statement, "role": "checkpoint"}
+        if kind in ("polls.closed", "results.final") and all(f in detail for f in CLOSING_FIELDS):
+            # The closing seal: a checkpoint, kept for good, whose code goes on paper.
+            for field_name in (*CLOSING_FIELDS, *OPTIONAL_CLOSING_FIELDS):
+                if field_name in detail:
+                    checkpoint[field_name] = detail[field_name]
+        _store(conn, f"{PREFIX}{entry:09d}", key, checkpoint)
+
+
+def _store(
+    conn: sqlite3.Connection, name: str, key: Ed25519PrivateKey, statement: dict[str, Any]
+) -> None:
     value = json.dumps(
         {"statement": statement, "signature": key.sign(dumps(statement)).hex()}, sort_keys=True
     )
-    names = [HEAD]
-    if kind in STATE_KINDS or entry % EVERY == 0:
-        names.append(f"{PREFIX}{entry:09d}")
-    for name in names:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
 
 
 def _parse(name: str, value: str) -> Seal:
@@ -163,6 +175,12 @@ def _parse(name: str, value: str) -> Seal:
             statement.get("head"), str
         ):
             raise ValueError
+        role = "head" if name == HEAD else "checkpoint"
+        if statement.get("role") != role:
+            raise SealError(
+                f"{name}: a {statement.get('role')!r} seal kept as a {role} (put in place of "
+                "another)"
+            )
     except SealError:
         raise
     except (ValueError, TypeError, KeyError):

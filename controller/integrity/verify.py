@@ -227,29 +227,36 @@ def _check_seals(
                 "hashes recomputed)",
                 (max(before) + 1) if before else 1,
             )
-    signed_head = head if head is not None and head in good else None
-    if signed_head is None:
-        if last:
-            report.add("audit: the log's head is not signed by the station", last)
-    else:
-        report.signed_entry = signed_head.entry
-        if signed_head.entry < last:
-            report.add(
-                f"audit: entries {signed_head.entry + 1}..{last} were added after the last "
-                f"entry the station signed ({signed_head.entry})",
-                signed_head.entry + 1,
-            )
-        newest_kept = max((s.entry for s in good if s is not signed_head), default=0)
-        if signed_head.entry < newest_kept:
-            report.add(
-                f"audit: the head seal names entry {signed_head.entry}, older than the "
-                f"checkpoint at entry {newest_kept} (an old head was put back)",
-                signed_head.entry + 1,
-            )
+    _check_head(next((s for s in good if s is head), None), good, last, report)
     closings = [s for s in good if s.closing]
     close = closings[-1] if closings else None
     _check_closing(conn, close, report, paper)
     _check_export(conn, close, election, cvr_file, report)
+
+
+def _check_head(
+    head: seals.Seal | None, good: list[seals.Seal], last: int, report: Report
+) -> None:
+    """The head seal must name the last entry: entries after it were added by someone
+    else, and a head older than a checkpoint was put back from an earlier copy."""
+    if head is None:
+        if last:
+            report.add("audit: the log's head is not signed by the station", last)
+        return
+    report.signed_entry = head.entry
+    if head.entry < last:
+        report.add(
+            f"audit: entries {head.entry + 1}..{last} were added after the last "
+            f"entry the station signed ({head.entry})",
+            head.entry + 1,
+        )
+    newest_kept = max((s.entry for s in good if s is not head), default=0)
+    if head.entry < newest_kept:
+        report.add(
+            f"audit: the head seal names entry {head.entry}, older than the "
+            f"checkpoint at entry {newest_kept} (an old head was put back)",
+            head.entry + 1,
+        )
 
 
 def _check_closing(

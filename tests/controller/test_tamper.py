@@ -506,3 +506,22 @@ def test_an_emptied_log_and_another_public_key_are_reported(
     code, out = verify(data, day.public)
     assert code == 1 and "audit: the log is empty" in out
     assert f"sheets: {len(BALLOTS)} sheets are cast, the audit log records 0 cast ballots" in out
+
+
+def test_a_checkpoint_put_back_as_the_head_is_found(
+    day: Day, data: Path, db: sqlite3.Connection
+) -> None:
+    """Cut back to the polls.opened checkpoint, later checkpoints and the results removed,
+    the checkpoint's seal copied to the head: its signed role says it is no head."""
+    opened = entry_of(db, "polls.opened")
+    db.execute("DELETE FROM audit WHERE id > ?", (opened,))
+    db.execute("DELETE FROM results")
+    db.execute("DELETE FROM meta WHERE key LIKE 'seal:0%' AND CAST(substr(key, 6) AS INTEGER) > ?",
+               (opened,))
+    checkpoint = db.execute("SELECT value FROM meta WHERE key = ?",
+                            (f"seal:{opened:09d}",)).fetchone()[0]
+    db.execute("UPDATE meta SET value = ? WHERE key = 'seal:head'", (checkpoint,))
+    code, out = verify(data, day.public)
+    assert code == 1
+    assert "seal seal:head: a 'checkpoint' seal kept as a head (put in place of another)" in out
+    assert "audit: the log's head is not signed by the station" in out
