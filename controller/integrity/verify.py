@@ -293,8 +293,9 @@ def _check_closing(
         given = "".join(paper.split()).lower()
         code = report.paper_code.replace(" ", "")
         if len(given) < 8 or not code.startswith(given):
+            shown = paper.strip()[:40]  # what the paper says is input: echoed short
             report.add(
-                f"paper: the protocol's audit seal {paper.strip()!r} is not the closing seal "
+                f"paper: the protocol's audit seal {shown!r} is not the closing seal "
                 f"of this store ({report.paper_code}): closed again, or another station's"
             )
 

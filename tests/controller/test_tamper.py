@@ -323,6 +323,12 @@ def test_seals_signed_with_another_key_are_found(
 def test_a_wrong_paper_code_is_found(day: Day, data: Path) -> None:
     code, out = verify(data, day.public, "--paper", "0000 0000 0000 0000 0000")
     assert code == 1 and f"is not the closing seal of this store ({day.code})" in out
+    # Too short to mean anything, or far too long: refused, and echoed short.
+    assert verify(data, day.public, "--paper", day.code[:4])[0] == 1
+    code, out = verify(data, day.public, "--paper", day.code + "f" * 100_000)
+    assert code == 1 and len(out) < 1000
+    # The code as read off the paper: spaces and case do not matter.
+    assert verify(data, day.public, "--paper", day.code.replace(" ", "").upper())[0] == 0
 
 
 def test_an_unreadable_seal_is_reported(day: Day, data: Path, db: sqlite3.Connection) -> None:
@@ -491,6 +497,16 @@ def test_a_broken_export_file_is_reported(
     out.write_bytes(content)
     code, text = verify(data, day.public, "--cvr", str(out))
     assert code == 1 and f"cvr export {out}: {message}" in text
+
+
+def test_an_oversized_export_file_is_not_read(day: Day, data: Path, tmp_path: Path) -> None:
+    from controller.integrity.verify import MAX_CVR_FILE
+
+    out = tmp_path / "cvr.json"
+    with out.open("wb") as f:
+        f.truncate(MAX_CVR_FILE + 1)  # sparse: no disk used, and never read
+    code, text = verify(data, day.public, "--cvr", str(out))
+    assert code == 1 and "more than an export can be" in text
 
 
 def test_an_emptied_log_and_another_public_key_are_reported(
