@@ -346,6 +346,7 @@ def create_app(
             results=results,
             flagged=flagged,
             election=station.election,
+            seal=station.paper_code() if results else None,
         )
         response = HTMLResponse(html)
         if lang in i18n.LANGUAGES:

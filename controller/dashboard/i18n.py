@@ -61,6 +61,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_election_unchanged": "Шайлоонун аныктамасы өзгөргөн жок",
         "check_audit_chain_intact": "Аудит журналы бузулган эмес",
         "check_adjudications_audited": "Комиссиянын чечимдери аудит журналына дал келет",
+        "audit_seal": "Аудит журналынын мөөрү (протоколдогудай)",
         "produce_results": "Жыйынтыктарды чыгаруу",
         "confirm_produce": (
             "Жыйынтыктарды чыгарасызбы? Андан кийин комиссиянын чечимдери өзгөрбөйт."
@@ -159,6 +160,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_election_unchanged": "Определение выборов не изменилось",
         "check_audit_chain_intact": "Цепочка журнала аудита не нарушена",
         "check_adjudications_audited": "Решения комиссии совпадают с журналом аудита",
+        "audit_seal": "Печать журнала аудита (как в протоколе)",
         "produce_results": "Подвести итоги",
         "confirm_produce": "Подвести итоги? После этого решения комиссии изменить нельзя.",
         "adjudication": "Бюллетени, ожидающие решения комиссии",
@@ -256,6 +258,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "check_election_unchanged": "Election definition unchanged",
         "check_audit_chain_intact": "Audit log chain intact",
         "check_adjudications_audited": "Commission decisions match the audit log",
+        "audit_seal": "Audit log seal (as on the protocol)",
         "produce_results": "Produce the results",
         "confirm_produce": (
             "Produce the results? The commission's decisions cannot change afterwards."

@@ -122,3 +122,7 @@ def test_dashboard_shows_results_after_closing(make_station) -> None:
         for lang, texts in TEXTS.items():
             assert f"check_{name}" in texts, (lang, name)
         assert TEXTS["en"][f"check_{name}"] in page
+    # The closing seal's code, as the printed protocol carries it, for the commission.
+    seal = ctx.station.paper_code()
+    assert seal and f'<code id="audit-seal">{seal}</code>' in page
+    assert TEXTS["ru"]["audit_seal"] in russian
