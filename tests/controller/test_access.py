@@ -43,13 +43,16 @@ def concrete(path: str) -> str:
 
 def state_of(ctx: Any) -> dict[str, Any]:
     """Everything a change would show in: every table's rows, the audit log apart from
-    the entries that name a worker's refused or accepted call."""
+    the entries that name a worker's refused or accepted call (and the seals that sign
+    the log's head, which move with every entry)."""
     conn = sqlite3.connect(ctx.data / "station.db")
     try:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'audit'")]
         snapshot: dict[str, Any] = {t: conn.execute(f"SELECT * FROM {t}").fetchall()
                                     for t in tables}
+        snapshot["meta"] = conn.execute(
+            "SELECT * FROM meta WHERE key NOT LIKE 'seal:%' ORDER BY key").fetchall()
         snapshot["audit"] = conn.execute(
             "SELECT id, kind, detail FROM audit WHERE kind NOT LIKE 'worker.%' ORDER BY id"
         ).fetchall()
