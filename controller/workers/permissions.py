@@ -16,7 +16,7 @@ decides who may use it.
 | ``results.view``: the results protocol | yes | yes | yes | |
 | ``results.print``: print the protocol (again) | yes | yes | | |
 | ``cvr.export``: cast vote records | yes | yes | | |
-| ``audit.verify``: check the audit log, its seals, the records and the results | yes | yes | | yes |
+| ``audit.verify``: check the audit log, its seals, records and results | yes | yes | | yes |
 
 The technician looks after devices: status and the audit check, never voters'
 names, ballots or results before the commission publishes them.

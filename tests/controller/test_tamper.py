@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,6 +33,7 @@ from tests.controller.conftest import default_devices
 from tests.controller.helpers import (
     WireDevice,
     load_test_election,
+    login,
     make_voters,
     marked_ballot,
     station_id,
@@ -89,7 +89,7 @@ def day(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Day:
             sheet = f"scan-1-1-{i}"
             assert scan.reply_to(scan.upload(sheet, image)).body["decision"] == "accept"
             scan.request("ballot.dropped", {"sheet": sheet, "counter": i})
-        with httpx.Client(base_url=station.url) as http:
+        with login(station.url) as http:
             closed = http.post("/api/polls/close")
             assert closed.status_code == 200, closed.text
             wait_until(lambda: (station.printer_status(False).get("job") or {}).get("state")
@@ -431,7 +431,7 @@ def test_the_api_reports_the_same(day: Day, data: Path, db: sqlite3.Connection) 
     db.close()
     station = Station(day.setup, data, election_loader=load_test_election).start(mqtt=False)
     try:
-        with httpx.Client(base_url=station.url) as http:
+        with login(station.url) as http:
             verdict = http.get("/api/audit/verify").json()
             assert verdict["intact"] is False
             assert f"cvrs: record {cvr_id} was changed after closing" in verdict["problems"][0]
