@@ -37,6 +37,7 @@ from tests.controller.helpers import (
     make_voters,
     marked_ballot,
     station_id,
+    station_login,
     wait_until,
     write_station,
 )
@@ -76,10 +77,11 @@ def day(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Day:
     station = Station(
         setup, folder / "data", broker.host, broker.port,
         election_loader=load_test_election, printer=printer,
+        broker_login=station_login(broker, setup),
     ).start()
     keys = {d.id: d.key for d in devices}
-    term = WireDevice(broker.host, broker.port, sid, "term-1", keys["term-1"])
-    scan = WireDevice(broker.host, broker.port, sid, "scan-1", keys["scan-1"])
+    term = WireDevice(broker, sid, "term-1", keys["term-1"])
+    scan = WireDevice(broker, sid, "scan-1", keys["scan-1"])
     try:
         for i, voter in enumerate(voters[: len(BALLOTS)]):
             reply = term.request("checkin.request", {"txn": f"t{i}", "mrz": voter.mrz()})
