@@ -27,7 +27,6 @@ searched by finger alone (1:N); no clear single candidate is ``not_found``.
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import TYPE_CHECKING, Any
 
 from controller.biometrics.extract import reason_text
@@ -212,9 +211,11 @@ def _identify(
 
 def _issue(conn: sqlite3.Connection, device: str, txn: str, voter: Voter) -> dict[str, Any]:
     try:
+        # No time: the issuance number orders the check-ins already, and a time would
+        # only help line them up with anything else timed on the day.
         conn.execute(
-            "INSERT INTO issuances (voter_row, device, txn, issued_at) VALUES (?, ?, ?, ?)",
-            (voter.row, device, txn, time.time()),
+            "INSERT INTO issuances (voter_row, device, txn) VALUES (?, ?, ?)",
+            (voter.row, device, txn),
         )
     except sqlite3.IntegrityError:
         return _result(txn, ALREADY_ISSUED, voter)

@@ -41,7 +41,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     RedirectResponse,
@@ -399,9 +398,9 @@ def _add_adjudication_routes(app: FastAPI, station: Station) -> None:
             raise HTTPException(err.status, str(err)) from None
 
     @app.get(prefix + "/{record}/image")
-    def image(record: str) -> FileResponse:
+    def image(record: str) -> Response:
         """The scan of a flagged ballot (404 for any other id, or while polls are open)."""
-        path = station.flagged_image(record)
-        if path is None:
+        png = station.flagged_image(record)
+        if png is None:
             raise HTTPException(404, "no flagged ballot image with that id")
-        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -32,7 +32,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -110,6 +110,8 @@ class Outcome:
     image_sha256: str | None = None
     style: str | None = None
     record: dict[str, Any] | None = None
+    # The scan as PNG, kept with the decision (``controller.intake.images``).
+    png: bytes | None = field(default=None, repr=False, compare=False)
 
 
 def decide(sheet: str, digest: str, read: Any) -> Outcome:

@@ -8,10 +8,10 @@ A sheet goes ``pending`` (read and accepted, waiting for the scanner to drop it)
 The votes of a cast sheet live only in the ``cvrs`` table: the drop moves what the
 reading found (every mark score, the votes, the image hash, the style) from the
 sheet's row to a cast vote record with a random id and no time, in the same
-transaction, and clears it from the sheet. The ``sheets`` table, which has times
-and the scanner's sheet ids, then says only that a sheet was cast — never how — so
-nothing lines a vote up with the order or the time of the check-ins
-(``docs/cvr.md``).
+transaction, and clears it from the sheet. The ``sheets`` table, which has the
+scanner's sheet ids (numbered in feeding order), then says only that a sheet was
+cast — never how — so nothing lines a vote up with the order of the check-ins
+(``docs/cvr.md``, ``docs/secrecy.md``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from typing import Any
 
+from controller.intake import images
 from controller.intake.decision import MESSAGES, Outcome
 from controller.intake.sheet_id import check_sheet_id
 from controller.nist.cvr import CastBallot, new_cvr_id
@@ -46,16 +46,17 @@ def stored_decision(conn: sqlite3.Connection, sheet: str) -> dict[str, Any] | No
 def record_decision(conn: sqlite3.Connection, device: str, outcome: Outcome) -> dict[str, Any]:
     """Record the decision on a new sheet; return the ``ballot.decision`` body."""
     sheet = outcome.sheet
-    now = time.time()
     accepted = outcome.decision == "accept"
     review = outcome.reason == "review"
     # An accepted sheet's image hash and style stay inside its record, which leaves
-    # this table at the drop: a hash next to a time would point at the vote. A sheet
-    # sent back for review may become a record a minute later (fed again as it is):
-    # what was wrong with it, its style and its hash are kept nowhere.
+    # this table at the drop. A returned sheet's image hash is kept nowhere: a
+    # returned ballot is often fed again and cast, and its kept image, whose hash
+    # anyone can compute, would point from the sheet (and its place in the day) at
+    # the votes. A sheet sent back for review may become a record a minute later (fed
+    # again as it is): what was wrong with it and its style are not kept either.
     conn.execute(
-        "INSERT INTO sheets (id, device, state, decision, reason, message, image_sha256, "
-        "style, record, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sheets (id, device, state, decision, reason, message, style, record) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             sheet,
             device,
@@ -63,24 +64,14 @@ def record_decision(conn: sqlite3.Connection, device: str, outcome: Outcome) -> 
             outcome.decision,
             outcome.reason,
             MESSAGES["review"] if review else outcome.message,
-            None if accepted or review else outcome.image_sha256,
             None if accepted or review else outcome.style,
             json.dumps(outcome.record) if outcome.record is not None else None,
-            now,
-            now,
         ),
     )
     if accepted:
         audit.append(conn, "sheet.accepted", device, sheet=sheet)
     else:
-        audit.append(
-            conn,
-            "sheet.returned",
-            device,
-            sheet=sheet,
-            image_sha256=None if review else outcome.image_sha256,
-            reason=outcome.reason,
-        )
+        audit.append(conn, "sheet.returned", device, sheet=sheet, reason=outcome.reason)
     return {
         "sheet": sheet,
         "decision": outcome.decision,
@@ -101,17 +92,13 @@ def dropped(
         "UPDATE devices SET counter = MAX(COALESCE(counter, 0), ?) WHERE id = ?",
         (counter, device),
     )
-    row = conn.execute(
-        "SELECT state, record, image_sha256, style FROM sheets WHERE id = ?", (sheet,)
-    ).fetchone()
+    row = conn.execute("SELECT state, record, style FROM sheets WHERE id = ?", (sheet,)).fetchone()
     state = row[0] if row else None
     recorded = state == "cast"
     if state == "pending" and polls == "open":
-        _record_vote(conn, device, sheet, row[1], row[2], row[3], election)
+        _record_vote(conn, device, sheet, row[1], None, row[2], election)
         conn.execute(
-            "UPDATE sheets SET state = 'cast', record = NULL, image_sha256 = NULL, "
-            "style = NULL, updated_at = ? WHERE id = ?",
-            (time.time(), sheet),
+            "UPDATE sheets SET state = 'cast', record = NULL, style = NULL WHERE id = ?", (sheet,)
         )
         audit.append(conn, "ballot.cast", device, sheet=sheet, counter=counter)
         recorded = True
@@ -173,23 +160,22 @@ def returned(
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
         raise ProtocolError("malformed", "ballot.returned reason must be short text")
-    row = conn.execute("SELECT state FROM sheets WHERE id = ?", (sheet,)).fetchone()
+    row = conn.execute("SELECT state, record FROM sheets WHERE id = ?", (sheet,)).fetchone()
     state = row[0] if row else None
-    now = time.time()
     if state in ("pending", "rejected"):
-        # A voided sheet's reading is nobody's vote: it is not kept.
-        conn.execute(
-            "UPDATE sheets SET state = 'voided', record = NULL, updated_at = ? WHERE id = ?",
-            (now, sheet),
-        )
+        # A voided sheet's reading is nobody's vote: neither it nor its image is kept.
+        kept_as = _record_id(row[1])
+        if kept_as is not None:
+            images.discard(conn, kept_as)
+        conn.execute("UPDATE sheets SET state = 'voided', record = NULL WHERE id = ?", (sheet,))
         audit.append(conn, "ballot.voided", device, sheet=sheet, reason=reason)
     elif state is None:
         # A scan the controller never decided (interrupted on the scanner). The
         # tombstone makes a late blob.end for this sheet get "return", never "accept".
         conn.execute(
-            "INSERT INTO sheets (id, device, state, decision, reason, message, "
-            "created_at, updated_at) VALUES (?, ?, 'voided', 'return', 'interrupted', ?, ?, ?)",
-            (sheet, device, MESSAGES["interrupted"], now, now),
+            "INSERT INTO sheets (id, device, state, decision, reason, message) "
+            "VALUES (?, ?, 'voided', 'return', 'interrupted', ?)",
+            (sheet, device, MESSAGES["interrupted"]),
         )
         audit.append(conn, "ballot.voided", device, sheet=sheet, reason=reason)
     elif state == "cast":
@@ -197,6 +183,16 @@ def returned(
         audit.append(conn, "ballot.return_of_cast", device, sheet=sheet, reason=reason)
         return {"sheet": sheet, "voided": False}
     return {"sheet": sheet, "voided": True}
+
+
+def _record_id(text: str | None) -> str | None:
+    """The record id a pending sheet's reading was drawn with, if it has one."""
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    cvr = record.get("cvr") if isinstance(record, dict) else None
+    return cvr if isinstance(cvr, str) else None
 
 
 def cast_count(conn: sqlite3.Connection) -> int:

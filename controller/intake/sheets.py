@@ -2,24 +2,24 @@
 
 ``Intake`` is what the dispatcher calls for a scanner's blob and ballot messages.
 Reading happens outside any transaction (``prepare_end``), recording inside the
-caller's (``apply_end``, ``dropped``, ``returned``). The image of a read sheet is kept
-in ``images_dir``: an accepted one under its record's random id and without a date, a
-returned one under its sheet id.
+caller's (``apply_end``, ``dropped``, ``returned``). With ``keep_images``, the image of
+a read sheet is kept in the database with its decision (``controller.intake.images``):
+an accepted one under its record's random id, a returned one under a random name,
+never under its sheet id or with a time (``docs/secrecy.md``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from controller.intake import ledger
+from controller.intake import images, ledger
 from controller.intake.decision import (
     MESSAGES,
     REVIEW_SECONDS,
@@ -51,7 +51,7 @@ class Intake:
         reader: Reader,
         mode: str,
         station: str,
-        images_dir: Path | None = None,
+        keep_images: bool = False,
         max_blob: int = MAX_BLOB,
         review_seconds: float = REVIEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -62,7 +62,7 @@ class Intake:
         self.reader = reader
         self.mode = mode
         self.station = station
-        self.images_dir = images_dir
+        self.keep_images = keep_images
         self.reassembly = Reassembly(max_blob)
         self.review = Review(clock)
         self.review_seconds = review_seconds
@@ -99,19 +99,17 @@ class Intake:
             )
         except Exception:
             log.exception("%s: reading sheet %s failed", device, sheet)
-            self._save_image(sheet, scan.gray)
-            return Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], scan.sha256)
+            outcome = Outcome(sheet, "return", "unreadable", MESSAGES["unreadable"], scan.sha256)
+            return self._with_image(outcome, scan.gray)
         outcome = decide(sheet, scan.sha256, read)
         outcome = self.review.check(
             device, outcome, self.election, self.review_seconds, self.return_marginal
         )
-        if outcome.record is not None:
-            self._save_image(outcome.record["cvr"], scan.gray, undated=True)
-        elif outcome.reason != "review":
+        if outcome.reason == "review":
             # A sheet sent back for review shows votes that are cast a minute later, fed
-            # again: its image, dated and named by its sheet, would point at the record.
-            self._save_image(sheet, scan.gray)
-        return outcome
+            # again: its image is not kept at all.
+            return outcome
+        return self._with_image(outcome, scan.gray)
 
     def apply_end(
         self, conn: sqlite3.Connection, device: str, outcome: Outcome | None, sheet: str, polls: str
@@ -124,7 +122,11 @@ class Intake:
             outcome = returned(sheet, "incomplete")
         if outcome.decision == "accept" and polls != "open":
             outcome = returned(sheet, "polls_closed")
-        return ledger.record_decision(conn, device, outcome)
+        body = ledger.record_decision(conn, device, outcome)
+        if outcome.png is not None:
+            name = outcome.record["cvr"] if outcome.record is not None else images.returned_name()
+            images.keep(conn, name, outcome.png)
+        return body
 
     def dropped(
         self, conn: sqlite3.Connection, device: str, body: dict[str, Any], polls: str
@@ -138,22 +140,13 @@ class Intake:
         """A sheet went back to the voter: pending/rejected → voided. Returns ``ballot.voided``."""
         return ledger.returned(conn, device, body)
 
-    def _save_image(self, name: str, gray: np.ndarray, undated: bool = False) -> None:
-        """Keep a scan as ``NAME.png``; ``undated`` sets its file times to 0 (1970).
-
-        The image of an accepted sheet shows the votes and is named by its record's
-        random id; a modification time would tell when it was cast.
-        """
-        if self.images_dir is None:
-            return
-        from PIL import Image
-
-        path = self.images_dir / f"{name}.png"
+    def _with_image(self, outcome: Outcome, gray: np.ndarray) -> Outcome:
+        """``outcome`` carrying the scan as PNG when images are kept."""
+        if not self.keep_images:
+            return outcome
         try:
-            self.images_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(gray, mode="L").save(path)
-            if undated:
-                os.utime(path, (0, 0))
-        except OSError:
+            return dataclasses.replace(outcome, png=images.encode_png(gray))
+        except (OSError, ValueError):
             # The image is kept beside the record for review; losing it must not lose the vote.
-            log.exception("could not keep the image %s", path.name)
+            log.exception("could not encode the image of sheet %s", outcome.sheet)
+            return outcome

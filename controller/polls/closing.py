@@ -20,6 +20,7 @@ from typing import Any
 
 from controller.polls import adjudication
 from controller.polls.results import has_results, produce, stored_results
+from controller.polls.scrub import scrub_after_close
 from controller.polls.state import (
     CLOSED,
     OPEN,
@@ -39,8 +40,16 @@ def close_polls(
 
     ``AwaitingAdjudication`` when a flagged ballot has an undecided mark: the polls are
     closed all the same (committed), and calling this again once the commission has
-    decided every mark produces the results.
+    decided every mark produces the results. Once closed, the files are scrubbed of the
+    day's order (``controller.polls.scrub``).
     """
+    try:
+        return _close(store, station, election, mode, force)
+    finally:
+        scrub_after_close(store)
+
+
+def _close(store: Store, station: str, election: Any, mode: str, force: bool) -> dict[str, Any]:
     with store.tx() as conn:
         state = polls_state(conn)
         if state == CLOSED:

@@ -48,6 +48,7 @@ from controller.integrity import seals, station_key
 from controller.integrity.verify import Report, check
 from controller.polls.closing import close_polls
 from controller.polls.results import get_results, has_results
+from controller.polls.scrub import scrub_after_close
 from controller.polls.state import CLOSED, OPEN, SETUP, PollsError, open_polls, polls_state
 from controller.station.bridge import Bridge
 from controller.station.dispatch import Dispatcher
@@ -179,13 +180,14 @@ class Station:
             seals.detach(self.store.path)
             self.store.close()
             raise
+        scrub_after_close(self.store)  # a crash may have come between closing and scrubbing
         intake = Intake(
             self.store,
             self.election,
             self._reader or _default_reader(),
             self.mode,
             self.station,
-            images_dir=self.data_dir / "images",
+            keep_images=True,
             return_marginal=self.setup.return_marginal,
         )
         self.dispatcher = Dispatcher(self.store, self.station, self.registry, intake)
@@ -412,8 +414,9 @@ class Station:
         self.hub.publish("adjudication")
         return ballot
 
-    def flagged_image(self, record: str) -> Path | None:
-        """The kept image of a flagged ballot, once polls are closed; None otherwise."""
+    def flagged_image(self, record: str) -> bytes | None:
+        """The kept image (PNG) of a flagged ballot, once polls are closed; None otherwise."""
+        from controller.intake import images
         from controller.polls.adjudication import RECORD_ID, flagged
 
         if not isinstance(record, str) or not RECORD_ID.match(record):
@@ -421,8 +424,7 @@ class Station:
         with self._store().read() as conn:
             if polls_state(conn) != CLOSED or record not in {b.record for b in flagged(conn)}:
                 return None
-        path = self.data_dir / "images" / f"{record}.png"
-        return path if path.is_file() else None
+            return images.load(conn, record)
 
     def print_results(self, copies: int | None = None) -> dict[str, Any]:
         """Print the results protocol (again): the job document, printing in the background.

@@ -30,6 +30,7 @@ device, and every change is written to the audit log.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -41,6 +42,7 @@ from controller.checkin.check_in import check_in
 from controller.checkin.finger_samples import Fingers
 from controller.intake.sheets import Intake
 from controller.polls.state import polls_state
+from controller.station import reply_cache
 from controller.station.registry import ForgedStatus, Registry
 from controller.store import audit
 from controller.store.database import Store
@@ -263,34 +265,52 @@ class Dispatcher:
         seq = conn.execute("SELECT down_seq FROM devices WHERE id = ?", (device,)).fetchone()[0] + 1
         conn.execute("UPDATE devices SET down_seq = ? WHERE id = ?", (seq, device))
         payload = envelope.seal(key, device, envelope.DOWN, seq, mtype, body or {}, re=req_seq)
+        cached, answer = payload, None
+        if mtype == messages.CHECKIN_RESULT:
+            # A check-in's answer names the voter: it is cached without the name, which a
+            # resend looks up again (``_resend``), so this table never holds a name.
+            cached, answer = b"", json.dumps(reply_cache.thin(body or {}))
         conn.execute(
-            "INSERT OR REPLACE INTO replies (device, req_seq, payload) VALUES (?, ?, ?)",
-            (device, req_seq, payload),
+            "INSERT OR REPLACE INTO replies (device, req_seq, payload, answer) VALUES (?, ?, ?, ?)",
+            (device, req_seq, cached, answer),
         )
         return payload
 
+    def _resend(self, conn: sqlite3.Connection, device: str, req_seq: int) -> bytes | None:
+        """The cached reply to ``req_seq`` (a check-in's sealed again with the name), or None."""
+        row = conn.execute(
+            "SELECT payload, answer FROM replies WHERE device = ? AND req_seq = ?",
+            (device, req_seq),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[1] is None:
+            return bytes(row[0])
+        spec = self.registry.spec(device)
+        assert spec is not None  # only a device of the setup gets this far
+        body = reply_cache.full(conn, json.loads(row[1]))
+        return self._seal_reply(conn, device, spec.key, req_seq, messages.CHECKIN_RESULT, body)
+
     def _duplicate(self, device: str, msg: envelope.Message) -> None:
         with self.store.tx(durable=False) as conn:
-            row = conn.execute(
-                "SELECT payload FROM replies WHERE device = ? AND req_seq = ?", (device, msg.seq)
-            ).fetchone()
+            reply = self._resend(conn, device, msg.seq)
             audit.append(
                 conn,
                 "message.duplicate",
                 device,
                 type=msg.type,
                 seq=msg.seq,
-                resent=row is not None,
+                resent=reply is not None,
             )
         log.info(
             "%s: duplicate seq %d (%s), %s",
             device,
             msg.seq,
             msg.type,
-            "reply resent" if row else "no reply to resend",
+            "reply resent" if reply else "no reply to resend",
         )
-        if row is not None:
-            self.publish(topics.down(self.station, device), bytes(row[0]))
+        if reply is not None:
+            self.publish(topics.down(self.station, device), reply)
 
     # -- refusals and notifications -------------------------------------------------
 
@@ -386,7 +406,8 @@ def _finger_chunk(d: Dispatcher, device: str, msg: envelope.Message, polls: str)
 
 def _finger_end(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:
     sample = d.fingers.end(device, msg.body)
-    log.info("%s: finger %s of %d bytes", device, sample.kind, len(sample.data))
+    # Debug only: a timed line per voter in the station's log is a list of check-in times.
+    log.debug("%s: finger %s of %d bytes", device, sample.kind, len(sample.data))
 
 
 def _sheet_begin(d: Dispatcher, device: str, msg: envelope.Message, polls: str) -> None:

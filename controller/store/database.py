@@ -151,6 +151,53 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID
         """,
     ),
+    (
+        # Secrecy at rest (docs/secrecy.md). Sheets and issuances lose their times; sheets
+        # keep no rowid, and a returned sheet no image hash. Kept ballot images live here,
+        # under random names and without times, instead of as files whose change times
+        # and inode numbers follow the order of casting. A check-in's cached answer is
+        # kept without the voter's name (``answer``), instead of sealed with it.
+        5,
+        """
+        CREATE TABLE sheets_v5 (
+            id TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'rejected', 'cast', 'voided')),
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'return')),
+            reason TEXT,
+            message TEXT NOT NULL,
+            style TEXT,
+            record TEXT
+        ) WITHOUT ROWID;
+        INSERT INTO sheets_v5 (id, device, state, decision, reason, message, style, record)
+            SELECT id, device, state, decision, reason, message, style,
+                   CASE WHEN state = 'pending' AND record IS NOT NULL
+                             AND image_sha256 IS NOT NULL
+                        THEN json_set(record, '$.image_sha256', image_sha256)
+                        ELSE record END
+            FROM sheets;
+        DROP TABLE sheets;
+        ALTER TABLE sheets_v5 RENAME TO sheets;
+        CREATE INDEX sheets_state ON sheets (state);
+        CREATE TABLE issuances_v5 (
+            id INTEGER PRIMARY KEY,
+            voter_row INTEGER NOT NULL UNIQUE REFERENCES voters (row),
+            device TEXT NOT NULL,
+            txn TEXT NOT NULL,
+            UNIQUE (device, txn)
+        );
+        INSERT INTO issuances_v5 (id, voter_row, device, txn)
+            SELECT id, voter_row, device, txn FROM issuances;
+        DROP TABLE issuances;
+        ALTER TABLE issuances_v5 RENAME TO issuances;
+        CREATE TABLE kept_images (
+            name TEXT PRIMARY KEY,
+            png BLOB NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE replies ADD COLUMN answer TEXT;
+        DELETE FROM replies WHERE payload LIKE '%"checkin.result"%'
+        """,
+    ),
 ]
 
 
@@ -240,6 +287,24 @@ class Store:
                 )
                 applied.append(version)
         return applied
+
+    def compact(self) -> None:
+        """Rewrite the database file in key order and empty the WAL file.
+
+        SQLite places rows, overflow pages and WAL frames in the order they were
+        written, and ``secure_delete`` zeroes freed content in the database file but
+        not in old WAL frames. ``VACUUM`` rebuilds every table in key order (random ids
+        for the records and kept images) and a truncating checkpoint leaves the WAL
+        file empty, so nothing in the files keeps the order of the day's writes.
+        """
+        conn = self._connection()
+        if conn.in_transaction:
+            raise RuntimeError("compact inside a transaction")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("VACUUM")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError("the WAL file could not be emptied: a reader holds it")
 
     def schema_version(self) -> int:
         """The newest migration applied to this database."""

@@ -88,9 +88,9 @@ def test_an_unclear_mark_goes_back_naming_the_contest_whatever_the_rules(make_st
     )
     assert len(first["message"]) <= 120
     # What was unclear, and where, stays out of everything with a time.
-    stored = _rows(ctx, "SELECT reason, message, image_sha256, style FROM sheets")
+    stored = _rows(ctx, "SELECT reason, message, style FROM sheets")
     assert stored[0][0] == "review" and "Council" not in stored[0][1]
-    assert stored[0][2:] == (None, None)
+    assert stored[0][2:] == (None,)
     assert "Council" not in json.dumps([e["detail"] for e in _audit(ctx)])
     # A clean ballot is not sent back: there is nothing unsure about it.
     clean = marked_ballot(ctx.station.election, "s1", VOTES)

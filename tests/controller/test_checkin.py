@@ -56,8 +56,8 @@ def test_unique_constraint_is_the_backstop(store: Store) -> None:
     voter = store.voters[0]
     with store.tx() as conn:
         conn.execute(
-            "INSERT INTO issuances (voter_row, device, txn, issued_at) "
-            "VALUES (?, 'term-9', 'z', 0)",
+            "INSERT INTO issuances (voter_row, device, txn) "
+            "VALUES (?, 'term-9', 'z')",
             (voter.row,),
         )
     with store.tx() as conn:
@@ -67,8 +67,8 @@ def test_unique_constraint_is_the_backstop(store: Store) -> None:
     assert result["style"] is None
     with store.tx() as conn, pytest.raises(sqlite3.IntegrityError):
         conn.execute(
-            "INSERT INTO issuances (voter_row, device, txn, issued_at) "
-            "VALUES (?, 'term-8', 'y', 0)",
+            "INSERT INTO issuances (voter_row, device, txn) "
+            "VALUES (?, 'term-8', 'y')",
             (voter.row,),
         )
 

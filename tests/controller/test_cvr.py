@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import re
 import sqlite3
@@ -315,7 +316,7 @@ class Day:
         folder.mkdir(parents=True, exist_ok=True)
         self.store = Store(folder / "station.db")
         self.intake = Intake(
-            self.store, _election(), read_ballot, mode, STATION, images_dir=folder / "images"
+            self.store, _election(), read_ballot, mode, STATION, keep_images=True
         )
         with self.store.tx() as conn:
             set_meta(conn, "station", STATION)
@@ -418,10 +419,12 @@ def test_the_drop_makes_one_record_and_clears_the_sheet(
     assert json.loads(record)["votes"] == {"party-list": ["p-yntymak"], "smd-07": ["c07-sydykov"]}
     assert len(json.loads(record)["marks"]) == 12
     # The sheet says it was cast, and nothing about how, nor which record it became.
-    assert day.rows("SELECT state, record, image_sha256, style FROM sheets") == [
-        ("cast", None, None, None)
-    ]
-    assert (day.folder / "images" / f"{cvr_id}.png").stat().st_mtime == 0
+    assert day.rows("SELECT state, record, style FROM sheets") == [("cast", None, None)]
+    # Its image is kept in the database under the record's id, and in no file.
+    [(png,)] = day.rows("SELECT png FROM kept_images")
+    assert day.rows("SELECT name FROM kept_images") == [(cvr_id,)]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), image)
+    assert not (day.folder / "images").exists()
     # The definition is kept with the records, so they can be exported from the folder.
     with day.store.read() as conn:
         kept = get_meta(conn, "election_definition")
@@ -442,8 +445,14 @@ def test_a_voided_ballot_makes_no_record(day: Day) -> None:
         ("scan-1-7-1", None),
         ("scan-1-7-2", None),
     ]
-    # The returned sheet's own image is kept under its sheet id: it is nobody's vote.
-    assert (day.folder / "images" / "scan-1-7-2.png").is_file()
+    # The voided sheet's image goes with its reading. The returned sheet's is kept, under
+    # a random name that neither its sheet nor the audit log mentions: a returned ballot
+    # is often fed again and cast, and its image shows the marks.
+    [(name,)] = day.rows("SELECT name FROM kept_images")
+    assert re.fullmatch(r"ret-[0-9a-f]{32}", name)
+    with day.store.read() as conn:
+        everything = json.dumps([e["detail"] for e in audit.entries(conn)])
+    assert name not in everything and "image_sha256" not in everything
 
 
 def test_a_sheets_reading_does_not_linger_in_the_database_file(day: Day) -> None:
@@ -613,18 +622,23 @@ def test_migration_moves_cast_votes_into_records(
     with new.read() as conn:
         records = [tuple(r) for r in conn.execute("SELECT * FROM cvrs")]
         sheets = [tuple(r) for r in conn.execute(
-            "SELECT id, record, image_sha256, style FROM sheets ORDER BY id"
+            "SELECT id, record, style FROM sheets ORDER BY id"
         )]  # fmt: skip
     [(cvr_id, device, style, digest, text)] = records
     assert re.fullmatch(r"cvr-[0-9a-f]{32}", cvr_id)
     assert (device, style, digest) == ("scan-1", "s-d07", "aa" * 32)
     assert json.loads(text)["votes"] == reading["votes"]
-    assert sheets == [
-        ("scan-1-1-1", None, None, None),
-        ("scan-1-1-2", None, None, "s-d07"),
-        ("scan-1-1-3", stored("s-d12"), "bb" * 32, "s-d12"),
-        ("scan-1-1-4", None, "cc" * 32, "s-d03"),
+    # The pending sheet's image hash moved into its reading (migration 5), the returned
+    # sheet's is dropped.
+    pending = json.loads(sheets[2][1])
+    assert pending == dict(json.loads(stored("s-d12")), image_sha256="bb" * 32)
+    assert [s[:1] + s[2:] for s in sheets] == [
+        ("scan-1-1-1", None),
+        ("scan-1-1-2", "s-d07"),
+        ("scan-1-1-3", "s-d12"),
+        ("scan-1-1-4", "s-d03"),
     ]
+    assert [s[1] for s in sheets if s[0] != "scan-1-1-3"] == [None, None, None]
     # The sheet pending at the upgrade drops into a record like any other.
     intake = Intake(new, _election(), read_ballot, "test", STATION)
     with new.tx() as conn:

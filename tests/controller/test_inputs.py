@@ -207,7 +207,7 @@ def test_station_refuses_foreign_or_changed_data(tmp_path: Path, broker) -> None
     station = _station(setup, data, broker).start(http=False)
     with station.store.tx() as conn:
         conn.execute(
-            "INSERT INTO issuances (voter_row, device, txn, issued_at) VALUES (1, 'term-1', 't', 0)"
+            "INSERT INTO issuances (voter_row, device, txn) VALUES (1, 'term-1', 't')"
         )
     station.stop()
     # Another station's setup on this data directory.

@@ -47,6 +47,11 @@ def _audit(ctx, kind: str) -> list[dict]:
         return audit.entries(conn, kind)
 
 
+def _kept_images(ctx) -> list[str]:
+    with ctx.station.store.read() as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM kept_images")]
+
+
 def _cast(ctx) -> list:
     with ctx.station.store.read() as conn:
         return cast_ballots(conn)
@@ -65,10 +70,11 @@ def test_accepted_sheet_is_cast_once(make_station) -> None:
         "message": decision.body["message"],
     }
     assert ctx.station.status()["pending"] == 1
-    # The image is kept under the id its vote record will have, never the sheet's id.
-    images = list((ctx.data / "images").iterdir())
-    assert [p.name.startswith("cvr-") for p in images] == [True]
-    assert images[0].stat().st_mtime == 0
+    # The image is kept in the database under the id its vote record will have, never
+    # the sheet's id; no file is written for it.
+    images = _kept_images(ctx)
+    assert [name.startswith("cvr-") for name in images] == [True]
+    assert not (ctx.data / "images").exists()
 
     seq, payload = scan.seal("ballot.dropped", {"sheet": "scan-1-1-1", "counter": 1})
     scan.publish(payload)
@@ -94,9 +100,11 @@ def test_accepted_sheet_is_cast_once(make_station) -> None:
     # One vote record, under the image's name; the sheet keeps only that it was cast.
     with ctx.station.store.read() as conn:
         records = conn.execute("SELECT id, device, style FROM cvrs").fetchall()
-        sheet = conn.execute("SELECT record, image_sha256, style FROM sheets").fetchone()
-    assert [tuple(r) for r in records] == [(images[0].stem, "scan-1", "s1")]
-    assert tuple(sheet) == (None, None, None)
+        sheet = conn.execute("SELECT * FROM sheets").fetchone()
+    assert [tuple(r) for r in records] == [(images[0], "scan-1", "s1")]
+    assert (sheet["record"], sheet["style"]) == (None, None)
+    # No time and no row number for the sheet, and none for the check-ins either.
+    assert "created_at" not in sheet.keys() and "updated_at" not in sheet.keys()
 
 
 def test_rejected_sheet_is_voided_on_return(make_station) -> None:
@@ -336,15 +344,15 @@ def test_an_overvoted_ballot_goes_back_once_then_in_as_it_is(warned_station) -> 
     # time: the stored decision, the sheet and the audit log say "review".
     with ctx.station.store.read() as conn:
         row = conn.execute(
-            "SELECT reason, message, image_sha256, style FROM sheets WHERE id = 'scan-1-1-1'"
+            "SELECT reason, message, style FROM sheets WHERE id = 'scan-1-1-1'"
         ).fetchone()
-    assert tuple(row) == ("review", intake_module.MESSAGES["review"], None, None)
+    assert tuple(row) == ("review", intake_module.MESSAGES["review"], None)
     returned = _audit(ctx, "sheet.returned")
     assert [e["detail"]["reason"] for e in returned] == ["review"]
     assert "Mayor" not in json.dumps(returned) and "overvote" not in json.dumps(returned)
     assert returned[0]["detail"].get("image_sha256") is None
-    # Nor is its image kept: only the cast ballot's, under its record's id, undated.
-    images = sorted(p.name for p in (ctx.data / "images").iterdir())
+    # Nor is its image kept: only the cast ballot's, under its record's id.
+    images = _kept_images(ctx)
     assert len(images) == 1 and images[0].startswith("cvr-")
     late = scan.request("blob.end", {"blob": "scan-1-1-1", "chunks": 1, "size": 1,
                                      "sha256": "0" * 64}).body
