@@ -16,8 +16,9 @@ from typing import Any
 from controller.intake import images
 from controller.polls.scrub import scrub_after_close
 from controller.polls.state import open_polls
+from controller.station.app import Station
 from controller.store.database import Store, set_meta
-from tests.controller.helpers import wait_until
+from tests.controller.helpers import load_test_election, wait_until
 
 
 def _replies(ctx: Any) -> list[tuple[str, int, bytes, str | None]]:
@@ -161,3 +162,34 @@ def test_no_table_keeps_a_time_or_row_number_for_sheets_ballots_and_check_ins(tm
         columns = {r[1] for r in conn.execute("PRAGMA table_info(issuances)")}
         assert columns == {"id", "voter_row", "device", "txn"}
     store.close()
+
+
+def test_a_closed_station_that_crashed_before_the_scrub_does_it_at_its_next_start(
+    make_station,
+) -> None:
+    ctx = make_station(voters=3, http=False)
+    term = ctx.device("term-1")
+    assert term.request("checkin.request", {"txn": "a", "mrz": ctx.voters[0].mrz()}).body[
+        "status"
+    ] == "issued"
+    ctx.station.close_polls()
+    ctx.station.stop()
+    # As if the controller died between closing and scrubbing: an answer still cached.
+    store = Store(ctx.data / "station.db")
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO replies (device, req_seq, payload, answer) VALUES ('term-1', 99, x'', ?)",
+            (json.dumps({"voter": {"row": ctx.voters[0].row}}),),
+        )
+    store.close()
+    again = Station(
+        ctx.setup, ctx.data, ctx.broker.host, ctx.broker.port, election_loader=load_test_election
+    ).start(http=False)
+    try:
+        with again.store.read() as conn:
+            assert conn.execute("SELECT COUNT(*) FROM replies WHERE device = 'term-1'").fetchone()[
+                0
+            ] == 0
+        assert (ctx.data / "station.db-wal").stat().st_size == 0
+    finally:
+        again.stop()
