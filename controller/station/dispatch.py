@@ -268,8 +268,9 @@ class Dispatcher:
         cached, answer = payload, None
         if mtype == messages.CHECKIN_RESULT:
             # A check-in's answer names the voter: it is cached without the name, which a
-            # resend looks up again (``_resend``), so this table never holds a name.
-            cached, answer = b"", json.dumps(reply_cache.thin(body or {}))
+            # resend looks up again and seals under the same seq (``_resend``): the same
+            # bytes, and this table never holds a name.
+            cached, answer = b"", json.dumps({"seq": seq, "body": reply_cache.thin(body or {})})
         conn.execute(
             "INSERT OR REPLACE INTO replies (device, req_seq, payload, answer) VALUES (?, ?, ?, ?)",
             (device, req_seq, cached, answer),
@@ -277,7 +278,8 @@ class Dispatcher:
         return payload
 
     def _resend(self, conn: sqlite3.Connection, device: str, req_seq: int) -> bytes | None:
-        """The cached reply to ``req_seq`` (a check-in's sealed again with the name), or None."""
+        """The cached reply to ``req_seq`` (a check-in's sealed again, with the name and the
+        same seq: the bytes sent the first time), or None."""
         row = conn.execute(
             "SELECT payload, answer FROM replies WHERE device = ? AND req_seq = ?",
             (device, req_seq),
@@ -288,8 +290,12 @@ class Dispatcher:
             return bytes(row[0])
         spec = self.registry.spec(device)
         assert spec is not None  # only a device of the setup gets this far
-        body = reply_cache.full(conn, json.loads(row[1]))
-        return self._seal_reply(conn, device, spec.key, req_seq, messages.CHECKIN_RESULT, body)
+        answer = json.loads(row[1])
+        body = reply_cache.full(conn, answer["body"])
+        return envelope.seal(
+            spec.key, device, envelope.DOWN, answer["seq"], messages.CHECKIN_RESULT, body,
+            re=req_seq,
+        )
 
     def _duplicate(self, device: str, msg: envelope.Message) -> None:
         with self.store.tx(durable=False) as conn:
