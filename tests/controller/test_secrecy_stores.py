@@ -16,9 +16,8 @@ from typing import Any
 from controller.intake import images
 from controller.polls.scrub import scrub_after_close
 from controller.polls.state import open_polls
-from controller.station.app import Station
 from controller.store.database import Store, set_meta
-from tests.controller.helpers import load_test_election, wait_until
+from tests.controller.helpers import wait_until
 
 
 def _replies(ctx: Any) -> list[tuple[str, int, bytes, str | None]]:
@@ -182,14 +181,9 @@ def test_a_closed_station_that_crashed_before_the_scrub_does_it_at_its_next_star
             (json.dumps({"seq": 99, "body": {"voter": {"row": ctx.voters[0].row}}}),),
         )
     store.close()
-    again = Station(
-        ctx.setup, ctx.data, ctx.broker.host, ctx.broker.port, election_loader=load_test_election
-    ).start(http=False)
-    try:
-        with again.store.read() as conn:
-            assert conn.execute("SELECT COUNT(*) FROM replies WHERE device = 'term-1'").fetchone()[
-                0
-            ] == 0
-        assert (ctx.data / "station.db-wal").stat().st_size == 0
-    finally:
-        again.stop()
+    again = ctx.restart(http=False)
+    with again.store.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM replies WHERE device = 'term-1'").fetchone()[
+            0
+        ] == 0
+    assert (ctx.data / "station.db-wal").stat().st_size == 0
