@@ -282,9 +282,19 @@ def create_app(
         }
 
     @app.get("/api/audit/verify")
-    def audit_verify() -> dict[str, Any]:
-        """Check the audit chain, its signatures, the records and the results."""
-        return station.verify_audit().to_json()
+    def audit_verify(request: Request) -> dict[str, Any]:
+        """Check the audit chain, its signatures, the records and the results.
+
+        A role that may not see the results (the technician) learns whether the
+        records are intact and how many problems there are, not what they are: the
+        recount's problems name vote counts."""
+        report = station.verify_audit().to_json()
+        session: Session = request.state.session
+        if "results.view" not in actions_of(session.worker.role):
+            report["problems_withheld"] = len(report["problems"])
+            report["problems"] = []
+            report["recounted"] = None
+        return report
 
     _add_adjudication_routes(app, station)
 
@@ -380,18 +390,7 @@ def _add_adjudication_routes(app: FastAPI, station: Station) -> None:
     @app.post(prefix + "/{record}")
     async def decide(record: str, request: Request) -> dict[str, Any]:
         """The commission's decision on marginal marks of one flagged ballot."""
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            raise HTTPException(413, f"a decision is at most {MAX_BODY} bytes")
-        data = b""
-        async for part in request.stream():
-            data += part
-            if len(data) > MAX_BODY:
-                raise HTTPException(413, f"a decision is at most {MAX_BODY} bytes")
-        try:
-            body = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise HTTPException(400, "the body is not JSON") from None
+        body = await read_json(request, MAX_BODY)
         try:
             return await run_in_threadpool(station.adjudicate, record, body)
         except AdjudicationError as err:

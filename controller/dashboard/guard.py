@@ -138,7 +138,7 @@ async def read_json(request: Request, limit: int) -> Any:
         raise HTTPException(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "the body is not JSON") from None
     return body
 

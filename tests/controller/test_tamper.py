@@ -445,6 +445,13 @@ def test_the_api_reports_the_same(day: Day, data: Path, db: sqlite3.Connection) 
             verdict = http.get("/api/audit/verify").json()
             assert f"entries {last}..{last} were cut off" in " ".join(verdict["problems"])
             assert verdict["first_bad_entry"] == last
+        # The technician checks the records too (the changed record is still found),
+        # but is not told what the problems are: they name vote counts.
+        with login(station.url, "technician") as http:
+            verdict = http.get("/api/audit/verify").json()
+            assert verdict["intact"] is False
+            assert verdict["problems"] == [] and verdict["problems_withheld"] >= 1
+            assert verdict["recounted"] is None
     finally:
         station.stop()
 
