@@ -46,6 +46,7 @@ from controller.broker.passwd import check_username, password_line
 from controller.broker.pki import StationCA
 from controller.broker.secrets import write_private, write_public
 from firmware.mqtt import connect_packet
+from hil.history import RigTimeout, wait_until
 from protocol.broker_login import device_password
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -208,11 +209,13 @@ class MosquittoBroker(Broker):
     def _reload(self, probe: BrokerLogin) -> None:
         self._write_accounts()
         self.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + RELOAD_TIMEOUT
-        while not self._accepts(probe):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Mosquitto did not take the new accounts: {self.log_tail()}")
-            time.sleep(0.05)
+        # A reload says nothing when it is done: the new account logging in is the sign.
+        try:
+            wait_until(lambda: self._accepts(probe), RELOAD_TIMEOUT, "the new accounts")
+        except RigTimeout:
+            raise RuntimeError(
+                f"Mosquitto did not take the new accounts: {self.log_tail()}"
+            ) from None
 
     def _accepts(self, login: BrokerLogin) -> bool:
         """True when the broker takes ``login`` (a clean-session CONNECT over TLS)."""

@@ -59,8 +59,9 @@ class PollWorker:
     def next_code(self) -> tuple[int, str]:
         """A time step not used yet, within the controller's window, and its code."""
         step = max(int(time.time() // TOTP_STEP), self.last_step + 1)
-        while step > int(time.time() // TOTP_STEP) + 1:
-            time.sleep(0.5)  # both usable steps are spent: the next one comes within 30 s
+        # Both usable steps spent: the controller takes ``step`` once the clock is in the
+        # step before it, a moment known in advance (within 30 s).
+        time.sleep(max(0.0, (step - 1) * TOTP_STEP - time.time()))
         return step, code_at(self.secret, step)
 
     def login(self, client: httpx.Client) -> dict[str, Any]:

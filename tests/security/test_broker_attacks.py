@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,7 +26,6 @@ from tests.security.proxy import RecordingProxy
 
 ST = "st-attack"
 KEYS = {name: bytes([n]) * 32 for n, name in enumerate(("term-1", "term-2", "scan-1"), 1)}
-QUIET = 1.5  # seconds a client listens for what must never arrive
 DOC = mrz_make.make_td1("AN1234567", "850214", "F", "310101", "KGZ", "ASANOVA", "AIGUL",
                         personal_number="21402198500123")
 
@@ -148,14 +146,21 @@ def test_a_device_reaches_only_its_own_topics(broker: Broker, station) -> None:
     controller.got.wait_for(lambda m: m[1] == b"victim uplink", 10)
     controller.got.wait_for(lambda m: m[1] == b"own uplink", 10)
     victim.got.wait_for(lambda m: m[1] == b"reply to the victim", 10)
-    time.sleep(QUIET)
-    assert attacker.got.items() == []
+    # A barrier: the broker routes one connection's messages in order, so once the
+    # controller's later message to the attacker's own topic arrives, anything routed
+    # to the attacker before it has arrived too.
+    controller.publish(topics.down(ST, "term-1"), b"barrier")
+    attacker.got.wait_for(lambda m: m[1] == b"barrier", 10)
+    assert attacker.got.items() == [(topics.down(ST, "term-1"), b"barrier")]
     assert not any(p.startswith(b"forged") for _, p in controller.got.items())
     assert [p for _, p in victim.got.items()] == [b"reply to the victim"]
-    # A newcomer reading every status sees no retained forgery of the victim's status.
+    # A newcomer reading every status sees no retained forgery of the victim's status;
+    # the attacker's own retained status comes in the same delivery and marks its end.
+    attacker.publish(topics.status(ST, "term-1"), b"own status", retain=True)
     late = station(broker.controller_login(ST), subscribe=(topics.status(ST, "+"),))
-    time.sleep(QUIET)
-    assert late.got.items() == []
+    late.got.wait_for(lambda m: m[1] == b"own status", 10)
+    assert late.got.items() == [(topics.status(ST, "term-1"), b"own status")]
+    attacker.publish(topics.status(ST, "term-1"), b"", retain=True)
 
 
 def test_nobody_takes_the_controllers_session(broker: Broker, station) -> None:
@@ -168,17 +173,23 @@ def test_nobody_takes_the_controllers_session(broker: Broker, station) -> None:
         device.publish(topics.up(ST, "scan-1"), b"queued %d" % n)
     # Same client id, clean session off, a device's valid account: the broker names the
     # client after its account, so it is scan-1 and gets nothing of the controller's.
-    thief = station(login(broker, "term-1"), client_id=cid, clean=False)
+    thief = station(login(broker, "term-1"), client_id=cid, clean=False,
+                    subscribe=(topics.down(ST, "term-1"),))
     assert thief.ok
-    time.sleep(QUIET)
-    assert thief.got.items() == []
     again = station(broker.controller_login(ST), client_id=cid, clean=False)
     for n in range(3):
         again.got.wait_for(lambda m, n=n: m[1] == b"queued %d" % n, 10)
-    # While the controller is connected, a client naming its id does not push it off.
+    # The queued messages went to the controller; a message sent after them to the
+    # thief's own topic is all the thief ever gets.
+    again.publish(topics.down(ST, "term-1"), b"barrier")
+    thief.got.wait_for(lambda m: m[1] == b"barrier", 10)
+    assert thief.got.items() == [(topics.down(ST, "term-1"), b"barrier")]
+    # While the controller is connected, a client naming its id does not push it off:
+    # a message sent after the intruder's CONNACK still reaches the controller.
     intruder = station(login(broker, "term-2"), client_id=cid)
     assert intruder.ok
-    time.sleep(QUIET)
+    device.publish(topics.up(ST, "scan-1"), b"after the intruder")
+    again.got.wait_for(lambda m: m[1] == b"after the intruder", 10)
     assert again.disconnects == [] and again.client.is_connected()
 
 
